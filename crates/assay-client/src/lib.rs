@@ -1,0 +1,1 @@
+//! REST client implementing Assay's ControlPlane remotely.

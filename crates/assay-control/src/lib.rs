@@ -1,0 +1,1 @@
+//! LocalControlPlane: authorize, act, audit. Queue, recovery and retention tasks.

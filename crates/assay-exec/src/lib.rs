@@ -1,0 +1,1 @@
+//! Assay executors: local processes (default); logs, artifacts, JUnit, metrics.

@@ -1,0 +1,1 @@
+//! Assay's HTTP server: REST /v1, health, OpenAPI.

@@ -1,0 +1,1 @@
+//! Storage adapters for Assay: SQLite (embedded default) and PostgreSQL.

@@ -1,0 +1,3 @@
+//! The assay command: server, workflow, run, execution, artifact.
+
+fn main() {}
