@@ -199,6 +199,10 @@ pub trait ExecutionFiles: Send + Sync {
     ) -> Result<(Artifact, BoxStream<'static, Result<Vec<u8>>>)>;
     /// Removes everything kept for the execution (retention).
     async fn remove(&self, execution_id: Uuid) -> Result<()>;
+    /// Execution workspaces on disk with their last modification time (workspace retention).
+    async fn workspaces(&self) -> Result<Vec<(Uuid, Timestamp)>>;
+    /// Removes an execution's workspace only; logs and artifacts stay.
+    async fn remove_workspace(&self, execution_id: Uuid) -> Result<()>;
 }
 
 /// Everything a user can cause. Implemented once by `LocalControlPlane` (authorize →

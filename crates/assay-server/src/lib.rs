@@ -1,1 +1,155 @@
 //! Assay's HTTP server: REST /v1, health, OpenAPI.
+//!
+//! The server owns HTTP concerns only — routing, limits, headers, error → response. It
+//! turns a bearer token into a `Principal` through the [`Authenticator`] port, builds an
+//! `Actor` and calls the [`ControlPlane`]; it never checks a role or writes an audit
+//! event itself (DESIGN.md §1). Every route is declared once, in [`routes::ROUTES`].
+
+mod auth;
+pub mod extract;
+mod handlers;
+mod layers;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+#[cfg(test)]
+mod test_support;
+
+use assay_core::ports::{Authenticator, ControlPlane};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::serve::ListenerExt;
+use futures::future::BoxFuture;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use layers::RequestId;
+
+/// Default request body limit: 2 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// Default time a request may take until its response starts.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// After shutdown is signalled, how long open connections (e.g. log followers) may
+/// take to finish before the server stops anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The URL clients reach this server at (OpenAPI `servers`, `Location` headers).
+    pub public_url: url::Url,
+    pub body_limit_bytes: usize,
+    /// Applies until the response starts; streamed bodies (log follow, downloads) run on.
+    pub request_timeout: Duration,
+}
+
+impl ServerConfig {
+    pub fn new(public_url: url::Url) -> Self {
+        Self {
+            public_url,
+            body_limit_bytes: DEFAULT_BODY_LIMIT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// Readiness probe (e.g. a database ping): `true` when the server can serve.
+pub type ReadinessProbe = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub control: Arc<dyn ControlPlane>,
+    pub auth: Arc<dyn Authenticator>,
+    pub ready: ReadinessProbe,
+    pub config: ServerConfig,
+}
+
+/// The whole application: every route of [`routes::ROUTES`] behind the common layers.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.body_limit_bytes;
+    let timeout = state.config.request_timeout;
+    let middleware = ServiceBuilder::new()
+        // Outermost first: every response, even one made by an inner layer, gets a
+        // request id, the security headers and a problem body.
+        .layer(axum::middleware::from_fn(layers::request_id))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+                let request_id = req
+                    .extensions()
+                    .get::<RequestId>()
+                    .map(|r| r.0.as_str())
+                    .unwrap_or("-");
+                // The path only: a query string may carry something secret by mistake.
+                tracing::info_span!(
+                    "http",
+                    method = %req.method(),
+                    path = req.uri().path(),
+                    request_id,
+                )
+            }),
+        )
+        .layer(axum::middleware::from_fn(layers::security_headers))
+        .layer(axum::middleware::from_fn(layers::finish_problems))
+        .layer(CatchPanicLayer::custom(layers::panic_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(DefaultBodyLimit::max(limit));
+    routes::router(&state)
+        .fallback(handlers::system::not_found)
+        .method_not_allowed_fallback(handlers::system::method_not_allowed)
+        .layer(middleware)
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains connections
+/// for up to [`SHUTDOWN_GRACE`]. Accepted sockets get `TCP_NODELAY` (log lines and small
+/// JSON answers should not wait for Nagle); handlers see the peer via `ConnectInfo`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let signal = {
+        let stopping = stopping.clone();
+        async move {
+            shutdown.await;
+            stopping.cancel();
+        }
+    };
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
+    tokio::select! {
+        result = server.into_future() => result,
+        () = async {
+            stopping.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after shutdown; stopping anyway");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The one table saying which environment level each operation needs (DESIGN.md §3),
+//! and the audit action name each operation is recorded under.
+
+use assay_core::Level;
+
+/// One variant per `ControlPlane` method.
+///
+/// EDITORS: when you add a method to `assay_core::ports::ControlPlane`, add a variant here,
+/// list it in `ALL`, and give it a level and an action. The unit test below reads the trait's
+/// source and fails until you do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    ListWorkflows,
+    GetWorkflow,
+    CreateWorkflow,
+    UpdateWorkflow,
+    ApplyWorkflow,
+    DeleteWorkflow,
+    ListTemplates,
+    GetTemplate,
+    CreateTemplate,
+    UpdateTemplate,
+    ApplyTemplate,
+    DeleteTemplate,
+    RunWorkflow,
+    ListExecutions,
+    GetExecution,
+    AbortExecution,
+    UpdateExecutionTags,
+    ExecutionLogs,
+    FollowExecutionLogs,
+    ListArtifacts,
+    ReadArtifact,
+    DownloadArtifact,
+    WorkflowMetrics,
+    ExecutionMetrics,
+    ResourceHistory,
+    ListLabels,
+    ListRunners,
+}
+
+impl Operation {
+    pub const ALL: &[Operation] = &[
+        Self::ListWorkflows,
+        Self::GetWorkflow,
+        Self::CreateWorkflow,
+        Self::UpdateWorkflow,
+        Self::ApplyWorkflow,
+        Self::DeleteWorkflow,
+        Self::ListTemplates,
+        Self::GetTemplate,
+        Self::CreateTemplate,
+        Self::UpdateTemplate,
+        Self::ApplyTemplate,
+        Self::DeleteTemplate,
+        Self::RunWorkflow,
+        Self::ListExecutions,
+        Self::GetExecution,
+        Self::AbortExecution,
+        Self::UpdateExecutionTags,
+        Self::ExecutionLogs,
+        Self::FollowExecutionLogs,
+        Self::ListArtifacts,
+        Self::ReadArtifact,
+        Self::DownloadArtifact,
+        Self::WorkflowMetrics,
+        Self::ExecutionMetrics,
+        Self::ResourceHistory,
+        Self::ListLabels,
+        Self::ListRunners,
+    ];
+
+    /// The environment level a principal needs for this operation.
+    pub fn required_level(self) -> Level {
+        use Operation::*;
+        match self {
+            ListWorkflows | GetWorkflow | ListTemplates | GetTemplate | ListExecutions
+            | GetExecution | ExecutionLogs | FollowExecutionLogs | ListArtifacts | ReadArtifact
+            | DownloadArtifact | WorkflowMetrics | ExecutionMetrics | ResourceHistory
+            | ListLabels | ListRunners => Level::Read,
+            RunWorkflow | AbortExecution | UpdateExecutionTags => Level::Run,
+            CreateWorkflow | UpdateWorkflow | ApplyWorkflow | DeleteWorkflow | CreateTemplate
+            | UpdateTemplate | ApplyTemplate | DeleteTemplate => Level::Write,
+        }
+    }
+
+    /// The audit action name (`AuditEvent::action`).
+    pub fn action(self) -> &'static str {
+        use Operation::*;
+        match self {
+            ListWorkflows => "workflow.list",
+            GetWorkflow => "workflow.get",
+            CreateWorkflow => "workflow.create",
+            UpdateWorkflow => "workflow.update",
+            ApplyWorkflow => "workflow.apply",
+            DeleteWorkflow => "workflow.delete",
+            ListTemplates => "template.list",
+            GetTemplate => "template.get",
+            CreateTemplate => "template.create",
+            UpdateTemplate => "template.update",
+            ApplyTemplate => "template.apply",
+            DeleteTemplate => "template.delete",
+            RunWorkflow => "workflow.run",
+            ListExecutions => "execution.list",
+            GetExecution => "execution.get",
+            AbortExecution => "execution.abort",
+            UpdateExecutionTags => "execution.tags.update",
+            ExecutionLogs => "execution.logs.read",
+            FollowExecutionLogs => "execution.logs.follow",
+            ListArtifacts => "artifact.list",
+            ReadArtifact => "artifact.read",
+            DownloadArtifact => "artifact.download",
+            WorkflowMetrics => "workflow.metrics",
+            ExecutionMetrics => "execution.metrics",
+            ResourceHistory => "workflow.resource_history",
+            ListLabels => "label.list",
+            ListRunners => "runner.list",
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The `ControlPlane` method each operation stands for (test-only mapping, so the
+    /// check below can compare against the trait's source).
+    fn method(op: Operation) -> &'static str {
+        use Operation::*;
+        match op {
+            ListWorkflows => "list_workflows",
+            GetWorkflow => "get_workflow",
+            CreateWorkflow => "create_workflow",
+            UpdateWorkflow => "update_workflow",
+            ApplyWorkflow => "apply_workflow",
+            DeleteWorkflow => "delete_workflow",
+            ListTemplates => "list_templates",
+            GetTemplate => "get_template",
+            CreateTemplate => "create_template",
+            UpdateTemplate => "update_template",
+            ApplyTemplate => "apply_template",
+            DeleteTemplate => "delete_template",
+            RunWorkflow => "run_workflow",
+            ListExecutions => "list_executions",
+            GetExecution => "get_execution",
+            AbortExecution => "abort_execution",
+            UpdateExecutionTags => "update_execution_tags",
+            ExecutionLogs => "execution_logs",
+            FollowExecutionLogs => "follow_execution_logs",
+            ListArtifacts => "list_artifacts",
+            ReadArtifact => "read_artifact",
+            DownloadArtifact => "download_artifact",
+            WorkflowMetrics => "workflow_metrics",
+            ExecutionMetrics => "execution_metrics",
+            ResourceHistory => "resource_history",
+            ListLabels => "list_labels",
+            ListRunners => "list_runners",
+        }
+    }
+
+    /// Method names declared in `trait ControlPlane`, read from assay-core's source.
+    fn control_plane_methods() -> BTreeSet<String> {
+        let source = include_str!("../../assay-core/src/ports.rs");
+        let start = source
+            .find("pub trait ControlPlane")
+            .expect("ports.rs declares ControlPlane");
+        let body = &source[start..];
+        // The trait ends at the first line that is exactly "}".
+        let end = body
+            .find("\n}\n")
+            .expect("ControlPlane has a closing brace");
+        body[..end]
+            .split("async fn ")
+            .skip(1)
+            .map(|rest| {
+                rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_control_plane_method_has_exactly_one_operation() {
+        let methods = control_plane_methods();
+        assert_eq!(methods.len(), 27, "methods found: {methods:?}");
+        let ops: BTreeSet<String> = Operation::ALL
+            .iter()
+            .map(|op| method(*op).to_string())
+            .collect();
+        assert_eq!(
+            ops.len(),
+            Operation::ALL.len(),
+            "ALL lists an operation twice"
+        );
+        assert_eq!(ops, methods);
+    }
+
+    #[test]
+    fn action_names_are_unique_and_dotted() {
+        let actions: BTreeSet<&str> = Operation::ALL.iter().map(|op| op.action()).collect();
+        assert_eq!(actions.len(), Operation::ALL.len());
+        for action in actions {
+            assert!(action.contains('.'), "{action}");
+            assert!(
+                action
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'),
+                "{action}"
+            );
+        }
+    }
+
+    #[test]
+    fn levels_follow_the_design_table() {
+        assert_eq!(Operation::ListWorkflows.required_level(), Level::Read);
+        assert_eq!(Operation::FollowExecutionLogs.required_level(), Level::Read);
+        assert_eq!(Operation::DownloadArtifact.required_level(), Level::Read);
+        assert_eq!(Operation::ListRunners.required_level(), Level::Read);
+        assert_eq!(Operation::RunWorkflow.required_level(), Level::Run);
+        assert_eq!(Operation::AbortExecution.required_level(), Level::Run);
+        assert_eq!(Operation::UpdateExecutionTags.required_level(), Level::Run);
+        assert_eq!(Operation::ApplyTemplate.required_level(), Level::Write);
+        assert_eq!(Operation::DeleteWorkflow.required_level(), Level::Write);
+        let by_level = |level| {
+            Operation::ALL
+                .iter()
+                .filter(|op| op.required_level() == level)
+                .count()
+        };
+        assert_eq!(by_level(Level::Read), 16);
+        assert_eq!(by_level(Level::Run), 3);
+        assert_eq!(by_level(Level::Write), 8);
+        assert_eq!(by_level(Level::Admin), 0);
+    }
+}

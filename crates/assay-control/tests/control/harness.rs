@@ -1,0 +1,446 @@
+//! `TestApp`: a LocalControlPlane over a SQLite file and the local executor in a temp dir,
+//! with two organizations ("acme" with envs "dev" and "staging", "other" with "dev").
+
+use assay_control::{ControlPlaneConfig, LocalControlPlane};
+use assay_core::actor::{Access, Actor, AuthMethod, ClientInfo, Principal, PrincipalKind};
+use assay_core::audit::AuditEvent;
+use assay_core::execution::*;
+use assay_core::identity::{ApiTokenRecord, Membership, User};
+use assay_core::page::{Page, PageRequest};
+use assay_core::ports::{Clock, ControlPlane, ExecutionFiles, Store};
+use assay_core::workflow::*;
+use assay_core::{EnvRef, Environment, Error, Level, Organization, Result, Timestamp};
+use assay_exec::{FsExecutionFiles, LocalExecutor, LocalExecutorConfig};
+use assay_store::SqliteStore;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Real time plus an adjustable offset, so "later" can be simulated.
+#[derive(Default)]
+pub struct FakeClock {
+    offset: Mutex<time::Duration>,
+}
+
+impl FakeClock {
+    pub fn advance(&self, by: Duration) {
+        *self.offset.lock().unwrap() += time::Duration::try_from(by).unwrap();
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Timestamp {
+        time::OffsetDateTime::now_utc() + *self.offset.lock().unwrap()
+    }
+}
+
+/// A store that delegates everything but can be told to fail `append_audit`.
+pub struct SwitchableAudit {
+    pub inner: Arc<dyn Store>,
+    pub fail_audit: AtomicBool,
+}
+
+#[async_trait]
+impl Store for SwitchableAudit {
+    async fn insert_org(&self, org: &Organization) -> Result<()> {
+        self.inner.insert_org(org).await
+    }
+    async fn find_org(&self, id_or_slug: &str) -> Result<Option<Organization>> {
+        self.inner.find_org(id_or_slug).await
+    }
+    async fn list_orgs(&self) -> Result<Vec<Organization>> {
+        self.inner.list_orgs().await
+    }
+    async fn insert_env(&self, env: &Environment) -> Result<()> {
+        self.inner.insert_env(env).await
+    }
+    async fn find_env(&self, org_id: Uuid, id_or_slug: &str) -> Result<Option<Environment>> {
+        self.inner.find_env(org_id, id_or_slug).await
+    }
+    async fn list_envs(&self, org_id: Uuid) -> Result<Vec<Environment>> {
+        self.inner.list_envs(org_id).await
+    }
+    async fn insert_user(&self, user: &User) -> Result<()> {
+        self.inner.insert_user(user).await
+    }
+    async fn find_user(&self, id: Uuid) -> Result<Option<User>> {
+        self.inner.find_user(id).await
+    }
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        self.inner.find_user_by_email(email).await
+    }
+    async fn upsert_membership(&self, membership: &Membership) -> Result<()> {
+        self.inner.upsert_membership(membership).await
+    }
+    async fn find_membership(&self, org_id: Uuid, user_id: Uuid) -> Result<Option<Membership>> {
+        self.inner.find_membership(org_id, user_id).await
+    }
+    async fn insert_api_token(&self, token: &ApiTokenRecord) -> Result<()> {
+        self.inner.insert_api_token(token).await
+    }
+    async fn find_api_token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiTokenRecord>> {
+        self.inner.find_api_token_by_hash(secret_hash).await
+    }
+    async fn insert_resource(&self, record: &WorkflowRecord) -> Result<()> {
+        self.inner.insert_resource(record).await
+    }
+    async fn update_resource(&self, record: &WorkflowRecord) -> Result<()> {
+        self.inner.update_resource(record).await
+    }
+    async fn delete_resource(&self, env_id: Uuid, kind: ResourceKind, name: &str) -> Result<bool> {
+        self.inner.delete_resource(env_id, kind, name).await
+    }
+    async fn get_resource(
+        &self,
+        env_id: Uuid,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<Option<WorkflowRecord>> {
+        self.inner.get_resource(env_id, kind, name).await
+    }
+    async fn list_resources(
+        &self,
+        env_id: Uuid,
+        kind: ResourceKind,
+        filter: &WorkflowFilter,
+        page: &PageRequest,
+    ) -> Result<Page<WorkflowRecord>> {
+        self.inner.list_resources(env_id, kind, filter, page).await
+    }
+    async fn label_values(&self, env_id: Uuid) -> Result<BTreeMap<String, BTreeSet<String>>> {
+        self.inner.label_values(env_id).await
+    }
+    async fn insert_execution(&self, execution: &mut Execution) -> Result<()> {
+        self.inner.insert_execution(execution).await
+    }
+    async fn update_execution(&self, execution: &Execution) -> Result<()> {
+        self.inner.update_execution(execution).await
+    }
+    async fn get_execution(&self, env_id: Uuid, id_or_name: &str) -> Result<Option<Execution>> {
+        self.inner.get_execution(env_id, id_or_name).await
+    }
+    async fn list_executions(
+        &self,
+        env_id: Uuid,
+        filter: &ExecutionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ExecutionSummary>> {
+        self.inner.list_executions(env_id, filter, page).await
+    }
+    async fn executions_with_status(&self, statuses: &[ExecutionStatus]) -> Result<Vec<Execution>> {
+        self.inner.executions_with_status(statuses).await
+    }
+    async fn recent_executions(&self, workflow_id: Uuid, limit: u32) -> Result<Vec<ExecutionSummary>> {
+        self.inner.recent_executions(workflow_id, limit).await
+    }
+    async fn insert_resource_samples(
+        &self,
+        execution_id: Uuid,
+        step: &str,
+        samples: &[ResourceSample],
+    ) -> Result<()> {
+        self.inner
+            .insert_resource_samples(execution_id, step, samples)
+            .await
+    }
+    async fn resource_samples(&self, execution_id: Uuid) -> Result<Vec<(String, ResourceSample)>> {
+        self.inner.resource_samples(execution_id).await
+    }
+    async fn append_audit(&self, event: &mut AuditEvent) -> Result<()> {
+        if self.fail_audit.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("database is locked (test)".into()));
+        }
+        self.inner.append_audit(event).await
+    }
+    async fn audit_events(&self, org_id: Uuid, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+        self.inner.audit_events(org_id, after_seq, limit).await
+    }
+}
+
+pub struct Tenancy {
+    pub acme: Organization,
+    pub dev: Environment,
+    pub staging: Environment,
+    pub other: Organization,
+    pub other_dev: Environment,
+}
+
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub store: Arc<SwitchableAudit>,
+    pub files: Arc<FsExecutionFiles>,
+    pub clock: Arc<FakeClock>,
+    pub plane: Arc<LocalControlPlane>,
+    pub config: ControlPlaneConfig,
+    pub t: Tenancy,
+}
+
+pub fn config(concurrency: u32) -> ControlPlaneConfig {
+    ControlPlaneConfig {
+        concurrency,
+        ..ControlPlaneConfig::default()
+    }
+}
+
+impl TestApp {
+    pub async fn start(concurrency: u32) -> Self {
+        Self::start_with(config(concurrency)).await
+    }
+
+    pub async fn start_with(config: ControlPlaneConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path()).await;
+        let t = seed(store.as_ref()).await;
+        let clock = Arc::new(FakeClock::default());
+        let (files, plane) = start_plane(dir.path(), store.clone(), clock.clone(), &config).await;
+        Self {
+            dir,
+            store,
+            files,
+            clock,
+            plane,
+            config,
+            t,
+        }
+    }
+
+    /// Stops this plane and starts a new one on the same database file and data dir, as a
+    /// server restart would (new store connection, new executor).
+    pub async fn restart(&mut self) {
+        self.plane.shutdown().await;
+        self.reopen().await;
+    }
+
+    /// Starts a new plane on the same files without shutting the old one down (simulates a
+    /// crash: whatever the store says is what the new process finds).
+    pub async fn reopen(&mut self) {
+        self.store = open_store(self.dir.path()).await;
+        let (files, plane) =
+            start_plane(self.dir.path(), self.store.clone(), self.clock.clone(), &self.config).await;
+        self.files = files;
+        self.plane = plane;
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn dev(&self) -> EnvRef {
+        EnvRef::new("acme", "dev")
+    }
+
+    pub fn staging(&self) -> EnvRef {
+        EnvRef::new("acme", "staging")
+    }
+
+    /// An org admin user of acme.
+    pub fn admin(&self) -> Actor {
+        actor(user(self.t.acme.id, Access::OrgAdmin))
+    }
+
+    pub fn member(&self, grants: &[(Uuid, Level)]) -> Actor {
+        actor(user(
+            self.t.acme.id,
+            Access::PerEnvironment {
+                grants: grants.iter().copied().collect(),
+            },
+        ))
+    }
+
+    pub async fn create(&self, yaml: &str) -> WorkflowDetail {
+        self.plane
+            .create_workflow(&self.admin(), &self.dev(), yaml)
+            .await
+            .unwrap()
+    }
+
+    pub async fn run(&self, workflow: &str, config: &[(&str, serde_json::Value)]) -> Execution {
+        let request = RunRequest {
+            config: config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            tags: BTreeMap::new(),
+        };
+        self.plane
+            .run_workflow(&self.admin(), &self.dev(), workflow, &request)
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, id: Uuid) -> Execution {
+        self.store
+            .get_execution(self.t.dev.id, &id.to_string())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Polls the store until the execution reaches `pred` (60 s at most).
+    pub async fn wait_for(&self, id: Uuid, what: &str, pred: impl Fn(&Execution) -> bool) -> Execution {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let e = self.get(id).await;
+            if pred(&e) {
+                return e;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; last state: {e:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn finished(&self, id: Uuid) -> Execution {
+        self.wait_for(id, "a final status", |e| e.status.is_terminal())
+            .await
+    }
+
+    pub async fn running(&self, id: Uuid) -> Execution {
+        self.wait_for(id, "status running", |e| e.status == ExecutionStatus::Running)
+            .await
+    }
+
+    /// The whole log as "step: text" lines.
+    pub async fn log(&self, id: Uuid) -> Vec<String> {
+        let page = self
+            .files
+            .read_logs(
+                id,
+                &LogQuery {
+                    from_line: Some(1),
+                    max_lines: Some(10_000),
+                    ..LogQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        page.lines.into_iter().map(|l| l.text).collect()
+    }
+
+    pub async fn audit(&self, org: Uuid) -> Vec<AuditEvent> {
+        self.store.audit_events(org, 0, 10_000).await.unwrap()
+    }
+}
+
+async fn open_store(dir: &Path) -> Arc<SwitchableAudit> {
+    let sqlite = SqliteStore::open(&dir.join("assay.db")).await.unwrap();
+    Arc::new(SwitchableAudit {
+        inner: Arc::new(sqlite),
+        fail_audit: AtomicBool::new(false),
+    })
+}
+
+async fn start_plane(
+    dir: &Path,
+    store: Arc<SwitchableAudit>,
+    clock: Arc<FakeClock>,
+    config: &ControlPlaneConfig,
+) -> (Arc<FsExecutionFiles>, Arc<LocalControlPlane>) {
+    let data_dir = dir.join("data");
+    let files = Arc::new(FsExecutionFiles::new(data_dir.clone()));
+    let executor = Arc::new(LocalExecutor::new(
+        LocalExecutorConfig {
+            data_dir,
+            sample_interval: Duration::from_millis(100),
+            concurrency: config.concurrency,
+            ..LocalExecutorConfig::default()
+        },
+        files.clone(),
+    ));
+    let plane = LocalControlPlane::start(config.clone(), store, executor, files.clone(), clock)
+        .await
+        .unwrap();
+    (files, plane)
+}
+
+async fn seed(store: &dyn Store) -> Tenancy {
+    let now = time::OffsetDateTime::now_utc();
+    let org = |slug: &str| Organization {
+        id: Uuid::now_v7(),
+        slug: slug.into(),
+        name: slug.into(),
+        created_at: now,
+    };
+    let env = |org: &Organization, slug: &str| Environment {
+        id: Uuid::now_v7(),
+        org_id: org.id,
+        slug: slug.into(),
+        name: slug.into(),
+        created_at: now,
+    };
+    let acme = org("acme");
+    let other = org("other");
+    let dev = env(&acme, "dev");
+    let staging = env(&acme, "staging");
+    let other_dev = env(&other, "dev");
+    store.insert_org(&acme).await.unwrap();
+    store.insert_org(&other).await.unwrap();
+    for e in [&dev, &staging, &other_dev] {
+        store.insert_env(e).await.unwrap();
+    }
+    Tenancy {
+        acme,
+        dev,
+        staging,
+        other,
+        other_dev,
+    }
+}
+
+pub fn user(org_id: Uuid, access: Access) -> Principal {
+    Principal {
+        kind: PrincipalKind::User,
+        id: Uuid::now_v7(),
+        display_name: "Ada".into(),
+        org_id,
+        access,
+        scope_cap: None,
+        auth_method: AuthMethod::OAuth,
+        credential_id: Some("client-1".into()),
+    }
+}
+
+pub fn actor(principal: Principal) -> Actor {
+    Actor::new(
+        principal,
+        ClientInfo {
+            ip: Some("203.0.113.7".into()),
+            user_agent: Some("assay-tests/1".into()),
+            mcp_client: None,
+            request_id: Some("req-1".into()),
+        },
+    )
+}
+
+/// A workflow document with the given `spec` body (indented under `spec:`).
+pub fn workflow(name: &str, spec: &str) -> String {
+    let spec: String = spec
+        .lines()
+        .map(|l| format!("  {l}\n"))
+        .collect();
+    format!(
+        "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
+}
+
+/// A workflow with one shell step.
+pub fn shell_workflow(name: &str, script: &str) -> String {
+    workflow(
+        name,
+        &format!("steps:\n- name: main\n  shell: {}", serde_json::to_string(script).unwrap()),
+    )
+}
+
+/// A script that blocks until `release` exists (absolute path).
+pub fn wait_for_file(release: &Path) -> String {
+    format!(
+        "while [ ! -f '{}' ]; do sleep 0.05; done",
+        release.display()
+    )
+}

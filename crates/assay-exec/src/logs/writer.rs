@@ -1,0 +1,100 @@
+//! Appending to an execution's log: records, the sparse index and the segment list.
+
+use super::mask::Masker;
+use super::{
+    INDEX_EVERY, INDEX_FILE, LOG_FILE, SEGMENTS_FILE, STEPS_FILE, StepEntry, encode_record,
+};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// The single writer of one execution's log. Line numbers are assigned here, in write order.
+pub(crate) struct LogWriter {
+    log: BufWriter<File>,
+    index: File,
+    segments: File,
+    /// Bytes written to `log` so far (flushed or not).
+    offset: u64,
+    next_line: u64,
+    segment_step: Option<usize>,
+    pending_index: Vec<u8>,
+    scratch: Vec<u8>,
+    masker: Arc<Masker>,
+    notify: Arc<watch::Sender<u64>>,
+}
+
+impl LogWriter {
+    /// Starts a new log in `dir`, replacing any previous one.
+    pub(crate) fn create(
+        dir: &Path,
+        steps: &[StepEntry],
+        masker: Arc<Masker>,
+        notify: Arc<watch::Sender<u64>>,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let table = serde_json::to_vec(steps).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(STEPS_FILE), table)?;
+        Ok(Self {
+            log: BufWriter::with_capacity(256 * 1024, File::create(dir.join(LOG_FILE))?),
+            index: File::create(dir.join(INDEX_FILE))?,
+            segments: File::create(dir.join(SEGMENTS_FILE))?,
+            offset: 0,
+            next_line: 1,
+            segment_step: None,
+            pending_index: Vec::new(),
+            scratch: Vec::with_capacity(1024),
+            masker,
+            notify,
+        })
+    }
+
+    /// Masks secrets in one line piece (no newline inside) and appends it.
+    pub(crate) fn write_piece(&mut self, step: usize, micros: u64, piece: &[u8]) -> std::io::Result<()> {
+        let masked = self.masker.mask(piece);
+        let text = String::from_utf8_lossy(&masked);
+        self.append(step, micros, text.as_bytes())
+    }
+
+    /// Appends a message of the executor itself (may span several lines).
+    pub(crate) fn write_message(&mut self, step: usize, message: &str) -> std::io::Result<()> {
+        let micros = super::now_micros();
+        let masker = Arc::clone(&self.masker);
+        let mut assembler = super::mask::LineAssembler::default();
+        let mut emit = |piece: &[u8]| self.write_piece(step, micros, piece);
+        assembler.push(message.as_bytes(), &masker, &mut emit)?;
+        assembler.finish(&masker, &mut emit)?;
+        self.flush()
+    }
+
+    fn append(&mut self, step: usize, micros: u64, text: &[u8]) -> std::io::Result<()> {
+        if self.segment_step != Some(step) {
+            // Written before the lines it announces, so a reader never sees lines of a step
+            // attributed to the previous segment.
+            writeln!(self.segments, "{}\t{}", self.next_line, step)?;
+            self.segment_step = Some(step);
+        }
+        if (self.next_line - 1) % INDEX_EVERY == 0 {
+            self.pending_index.extend_from_slice(&self.offset.to_le_bytes());
+        }
+        self.scratch.clear();
+        encode_record(&mut self.scratch, self.next_line, micros, step, text);
+        self.log.write_all(&self.scratch)?;
+        self.offset += self.scratch.len() as u64;
+        self.next_line += 1;
+        Ok(())
+    }
+
+    /// Makes everything written so far visible to readers and wakes followers.
+    pub(crate) fn flush(&mut self) -> std::io::Result<()> {
+        self.log.flush()?;
+        if !self.pending_index.is_empty() {
+            // Index entries only ever point at bytes already in the log file.
+            self.index.write_all(&self.pending_index)?;
+            self.pending_index.clear();
+        }
+        self.notify.send_replace(self.next_line - 1);
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! Bearer authentication at the HTTP edge: turns `Authorization: Bearer <token>` into an
+//! [`Actor`] through the [`Authenticator`] port. Deciding what the actor may do is the
+//! control plane's job, never this module's.
+
+use crate::AppState;
+use crate::layers::RequestId;
+use crate::problem::{ApiError, CHALLENGE_INVALID_TOKEN, ProblemKind};
+use assay_core::{Actor, ClientInfo, Error};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+
+const MAX_USER_AGENT: usize = 256;
+
+/// The credential part of an `Authorization` header, if it uses the Bearer scheme.
+/// Tokens in query strings are never looked at.
+enum Bearer<'a> {
+    Missing,
+    Token(&'a str),
+    Empty,
+}
+
+fn bearer(headers: &HeaderMap) -> Bearer<'_> {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Bearer::Missing;
+    };
+    let value = value.trim();
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Bearer::Missing;
+    }
+    match rest.trim() {
+        "" => Bearer::Empty,
+        token => Bearer::Token(token),
+    }
+}
+
+/// What we know about the caller for the audit trail.
+fn client_info(req: &Request) -> ClientInfo {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    ClientInfo {
+        ip,
+        user_agent,
+        mcp_client: None,
+        request_id,
+    }
+}
+
+/// Route layer for every non-public route.
+pub async fn require_bearer(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let client = client_info(&req);
+    let principal = match bearer(req.headers()) {
+        Bearer::Missing => {
+            return ApiError::new(
+                ProblemKind::Unauthenticated,
+                ProblemKind::Unauthenticated.default_detail(),
+            )
+            .into_response();
+        }
+        Bearer::Empty => {
+            return ApiError::new(
+                ProblemKind::Unauthenticated,
+                "empty bearer token; pass Authorization: Bearer <token>",
+            )
+            .with_challenge(CHALLENGE_INVALID_TOKEN)
+            .into_response();
+        }
+        Bearer::Token(token) => state.auth.authenticate(token, &client).await,
+    };
+    match principal {
+        Ok(principal) => {
+            req.extensions_mut().insert(Actor { principal, client });
+            next.run(req).await
+        }
+        Err(Error::Unauthenticated(reason)) => ApiError::new(ProblemKind::Unauthenticated, reason)
+            .with_challenge(CHALLENGE_INVALID_TOKEN)
+            .into_response(),
+        Err(other) => ApiError::from(other).into_response(),
+    }
+}
+
+/// The authenticated actor of this request. Absent only if a route was wired without
+/// `require_bearer`; that fails closed as unauthenticated.
+pub struct Authed(pub Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Actor>()
+            .cloned()
+            .map(Authed)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ProblemKind::Unauthenticated,
+                    ProblemKind::Unauthenticated.default_detail(),
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn parse(v: &str) -> String {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(header::AUTHORIZATION, v);
+        }
+        match bearer(&h) {
+            Bearer::Missing => "missing".into(),
+            Bearer::Empty => "empty".into(),
+            Bearer::Token(t) => format!("token:{t}"),
+        }
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        assert_eq!(parse("Bearer abc"), "token:abc");
+        assert_eq!(parse("bearer   abc "), "token:abc");
+        assert_eq!(parse("BEARER abc"), "token:abc");
+        assert_eq!(parse("Bearer"), "empty");
+        assert_eq!(parse("Bearer   "), "empty");
+        assert_eq!(parse("Basic dXNlcjpwYXNz"), "missing");
+        assert_eq!(parse("Bearerabc"), "missing");
+        assert_eq!(parse(""), "missing");
+        assert!(matches!(bearer(&HeaderMap::new()), Bearer::Missing));
+    }
+}

@@ -1,0 +1,544 @@
+//! The OpenAPI 3.1 document, generated from the route table (`routes::ROUTES`) plus
+//! hand-written schemas of the main types. Complex nested bodies are loose objects.
+
+use crate::extract::DOCUMENT_TYPES;
+use crate::routes::{ParamType, Reply, RequestBody, Requires, Route, openapi_path, path_params};
+use serde_json::{Map, Value, json};
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn path_param_description(name: &str) -> &'static str {
+    match name {
+        "org" => "Organization ID or slug.",
+        "env" => "Environment ID or slug.",
+        "name" => "Workflow or template name.",
+        "execution" => "Execution ID or name (<workflow>-<number>).",
+        "path" => "Artifact path relative to the execution's artifact root.",
+        _ => "",
+    }
+}
+
+fn param_schema(ty: ParamType) -> Value {
+    match ty {
+        ParamType::String => json!({"type": "string"}),
+        ParamType::Integer => json!({"type": "integer", "minimum": 0}),
+        ParamType::Boolean => json!({"type": "boolean"}),
+        ParamType::DateTime => json!({"type": "string", "format": "date-time"}),
+        ParamType::StatusList => json!({
+            "type": "string",
+            "pattern": "^[a-z]+(,[a-z]+)*$",
+            "examples": ["passed,failed"],
+        }),
+    }
+}
+
+fn parameters(route: &Route) -> Vec<Value> {
+    let mut out: Vec<Value> = path_params(route.path)
+        .into_iter()
+        .map(|name| {
+            json!({
+                "name": name,
+                "in": "path",
+                "required": true,
+                "description": path_param_description(name),
+                "schema": {"type": "string"},
+            })
+        })
+        .collect();
+    out.extend(route.query.iter().map(|p| {
+        json!({
+            "name": p.name,
+            "in": "query",
+            "required": false,
+            "description": p.description,
+            "schema": param_schema(p.ty),
+        })
+    }));
+    out
+}
+
+fn request_body(body: RequestBody) -> Option<Value> {
+    match body {
+        RequestBody::None => None,
+        RequestBody::Document => {
+            let content: Map<String, Value> = DOCUMENT_TYPES
+                .iter()
+                .map(|t| ((*t).to_owned(), json!({"schema": {"type": "string"}})))
+                .collect();
+            Some(json!({
+                "required": true,
+                "description": "A TestWorkflow / TestWorkflowTemplate document, kept exactly as sent.",
+                "content": content,
+            }))
+        }
+        RequestBody::Json { schema, required } => Some(json!({
+            "required": required,
+            "content": {"application/json": {"schema": schema_ref(schema)}},
+        })),
+    }
+}
+
+fn json_content(schema: &str) -> Value {
+    json!({"application/json": {"schema": schema_ref(schema)}})
+}
+
+fn problem_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": schema_ref("Problem")}},
+    })
+}
+
+fn responses(route: &Route) -> Value {
+    let mut r = Map::new();
+    match route.reply {
+        Reply::Json { status, schema } => {
+            r.insert(
+                status.to_string(),
+                json!({"description": "Success.", "content": json_content(schema)}),
+            );
+        }
+        Reply::JsonOrYaml { schema } => {
+            let mut content = json_content(schema);
+            content["text/yaml"] = json!({"schema": {"type": "string"}});
+            r.insert(
+                "200".into(),
+                json!({"description": "The document; with Accept: text/yaml its source verbatim.", "content": content}),
+            );
+        }
+        Reply::JsonOrDownload { schema } => {
+            let mut content = json_content(schema);
+            content["application/octet-stream"] = json!({"schema": {"type": "string", "contentMediaType": "application/octet-stream"}});
+            r.insert(
+                "200".into(),
+                json!({"description": "Text content as JSON; with ?download=true the raw bytes as an attachment.", "content": content}),
+            );
+        }
+        Reply::Ndjson { schema } => {
+            r.insert(
+                "200".into(),
+                json!({
+                    "description": "One JSON object per line, streamed live.",
+                    "content": {"application/x-ndjson": {"itemSchema": schema_ref(schema), "schema": {"type": "string"}}},
+                }),
+            );
+        }
+        Reply::NoContent => {
+            r.insert("204".into(), json!({"description": "Done."}));
+        }
+        Reply::CreatedOrOk { schema } => {
+            r.insert(
+                "200".into(),
+                json!({"description": "Replaced.", "content": json_content(schema)}),
+            );
+            r.insert(
+                "201".into(),
+                json!({"description": "Created.", "content": json_content(schema)}),
+            );
+        }
+    }
+    if route.requires != Requires::Public {
+        r.insert(
+            "401".into(),
+            problem_response("No or invalid bearer token (see WWW-Authenticate)."),
+        );
+        r.insert(
+            "403".into(),
+            problem_response("The token lacks the permission level this needs."),
+        );
+        r.insert(
+            "404".into(),
+            problem_response("No such organization, environment or resource."),
+        );
+    }
+    if route.body != RequestBody::None {
+        r.insert("400".into(), problem_response("Malformed body."));
+        r.insert("413".into(), problem_response("Body too large."));
+        r.insert("415".into(), problem_response("Unsupported Content-Type."));
+    }
+    if route.body != RequestBody::None || !route.query.is_empty() {
+        r.insert(
+            "422".into(),
+            problem_response("Invalid input; errors[] lists each field."),
+        );
+    }
+    r.insert("default".into(), problem_response("Any other problem."));
+    Value::Object(r)
+}
+
+fn operation(route: &Route) -> Value {
+    let mut op = json!({
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "tags": [route.tag],
+        "x-assay-permission": route.requires.as_str(),
+        "parameters": parameters(route),
+        "responses": responses(route),
+    });
+    if route.requires == Requires::Public {
+        op["security"] = json!([]);
+    }
+    if let Some(body) = request_body(route.body) {
+        op["requestBody"] = body;
+    }
+    op
+}
+
+/// The whole document for `routes`, served at `server_url`.
+pub fn document(routes: &[Route], server_url: &url::Url) -> Value {
+    let mut paths = Map::new();
+    for route in routes {
+        let item = paths
+            .entry(openapi_path(route.path))
+            .or_insert_with(|| json!({}));
+        item[route.verb.as_str()] = operation(route);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Assay REST API",
+            "version": "1",
+            "description": "Test-orchestration control plane. Errors are RFC 9457 problem+json; x-assay-permission names the environment level each operation needs.",
+        },
+        "servers": [{"url": server_url.as_str().trim_end_matches('/')}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "An API token (assay_…) or access token."},
+            },
+            "schemas": schemas(),
+        },
+    })
+}
+
+fn schemas() -> Value {
+    let time = json!({"type": "string", "format": "date-time"});
+    let string_map = json!({"type": "object", "additionalProperties": {"type": "string"}});
+    let status = json!({"type": "string", "enum": ["queued", "running", "passed", "failed", "aborted", "canceled", "timeout", "skipped"]});
+    let page = |item: &str| {
+        json!({
+            "type": "object",
+            "required": ["items", "total"],
+            "properties": {
+                "items": {"type": "array", "items": schema_ref(item)},
+                "total": {"type": "integer"},
+                "next_cursor": {"type": "string"},
+            },
+        })
+    };
+    json!({
+        "Problem": {
+            "type": "object",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string", "examples": ["urn:assay:problem:not-found"]},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "errors": {"type": "array", "items": schema_ref("FieldError")},
+                "request_id": {"type": "string"},
+            },
+        },
+        "FieldError": {
+            "type": "object",
+            "required": ["path", "message"],
+            "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+        },
+        "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+        "OpenApi": {"type": "object"},
+        "WorkflowHealth": {
+            "type": "object",
+            "properties": {
+                "executions": {"type": "integer"},
+                "pass_rate": {"type": "number"},
+                "flip_rate": {"type": "number"},
+                "overall_health": {"type": "number"},
+            },
+        },
+        "WorkflowSummary": {
+            "type": "object",
+            "required": ["id", "kind", "name", "description", "labels", "created_at", "updated_at"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "kind": {"type": "string", "enum": ["workflow", "template"]},
+                "name": {"type": "string"},
+                "description": {"type": "string"},
+                "labels": string_map,
+                "created_at": time,
+                "updated_at": time,
+                "health": schema_ref("WorkflowHealth"),
+                "last_execution": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "format": "uuid"},
+                        "name": {"type": "string"},
+                        "status": status,
+                        "queued_at": time,
+                    },
+                },
+            },
+        },
+        "WorkflowDetail": {
+            "allOf": [
+                schema_ref("WorkflowSummary"),
+                {
+                    "type": "object",
+                    "required": ["source", "definition"],
+                    "properties": {
+                        "source": {"type": "string", "description": "The document exactly as submitted."},
+                        "definition": {"type": "object", "description": "The parsed document as JSON."},
+                    },
+                },
+            ],
+        },
+        "WorkflowSummaryPage": page("WorkflowSummary"),
+        "RunRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "config": {"type": "object", "description": "Values for spec.config parameters."},
+                "tags": string_map,
+            },
+        },
+        "TagsRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["tags"],
+            "properties": {"tags": string_map},
+        },
+        "ExecutionSummary": {
+            "type": "object",
+            "required": ["id", "name", "number", "workflow_name", "status", "queued_at"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "name": {"type": "string"},
+                "number": {"type": "integer"},
+                "workflow_name": {"type": "string"},
+                "status": status,
+                "tags": string_map,
+                "queued_at": time,
+                "started_at": time,
+                "finished_at": time,
+                "duration_ms": {"type": "integer"},
+            },
+        },
+        "ExecutionSummaryPage": page("ExecutionSummary"),
+        "StepResult": {
+            "type": "object",
+            "required": ["reference", "name", "status"],
+            "properties": {
+                "reference": {"type": "string"},
+                "name": {"type": "string"},
+                "status": status,
+                "exit_code": {"type": "integer"},
+                "error": {"type": "string"},
+                "started_at": time,
+                "finished_at": time,
+                "attempts": {"type": "integer"},
+                "optional": {"type": "boolean"},
+                "negative": {"type": "boolean"},
+            },
+        },
+        "Execution": {
+            "type": "object",
+            "required": ["id", "env_id", "workflow_id", "workflow_name", "number", "name", "status", "started_by", "queued_at"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "env_id": {"type": "string", "format": "uuid"},
+                "workflow_id": {"type": "string", "format": "uuid"},
+                "workflow_name": {"type": "string"},
+                "number": {"type": "integer"},
+                "name": {"type": "string"},
+                "status": status,
+                "config": {"type": "object", "description": "name → {value, sensitive}; sensitive values masked."},
+                "tags": string_map,
+                "labels": string_map,
+                "started_by": {
+                    "type": "object",
+                    "properties": {"kind": {"type": "string"}, "id": {"type": "string"}, "name": {"type": "string"}},
+                },
+                "queued_at": time,
+                "started_at": time,
+                "finished_at": time,
+                "duration_ms": {"type": "integer"},
+                "steps": {"type": "array", "items": schema_ref("StepResult")},
+                "junit": {"type": "object", "description": "JUnit totals and failing cases."},
+                "error": {"type": "string"},
+                "plan": {"type": "object"},
+                "runner": {"type": "string"},
+            },
+        },
+        "LogLine": {
+            "type": "object",
+            "required": ["number", "step", "time", "text"],
+            "properties": {
+                "number": {"type": "integer"},
+                "step": {"type": "string"},
+                "time": time,
+                "text": {"type": "string"},
+            },
+        },
+        "LogPage": {
+            "type": "object",
+            "required": ["lines", "total_lines", "truncated", "steps"],
+            "properties": {
+                "lines": {"type": "array", "items": schema_ref("LogLine")},
+                "total_lines": {"type": "integer"},
+                "truncated": {"type": "boolean"},
+                "steps": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "Artifact": {
+            "type": "object",
+            "required": ["path", "size", "step"],
+            "properties": {
+                "path": {"type": "string"},
+                "size": {"type": "integer"},
+                "step": {"type": "string"},
+                "content_type": {"type": "string"},
+            },
+        },
+        "ArtifactList": {
+            "type": "object",
+            "required": ["items", "total"],
+            "properties": {
+                "items": {"type": "array", "items": schema_ref("Artifact")},
+                "total": {"type": "integer"},
+            },
+        },
+        "ArtifactContent": {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["kind", "path", "total_lines", "lines", "truncated"],
+                    "properties": {
+                        "kind": {"const": "text"},
+                        "path": {"type": "string"},
+                        "total_lines": {"type": "integer"},
+                        "lines": {"type": "array", "items": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}]}},
+                        "truncated": {"type": "boolean"},
+                    },
+                },
+                {
+                    "type": "object",
+                    "required": ["kind", "path", "size", "head_hex"],
+                    "properties": {
+                        "kind": {"const": "binary"},
+                        "path": {"type": "string"},
+                        "size": {"type": "integer"},
+                        "content_type": {"type": ["string", "null"]},
+                        "head_hex": {"type": "string"},
+                    },
+                },
+            ],
+        },
+        "WorkflowMetrics": {
+            "type": "object",
+            "required": ["workflow", "executions", "by_status", "pass_rate", "duration"],
+            "properties": {
+                "workflow": {"type": "string"},
+                "executions": {"type": "integer"},
+                "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "pass_rate": {"type": "number"},
+                "duration": {
+                    "type": "object",
+                    "properties": {
+                        "p50_ms": {"type": "integer"},
+                        "p90_ms": {"type": "integer"},
+                        "p95_ms": {"type": "integer"},
+                        "p99_ms": {"type": "integer"},
+                    },
+                },
+            },
+        },
+        "ExecutionMetrics": {
+            "type": "object",
+            "required": ["execution_id", "steps"],
+            "properties": {
+                "execution_id": {"type": "string", "format": "uuid"},
+                "steps": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "ResourceHistory": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "execution_id": {"type": "string", "format": "uuid"},
+                            "execution_name": {"type": "string"},
+                            "status": status,
+                            "duration_ms": {"type": "integer"},
+                            "cpu_max_millicores": {"type": "integer"},
+                            "memory_max_bytes": {"type": "integer"},
+                        },
+                    },
+                },
+            },
+        },
+        "Labels": {
+            "type": "object",
+            "required": ["labels"],
+            "properties": {
+                "labels": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            },
+        },
+        "RunnerInfo": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "kind": {"type": "string"},
+                "capabilities": {"type": "array", "items": {"type": "string"}},
+                "concurrency": {"type": "integer"},
+                "running": {"type": "integer"},
+                "queued": {"type": "integer"},
+                "version": {"type": "string"},
+            },
+        },
+        "RunnerList": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": schema_ref("RunnerInfo")}},
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::routes::ROUTES;
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc = document(ROUTES, &url::Url::parse("http://x/").unwrap());
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        fn refs(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        out.push(r.clone());
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 30);
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").unwrap();
+            assert!(schemas.contains_key(name), "dangling {r}");
+        }
+        assert_eq!(doc["servers"][0]["url"], "http://x");
+    }
+}

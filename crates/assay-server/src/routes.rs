@@ -1,0 +1,879 @@
+//! THE route table: every route the server answers, declared once. The axum router and
+//! the OpenAPI document are both built from [`ROUTES`], so they cannot drift, and every
+//! route states the permission level it needs (enforced by the control plane; here it
+//! documents the contract and decides which routes need a bearer token at all).
+
+use crate::AppState;
+use crate::handlers::documents::{Templates, Workflows};
+use crate::handlers::{artifacts, documents, executions, insight, system};
+use axum::Router;
+use axum::routing::{MethodFilter, MethodRouter, on};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Verb {
+    pub fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Put => MethodFilter::PUT,
+            Verb::Delete => MethodFilter::DELETE,
+        }
+    }
+
+    pub fn method(self) -> axum::http::Method {
+        match self {
+            Verb::Get => axum::http::Method::GET,
+            Verb::Post => axum::http::Method::POST,
+            Verb::Put => axum::http::Method::PUT,
+            Verb::Delete => axum::http::Method::DELETE,
+        }
+    }
+
+    /// Lower-case, as OpenAPI path items spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Put => "put",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+/// The environment permission a route needs (DESIGN.md §3), or none at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requires {
+    /// No token: health, readiness, the OpenAPI document.
+    Public,
+    Read,
+    Run,
+    Write,
+}
+
+impl Requires {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Requires::Public => "public",
+            Requires::Read => "read",
+            Requires::Run => "run",
+            Requires::Write => "write",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    String,
+    Integer,
+    Boolean,
+    /// RFC 3339.
+    DateTime,
+    /// Comma-separated execution statuses.
+    StatusList,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct QueryParam {
+    pub name: &'static str,
+    pub ty: ParamType,
+    pub description: &'static str,
+}
+
+const fn q(name: &'static str, ty: ParamType, description: &'static str) -> QueryParam {
+    QueryParam {
+        name,
+        ty,
+        description,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestBody {
+    None,
+    /// A workflow/template document (YAML or JSON text).
+    Document,
+    /// A JSON object described by a component schema.
+    Json {
+        schema: &'static str,
+        required: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// JSON of a component schema.
+    Json {
+        status: u16,
+        schema: &'static str,
+    },
+    /// JSON, or the document source as `text/yaml` when asked by `Accept`.
+    JsonOrYaml {
+        schema: &'static str,
+    },
+    /// JSON, or raw bytes with `?download=true`.
+    JsonOrDownload {
+        schema: &'static str,
+    },
+    /// `application/x-ndjson`, one schema object per line.
+    Ndjson {
+        schema: &'static str,
+    },
+    NoContent,
+    /// 201 when created, 200 when replaced.
+    CreatedOrOk {
+        schema: &'static str,
+    },
+}
+
+pub type Handler = fn(MethodFilter) -> MethodRouter<AppState>;
+
+pub struct Route {
+    pub verb: Verb,
+    /// axum path syntax (`{name}`, `{*path}`).
+    pub path: &'static str,
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    /// Groups operations in the OpenAPI document.
+    pub tag: &'static str,
+    pub requires: Requires,
+    pub query: &'static [QueryParam],
+    pub body: RequestBody,
+    pub reply: Reply,
+    pub handler: Handler,
+}
+
+macro_rules! env_path {
+    ($rest:literal) => {
+        concat!("/v1/organizations/{org}/environments/{env}", $rest)
+    };
+}
+
+/// Where every environment-scoped route lives.
+pub const ENV_BASE: &str = "/v1/organizations/{org}/environments/{env}";
+
+use ParamType::{Boolean, DateTime, Integer, StatusList, String as Str};
+
+const PAGE: [QueryParam; 2] = [
+    q("limit", Integer, "Page size (default 50, max 500)."),
+    q("cursor", Str, "The previous page's next_cursor."),
+];
+const DOC_LIST: &[QueryParam] = &[
+    q(
+        "selector",
+        Str,
+        "Label selector: key=value, key!=value, key; comma-separated (AND).",
+    ),
+    q(
+        "search",
+        Str,
+        "Case-insensitive substring of name or description.",
+    ),
+    PAGE[0],
+    PAGE[1],
+];
+const EXECUTION_LIST: &[QueryParam] = &[
+    q("workflow", Str, "Only executions of this workflow."),
+    q(
+        "status",
+        StatusList,
+        "Comma-separated statuses, e.g. passed,failed.",
+    ),
+    q(
+        "tags",
+        Str,
+        "Tag selector, same grammar as the label selector.",
+    ),
+    q(
+        "labels",
+        Str,
+        "Selector over the workflow labels recorded on the execution.",
+    ),
+    q("since", DateTime, "Queued at or after (RFC 3339)."),
+    q("until", DateTime, "Queued at or before (RFC 3339)."),
+    PAGE[0],
+    PAGE[1],
+];
+const LOGS: &[QueryParam] = &[
+    q("step", Str, "Only this step (reference or name)."),
+    q(
+        "tail",
+        Integer,
+        "Last N lines (default 200 when no range is given).",
+    ),
+    q("from_line", Integer, "First line, 1-based inclusive."),
+    q("to_line", Integer, "Last line, inclusive."),
+    q("grep", Str, "Regular expression; only matching lines."),
+    q(
+        "max_lines",
+        Integer,
+        "Cap on returned lines (default 1000, max 10000).",
+    ),
+];
+const LOG_STREAM: &[QueryParam] = &[
+    q("step", Str, "Only this step (reference or name)."),
+    q(
+        "after_line",
+        Integer,
+        "Start after this line number (default 0).",
+    ),
+];
+const ARTIFACT: &[QueryParam] = &[
+    q(
+        "download",
+        Boolean,
+        "true: the raw bytes as an attachment instead of JSON.",
+    ),
+    q("from_line", Integer, "First line, 1-based inclusive."),
+    q("to_line", Integer, "Last line, inclusive."),
+    q("grep", Str, "Regular expression; only matching lines."),
+    q(
+        "context",
+        Integer,
+        "Lines of context around each grep match.",
+    ),
+    q("max_lines", Integer, "Cap on returned lines."),
+];
+const METRICS: &[QueryParam] = &[q(
+    "last",
+    Integer,
+    "Executions considered (default 100, 1 to 1000).",
+)];
+const HISTORY: &[QueryParam] = &[q(
+    "last",
+    Integer,
+    "Executions considered (default 20, 1 to 200).",
+)];
+
+/// Every route. Add a route here and nowhere else.
+pub static ROUTES: &[Route] = &[
+    // --- public ---------------------------------------------------------------------
+    Route {
+        verb: Verb::Get,
+        path: "/healthz",
+        operation_id: "healthz",
+        summary: "Liveness: the process answers.",
+        tag: "system",
+        requires: Requires::Public,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "Status",
+        },
+        handler: |m| on(m, system::healthz),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/readyz",
+        operation_id: "readyz",
+        summary: "Readiness: the database answers.",
+        tag: "system",
+        requires: Requires::Public,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "Status",
+        },
+        handler: |m| on(m, system::readyz),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/v1/openapi.json",
+        operation_id: "openapi",
+        summary: "This API as an OpenAPI 3.1 document.",
+        tag: "system",
+        requires: Requires::Public,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "OpenApi",
+        },
+        handler: |m| on(m, system::openapi),
+    },
+    // --- workflows --------------------------------------------------------------------
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/workflows"),
+        operation_id: "listWorkflows",
+        summary: "List workflows.",
+        tag: "workflows",
+        requires: Requires::Read,
+        query: DOC_LIST,
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "WorkflowSummaryPage",
+        },
+        handler: |m| on(m, documents::list::<Workflows>),
+    },
+    Route {
+        verb: Verb::Post,
+        path: env_path!("/workflows"),
+        operation_id: "createWorkflow",
+        summary: "Create a workflow from a TestWorkflow document; 409 if the name exists.",
+        tag: "workflows",
+        requires: Requires::Write,
+        query: &[],
+        body: RequestBody::Document,
+        reply: Reply::Json {
+            status: 201,
+            schema: "WorkflowDetail",
+        },
+        handler: |m| on(m, documents::create::<Workflows>),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/workflows/{name}"),
+        operation_id: "getWorkflow",
+        summary: "Get a workflow; Accept: text/yaml returns the source as submitted.",
+        tag: "workflows",
+        requires: Requires::Read,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::JsonOrYaml {
+            schema: "WorkflowDetail",
+        },
+        handler: |m| on(m, documents::get::<Workflows>),
+    },
+    Route {
+        verb: Verb::Put,
+        path: env_path!("/workflows/{name}"),
+        operation_id: "putWorkflow",
+        summary: "Create or replace a workflow (If-Match: * only replaces).",
+        tag: "workflows",
+        requires: Requires::Write,
+        query: &[],
+        body: RequestBody::Document,
+        reply: Reply::CreatedOrOk {
+            schema: "WorkflowDetail",
+        },
+        handler: |m| on(m, documents::put::<Workflows>),
+    },
+    Route {
+        verb: Verb::Delete,
+        path: env_path!("/workflows/{name}"),
+        operation_id: "deleteWorkflow",
+        summary: "Delete a workflow.",
+        tag: "workflows",
+        requires: Requires::Write,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::NoContent,
+        handler: |m| on(m, documents::delete::<Workflows>),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/workflows/{name}/metrics"),
+        operation_id: "getWorkflowMetrics",
+        summary: "Pass rate, status counts and duration percentiles over recent executions.",
+        tag: "workflows",
+        requires: Requires::Read,
+        query: METRICS,
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "WorkflowMetrics",
+        },
+        handler: |m| on(m, insight::workflow_metrics),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/workflows/{name}/resource-history"),
+        operation_id: "getWorkflowResourceHistory",
+        summary: "Peak CPU and memory of recent executions.",
+        tag: "workflows",
+        requires: Requires::Read,
+        query: HISTORY,
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "ResourceHistory",
+        },
+        handler: |m| on(m, insight::resource_history),
+    },
+    Route {
+        verb: Verb::Post,
+        path: env_path!("/workflows/{name}/executions"),
+        operation_id: "runWorkflow",
+        summary: "Start an execution of a workflow.",
+        tag: "executions",
+        requires: Requires::Run,
+        query: &[],
+        body: RequestBody::Json {
+            schema: "RunRequest",
+            required: false,
+        },
+        reply: Reply::Json {
+            status: 201,
+            schema: "Execution",
+        },
+        handler: |m| on(m, documents::run),
+    },
+    // --- templates --------------------------------------------------------------------
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/templates"),
+        operation_id: "listTemplates",
+        summary: "List workflow templates.",
+        tag: "templates",
+        requires: Requires::Read,
+        query: DOC_LIST,
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "WorkflowSummaryPage",
+        },
+        handler: |m| on(m, documents::list::<Templates>),
+    },
+    Route {
+        verb: Verb::Post,
+        path: env_path!("/templates"),
+        operation_id: "createTemplate",
+        summary: "Create a template from a TestWorkflowTemplate document; 409 if the name exists.",
+        tag: "templates",
+        requires: Requires::Write,
+        query: &[],
+        body: RequestBody::Document,
+        reply: Reply::Json {
+            status: 201,
+            schema: "WorkflowDetail",
+        },
+        handler: |m| on(m, documents::create::<Templates>),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/templates/{name}"),
+        operation_id: "getTemplate",
+        summary: "Get a template; Accept: text/yaml returns the source as submitted.",
+        tag: "templates",
+        requires: Requires::Read,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::JsonOrYaml {
+            schema: "WorkflowDetail",
+        },
+        handler: |m| on(m, documents::get::<Templates>),
+    },
+    Route {
+        verb: Verb::Put,
+        path: env_path!("/templates/{name}"),
+        operation_id: "putTemplate",
+        summary: "Create or replace a template (If-Match: * only replaces).",
+        tag: "templates",
+        requires: Requires::Write,
+        query: &[],
+        body: RequestBody::Document,
+        reply: Reply::CreatedOrOk {
+            schema: "WorkflowDetail",
+        },
+        handler: |m| on(m, documents::put::<Templates>),
+    },
+    Route {
+        verb: Verb::Delete,
+        path: env_path!("/templates/{name}"),
+        operation_id: "deleteTemplate",
+        summary: "Delete a template.",
+        tag: "templates",
+        requires: Requires::Write,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::NoContent,
+        handler: |m| on(m, documents::delete::<Templates>),
+    },
+    // --- executions -------------------------------------------------------------------
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/executions"),
+        operation_id: "listExecutions",
+        summary: "List executions, newest first.",
+        tag: "executions",
+        requires: Requires::Read,
+        query: EXECUTION_LIST,
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "ExecutionSummaryPage",
+        },
+        handler: |m| on(m, executions::list),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/executions/{execution}"),
+        operation_id: "getExecution",
+        summary: "Get an execution by ID or name.",
+        tag: "executions",
+        requires: Requires::Read,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "Execution",
+        },
+        handler: |m| on(m, executions::get),
+    },
+    Route {
+        verb: Verb::Post,
+        path: env_path!("/executions/{execution}/abort"),
+        operation_id: "abortExecution",
+        summary: "Abort a queued or running execution.",
+        tag: "executions",
+        requires: Requires::Run,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "Execution",
+        },
+        handler: |m| on(m, executions::abort),
+    },
+    Route {
+        verb: Verb::Put,
+        path: env_path!("/executions/{execution}/tags"),
+        operation_id: "putExecutionTags",
+        summary: "Replace an execution's tags.",
+        tag: "executions",
+        requires: Requires::Run,
+        query: &[],
+        body: RequestBody::Json {
+            schema: "TagsRequest",
+            required: true,
+        },
+        reply: Reply::Json {
+            status: 200,
+            schema: "Execution",
+        },
+        handler: |m| on(m, executions::put_tags),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/executions/{execution}/logs"),
+        operation_id: "getExecutionLogs",
+        summary: "A page of the execution's log (tail, range, grep).",
+        tag: "executions",
+        requires: Requires::Read,
+        query: LOGS,
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "LogPage",
+        },
+        handler: |m| on(m, executions::logs),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/executions/{execution}/logs/stream"),
+        operation_id: "streamExecutionLogs",
+        summary: "Follow the log live as NDJSON; ends when the log is closed.",
+        tag: "executions",
+        requires: Requires::Read,
+        query: LOG_STREAM,
+        body: RequestBody::None,
+        reply: Reply::Ndjson { schema: "LogLine" },
+        handler: |m| on(m, executions::stream_logs),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/executions/{execution}/metrics"),
+        operation_id: "getExecutionMetrics",
+        summary: "CPU and memory samples per step.",
+        tag: "executions",
+        requires: Requires::Read,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "ExecutionMetrics",
+        },
+        handler: |m| on(m, executions::metrics),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/executions/{execution}/artifacts"),
+        operation_id: "listArtifacts",
+        summary: "List the execution's artifacts.",
+        tag: "artifacts",
+        requires: Requires::Read,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "ArtifactList",
+        },
+        handler: |m| on(m, artifacts::list),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/executions/{execution}/artifacts/{*path}"),
+        operation_id: "getArtifact",
+        summary: "Read an artifact as text lines, or download it with ?download=true.",
+        tag: "artifacts",
+        requires: Requires::Read,
+        query: ARTIFACT,
+        body: RequestBody::None,
+        reply: Reply::JsonOrDownload {
+            schema: "ArtifactContent",
+        },
+        handler: |m| on(m, artifacts::get),
+    },
+    // --- environment ------------------------------------------------------------------
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/labels"),
+        operation_id: "listLabels",
+        summary: "Label keys and their values across the environment's workflows.",
+        tag: "environment",
+        requires: Requires::Read,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "Labels",
+        },
+        handler: |m| on(m, insight::labels),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/runners"),
+        operation_id: "listRunners",
+        summary: "The runners that execute this environment's workflows.",
+        tag: "environment",
+        requires: Requires::Read,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "RunnerList",
+        },
+        handler: |m| on(m, insight::runners),
+    },
+];
+
+/// The router of every route in [`ROUTES`]; non-public ones require a bearer token.
+pub fn router(state: &AppState) -> Router<AppState> {
+    ROUTES.iter().fold(Router::new(), |router, route| {
+        let mut endpoint = (route.handler)(route.verb.filter());
+        if route.requires != Requires::Public {
+            endpoint = endpoint.route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::auth::require_bearer,
+            ));
+        }
+        router.route(route.path, endpoint)
+    })
+}
+
+/// Path parameter names of an axum path (`{name}`, `{*path}` → `name`, `path`).
+pub fn path_params(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        .map(|p| p.trim_start_matches('*'))
+        .collect()
+}
+
+/// The OpenAPI spelling of an axum path (`{*path}` → `{path}`).
+pub fn openapi_path(path: &str) -> String {
+    path.replace("{*", "{")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::test_support::{TOKEN, app};
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use std::collections::BTreeSet;
+    use tower::ServiceExt;
+
+    /// A concrete URL for a route: sample values for every parameter.
+    fn sample_url(path: &str) -> String {
+        path.replace("{org}", "acme")
+            .replace("{env}", "dev")
+            .replace("{name}", "smoke")
+            .replace("{execution}", "smoke-1")
+            .replace("{*path}", "reports/junit.xml")
+    }
+
+    #[test]
+    fn only_health_readiness_and_openapi_are_public() {
+        let public: BTreeSet<&str> = ROUTES
+            .iter()
+            .filter(|r| r.requires == Requires::Public)
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(
+            public,
+            BTreeSet::from(["/healthz", "/readyz", "/v1/openapi.json"])
+        );
+        for r in ROUTES.iter().filter(|r| r.requires != Requires::Public) {
+            assert!(
+                r.path.starts_with(ENV_BASE),
+                "{} is outside the base",
+                r.path
+            );
+        }
+    }
+
+    #[test]
+    fn every_route_declares_its_level_and_mutations_need_more_than_read() {
+        for r in ROUTES {
+            assert!(!r.requires.as_str().is_empty());
+            if r.verb != Verb::Get && r.requires != Requires::Public {
+                assert!(
+                    matches!(r.requires, Requires::Run | Requires::Write),
+                    "{} {} changes state but only needs {}",
+                    r.verb.as_str(),
+                    r.path,
+                    r.requires.as_str()
+                );
+            }
+            if r.verb == Verb::Get {
+                assert!(
+                    matches!(r.requires, Requires::Read | Requires::Public),
+                    "{} is a GET that needs {}",
+                    r.path,
+                    r.requires.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn routes_and_operation_ids_are_unique() {
+        let keys: BTreeSet<(&str, &str)> =
+            ROUTES.iter().map(|r| (r.verb.as_str(), r.path)).collect();
+        assert_eq!(keys.len(), ROUTES.len());
+        let ids: BTreeSet<&str> = ROUTES.iter().map(|r| r.operation_id).collect();
+        assert_eq!(ids.len(), ROUTES.len());
+    }
+
+    #[test]
+    fn openapi_paths_equal_the_route_table() {
+        let base = url::Url::parse("http://127.0.0.1:1/").unwrap();
+        let doc = crate::openapi::document(ROUTES, &base);
+        let mut from_doc = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (verb, op) in item.as_object().unwrap() {
+                from_doc.insert((verb.clone(), path.clone()));
+                // Every path parameter is declared.
+                let declared: BTreeSet<&str> = op["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|p| p["in"] == "path")
+                    .map(|p| p["name"].as_str().unwrap())
+                    .collect();
+                let expected: BTreeSet<&str> = path
+                    .split('/')
+                    .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                    .collect();
+                assert_eq!(declared, expected, "{verb} {path}");
+                assert!(op["x-assay-permission"].is_string(), "{verb} {path}");
+            }
+        }
+        let from_table: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.verb.as_str().to_owned(), openapi_path(r.path)))
+            .collect();
+        assert_eq!(from_doc, from_table);
+    }
+
+    #[tokio::test]
+    async fn without_a_token_every_non_public_route_answers_401() {
+        let app = app();
+        for r in ROUTES {
+            let req = Request::builder()
+                .method(r.verb.method())
+                .uri(sample_url(r.path))
+                .body(Body::empty())
+                .unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            let what = format!("{} {}", r.verb.as_str(), r.path);
+            if r.requires == Requires::Public {
+                assert_eq!(res.status(), StatusCode::OK, "{what}");
+                continue;
+            }
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{what}");
+            assert_eq!(
+                res.headers()[header::WWW_AUTHENTICATE],
+                r#"Bearer realm="assay""#,
+                "{what}"
+            );
+            assert_eq!(
+                res.headers()[header::CONTENT_TYPE],
+                "application/problem+json",
+                "{what}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_router_serves_exactly_the_table() {
+        let app = app();
+        // Every table route is matched (an unmatched path would be 404 before auth)…
+        for r in ROUTES.iter().filter(|r| r.requires != Requires::Public) {
+            let req = Request::builder()
+                .method(r.verb.method())
+                .uri(sample_url(r.path))
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"tags": {}}"#))
+                .unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            // The fake control plane answers every call with a marked 404.
+            let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            assert!(
+                v["detail"].as_str().unwrap_or("").contains("fake"),
+                "{} {} did not reach the control plane: {v}",
+                r.verb.as_str(),
+                r.path
+            );
+        }
+        // …and a method the table does not list on a known path is 405.
+        for path in ROUTES.iter().map(|r| r.path).collect::<BTreeSet<_>>() {
+            let listed: Vec<Verb> = ROUTES
+                .iter()
+                .filter(|r| r.path == path)
+                .map(|r| r.verb)
+                .collect();
+            for verb in [Verb::Get, Verb::Post, Verb::Put, Verb::Delete] {
+                if listed.contains(&verb) {
+                    continue;
+                }
+                let req = Request::builder()
+                    .method(verb.method())
+                    .uri(sample_url(path))
+                    .body(Body::empty())
+                    .unwrap();
+                let res = app.clone().oneshot(req).await.unwrap();
+                assert_eq!(
+                    res.status(),
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{} {path}",
+                    verb.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn path_parameters_are_named() {
+        assert_eq!(
+            path_params(env_path!("/executions/{execution}/artifacts/{*path}")),
+            vec!["org", "env", "execution", "path"]
+        );
+        assert_eq!(openapi_path("/a/{*path}"), "/a/{path}".to_owned());
+    }
+}

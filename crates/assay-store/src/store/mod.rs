@@ -1,0 +1,195 @@
+//! The `Store` implementation, written once over [`Backend`]: every statement here is
+//! plain SQL both SQLite and PostgreSQL accept, with `$n` placeholders.
+
+mod audit;
+mod executions;
+mod resources;
+mod rows;
+mod tenancy;
+
+use crate::backend::Backend;
+use assay_core::Result;
+use assay_core::audit::AuditEvent;
+use assay_core::execution::{
+    Execution, ExecutionFilter, ExecutionStatus, ExecutionSummary, ResourceSample,
+};
+use assay_core::identity::{ApiTokenRecord, Membership, User};
+use assay_core::page::{Page, PageRequest};
+use assay_core::ports::Store;
+use assay_core::tenancy::{Environment, Organization};
+use assay_core::workflow::{ResourceKind, WorkflowFilter, WorkflowRecord};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+/// A [`Store`] over a database backend; see [`crate::SqliteStore`] and
+/// [`crate::PostgresStore`].
+pub struct SqlStore<B: Backend> {
+    db: B,
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub(crate) fn new(db: B) -> Self {
+        Self { db }
+    }
+
+    pub(crate) fn backend(&self) -> &B {
+        &self.db
+    }
+
+    /// Inserts many executions exactly as [`Store::insert_execution`] would (numbers,
+    /// names, side tables), but in one transaction per call. Meant for the benchmark
+    /// and for seeding test data quickly; the control plane uses `insert_execution`.
+    pub async fn bulk_insert_executions(&self, executions: &mut [Execution]) -> Result<()> {
+        executions::bulk_insert(&self.db, executions).await
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    async fn insert_org(&self, org: &Organization) -> Result<()> {
+        tenancy::insert_org(&self.db, org).await
+    }
+
+    async fn find_org(&self, id_or_slug: &str) -> Result<Option<Organization>> {
+        tenancy::find_org(&self.db, id_or_slug).await
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Organization>> {
+        tenancy::list_orgs(&self.db).await
+    }
+
+    async fn insert_env(&self, env: &Environment) -> Result<()> {
+        tenancy::insert_env(&self.db, env).await
+    }
+
+    async fn find_env(&self, org_id: Uuid, id_or_slug: &str) -> Result<Option<Environment>> {
+        tenancy::find_env(&self.db, org_id, id_or_slug).await
+    }
+
+    async fn list_envs(&self, org_id: Uuid) -> Result<Vec<Environment>> {
+        tenancy::list_envs(&self.db, org_id).await
+    }
+
+    async fn insert_user(&self, user: &User) -> Result<()> {
+        tenancy::insert_user(&self.db, user).await
+    }
+
+    async fn find_user(&self, id: Uuid) -> Result<Option<User>> {
+        tenancy::find_user(&self.db, id).await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        tenancy::find_user_by_email(&self.db, email).await
+    }
+
+    async fn upsert_membership(&self, membership: &Membership) -> Result<()> {
+        tenancy::upsert_membership(&self.db, membership).await
+    }
+
+    async fn find_membership(&self, org_id: Uuid, user_id: Uuid) -> Result<Option<Membership>> {
+        tenancy::find_membership(&self.db, org_id, user_id).await
+    }
+
+    async fn insert_api_token(&self, token: &ApiTokenRecord) -> Result<()> {
+        tenancy::insert_api_token(&self.db, token).await
+    }
+
+    async fn find_api_token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiTokenRecord>> {
+        tenancy::find_api_token_by_hash(&self.db, secret_hash).await
+    }
+
+    async fn insert_resource(&self, record: &WorkflowRecord) -> Result<()> {
+        resources::insert(&self.db, record).await
+    }
+
+    async fn update_resource(&self, record: &WorkflowRecord) -> Result<()> {
+        resources::update(&self.db, record).await
+    }
+
+    async fn delete_resource(&self, env_id: Uuid, kind: ResourceKind, name: &str) -> Result<bool> {
+        resources::delete(&self.db, env_id, kind, name).await
+    }
+
+    async fn get_resource(
+        &self,
+        env_id: Uuid,
+        kind: ResourceKind,
+        name: &str,
+    ) -> Result<Option<WorkflowRecord>> {
+        resources::get(&self.db, env_id, kind, name).await
+    }
+
+    async fn list_resources(
+        &self,
+        env_id: Uuid,
+        kind: ResourceKind,
+        filter: &WorkflowFilter,
+        page: &PageRequest,
+    ) -> Result<Page<WorkflowRecord>> {
+        resources::list(&self.db, env_id, kind, filter, page).await
+    }
+
+    async fn label_values(&self, env_id: Uuid) -> Result<BTreeMap<String, BTreeSet<String>>> {
+        resources::label_values(&self.db, env_id).await
+    }
+
+    async fn insert_execution(&self, execution: &mut Execution) -> Result<()> {
+        executions::insert(&self.db, execution).await
+    }
+
+    async fn update_execution(&self, execution: &Execution) -> Result<()> {
+        executions::update(&self.db, execution).await
+    }
+
+    async fn get_execution(&self, env_id: Uuid, id_or_name: &str) -> Result<Option<Execution>> {
+        executions::get(&self.db, env_id, id_or_name).await
+    }
+
+    async fn list_executions(
+        &self,
+        env_id: Uuid,
+        filter: &ExecutionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ExecutionSummary>> {
+        executions::list(&self.db, env_id, filter, page).await
+    }
+
+    async fn executions_with_status(&self, statuses: &[ExecutionStatus]) -> Result<Vec<Execution>> {
+        executions::with_status(&self.db, statuses).await
+    }
+
+    async fn recent_executions(
+        &self,
+        workflow_id: Uuid,
+        limit: u32,
+    ) -> Result<Vec<ExecutionSummary>> {
+        executions::recent(&self.db, workflow_id, limit).await
+    }
+
+    async fn insert_resource_samples(
+        &self,
+        execution_id: Uuid,
+        step: &str,
+        samples: &[ResourceSample],
+    ) -> Result<()> {
+        executions::insert_samples(&self.db, execution_id, step, samples).await
+    }
+
+    async fn resource_samples(&self, execution_id: Uuid) -> Result<Vec<(String, ResourceSample)>> {
+        executions::samples(&self.db, execution_id).await
+    }
+
+    async fn append_audit(&self, event: &mut AuditEvent) -> Result<()> {
+        audit::append(&self.db, event).await
+    }
+
+    async fn audit_events(
+        &self,
+        org_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>> {
+        audit::events(&self.db, org_id, after_seq, limit).await
+    }
+}

@@ -1,0 +1,129 @@
+//! `error: …` plus a hint saying what to do about it.
+
+use super::GlobalArgs;
+use assay_core::Error;
+
+/// Prints the error and, when there is one, a hint to stderr.
+pub fn report(err: &anyhow::Error, global: &GlobalArgs) {
+    let domain = err.chain().find_map(|e| e.downcast_ref::<Error>());
+    match domain {
+        Some(Error::Invalid(errors)) if errors.len() > 1 => {
+            eprintln!("error: the input is invalid:");
+            for e in errors {
+                eprintln!("  - {e}");
+            }
+        }
+        _ => eprintln!("error: {err:#}"),
+    }
+    if let Some(hint) = domain.and_then(|e| hint(e, global)) {
+        eprintln!("hint: {hint}");
+    }
+}
+
+fn hint(err: &Error, global: &GlobalArgs) -> Option<String> {
+    let place = format!("organization {:?}, environment {:?}", global.org, global.env);
+    Some(match err {
+        Error::Unauthenticated(_) => {
+            if global.token.as_deref().is_none_or(str::is_empty) {
+                "no token was given: pass --token or set ASSAY_TOKEN".into()
+            } else {
+                "check --token / ASSAY_TOKEN: the token may be wrong, expired or revoked".into()
+            }
+        }
+        Error::Forbidden { needed } => format!(
+            "your token needs {needed} permission in {place}; ask an organization admin"
+        ),
+        Error::NotFound { kind, .. } => match *kind {
+            "workflow" => "see the workflows with `assay workflow list`".into(),
+            "template" => "see the templates with `assay template list`".into(),
+            "execution" => "see the executions with `assay execution list`".into(),
+            "artifact" => "see the artifacts with `assay artifact list EXECUTION`".into(),
+            "step" => "see the steps with `assay execution get EXECUTION`".into(),
+            "environment" | "organization" => {
+                format!("check --org/--env (ASSAY_ORG/ASSAY_ENV); now {place}")
+            }
+            _ => return None,
+        },
+        Error::Unavailable(_) if assay_client::is_connection_error(err) => format!(
+            "is the server running? start it with `assay server`, or point --url/ASSAY_URL \
+             (now {}) at it",
+            global.url
+        ),
+        Error::Unavailable(_) => "the server cannot serve this now; try again shortly".into(),
+        Error::TooLarge(_) => "split the input or ask for less (e.g. --limit, --tail)".into(),
+        Error::Internal(_) => {
+            "this is a bug or a server failure; the server log has the details".into()
+        }
+        Error::Invalid(_) | Error::Conflict(_) => return None,
+    })
+}
+
+/// `assay … | head` closes the pipe early; that is not an error worth a message.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use clap::Parser;
+
+    fn global(token: Option<&str>) -> GlobalArgs {
+        let mut args = vec!["assay", "--org", "acme", "--env", "dev", "execution", "list"];
+        if let Some(t) = token {
+            args.extend(["--token", t]);
+        }
+        let mut g = super::super::Cli::try_parse_from(args).unwrap().global;
+        g.token = token.map(str::to_owned);
+        g
+    }
+
+    #[test]
+    fn hints_say_what_to_do() {
+        assert_eq!(
+            hint(&Error::Unauthenticated("bad".into()), &global(None)).unwrap(),
+            "no token was given: pass --token or set ASSAY_TOKEN"
+        );
+        assert_eq!(
+            hint(&Error::Unauthenticated("bad".into()), &global(Some("t"))).unwrap(),
+            "check --token / ASSAY_TOKEN: the token may be wrong, expired or revoked"
+        );
+        assert_eq!(
+            hint(
+                &Error::Forbidden {
+                    needed: assay_core::Level::Run
+                },
+                &global(Some("t"))
+            )
+            .unwrap(),
+            "your token needs run permission in organization \"acme\", environment \"dev\"; \
+             ask an organization admin"
+        );
+        assert_eq!(
+            hint(&Error::not_found("execution", "x"), &global(None)).unwrap(),
+            "see the executions with `assay execution list`"
+        );
+        let refused = Error::Unavailable(format!(
+            "{} http://127.0.0.1:1/: Connection refused",
+            assay_client::CANNOT_REACH
+        ));
+        assert!(
+            hint(&refused, &global(None))
+                .unwrap()
+                .starts_with("is the server running? start it with `assay server`")
+        );
+        assert_eq!(hint(&Error::Conflict("x".into()), &global(None)), None);
+    }
+
+    #[test]
+    fn broken_pipes_are_recognised_through_context() {
+        let e = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("writing output");
+        assert!(is_broken_pipe(&e));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+}
