@@ -63,7 +63,9 @@ fn artifact_from_headers(path: &str, headers: &HeaderMap) -> Artifact {
         size: header(CONTENT_LENGTH.as_str())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
-        step: header("x-assay-artifact-step").unwrap_or_default().to_owned(),
+        step: header("x-assay-artifact-step")
+            .unwrap_or_default()
+            .to_owned(),
         content_type: header(CONTENT_TYPE.as_str()).map(str::to_owned),
     }
 }
@@ -167,9 +169,13 @@ impl RemoteControlPlane {
         check_segment(kind.as_str(), name)?;
         let url = self.url(env, &[collection(kind), name])?;
         let expect = Expect::new(kind.as_str(), name, Level::Write);
-        self.send(self.request(Method::DELETE, url), &expect, Duration::Bounded)
-            .await
-            .map(drop)
+        self.send(
+            self.request(Method::DELETE, url),
+            &expect,
+            Duration::Bounded,
+        )
+        .await
+        .map(drop)
     }
 
     /// `executions/{execution}/<rest…>`

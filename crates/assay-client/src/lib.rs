@@ -121,3 +121,6 @@ pub fn install_crypto_provider() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
+
+#[cfg(test)]
+mod wire_tests;

@@ -146,7 +146,10 @@ mod tests {
     #[test]
     fn lines_split_across_chunks_are_joined() {
         let mut s = LineSplitter::new(1024);
-        assert_eq!(text(s.push(b"{\"a\":1}\n{\"a\"").unwrap()), vec!["{\"a\":1}"]);
+        assert_eq!(
+            text(s.push(b"{\"a\":1}\n{\"a\"").unwrap()),
+            vec!["{\"a\":1}"]
+        );
         assert_eq!(text(s.push(b":2").unwrap()), Vec::<String>::new());
         assert_eq!(
             text(s.push(b"}\r\n\n{\"a\":3}\n{\"a\":4}").unwrap()),
@@ -203,10 +206,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_garbled_line_ends_the_stream_with_an_error() {
-        let got: Vec<Result<Item>> =
-            parse_lines(chunks(&[b"{\"n\":1}\nnot json\n{\"n\":3}\n"]))
-                .collect()
-                .await;
+        let got: Vec<Result<Item>> = parse_lines(chunks(&[b"{\"n\":1}\nnot json\n{\"n\":3}\n"]))
+            .collect()
+            .await;
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].as_ref().unwrap(), &Item { n: 1 });
         let e = got[1].as_ref().unwrap_err().to_string();

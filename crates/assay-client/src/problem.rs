@@ -53,9 +53,12 @@ pub(crate) fn error_from_response(
     request_id: Option<&str>,
     expect: &Expect,
 ) -> Error {
-    let problem = serde_json::from_slice::<Problem>(body)
-        .ok()
-        .and_then(|p| p.type_uri.strip_prefix(TYPE_PREFIX).map(str::to_owned).map(|k| (k, p)));
+    let problem = serde_json::from_slice::<Problem>(body).ok().and_then(|p| {
+        p.type_uri
+            .strip_prefix(TYPE_PREFIX)
+            .map(str::to_owned)
+            .map(|k| (k, p))
+    });
     let Some((kind, problem)) = problem else {
         return Error::Internal(format!(
             "unexpected HTTP {status} response from the server{}: {}",
@@ -240,12 +243,23 @@ mod tests {
             403,
             r#"{"type":"urn:assay:problem:forbidden","status":403,"detail":"forbidden: this needs run permission on the environment"}"#,
         );
-        assert!(matches!(e, Error::Forbidden { needed: Level::Run }), "{e:?}");
+        assert!(
+            matches!(e, Error::Forbidden { needed: Level::Run }),
+            "{e:?}"
+        );
         let e = map(
             403,
             r#"{"type":"urn:assay:problem:forbidden","status":403,"detail":"no"}"#,
         );
-        assert!(matches!(e, Error::Forbidden { needed: Level::Write }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                Error::Forbidden {
+                    needed: Level::Write
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -144,7 +144,10 @@ mod tests {
                 ("limit", Some("5".into())),
             ],
         );
-        assert_eq!(url.as_str(), "http://h/x?selector=team%3Dqa%2Ctier%21%3D1&limit=5");
+        assert_eq!(
+            url.as_str(),
+            "http://h/x?selector=team%3Dqa%2Ctier%21%3D1&limit=5"
+        );
         let url = with_query(Url::parse("http://h/x").unwrap(), &[("a", None)]);
         assert_eq!(url.as_str(), "http://h/x");
     }

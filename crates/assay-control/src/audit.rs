@@ -104,7 +104,7 @@ pub(crate) fn event(
 ) -> AuditEvent {
     AuditEvent {
         id: Uuid::now_v7(),
-        time: clock.now(),
+        time: crate::stamp::now(clock),
         org_id,
         env_id,
         actor: AuditActor {

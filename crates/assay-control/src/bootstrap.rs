@@ -35,7 +35,7 @@ pub async fn bootstrap(store: &dyn Store, clock: &dyn Clock) -> Result<Option<Bo
     if !store.list_orgs().await?.is_empty() {
         return Ok(None);
     }
-    let now = clock.now();
+    let now = crate::stamp::now(clock);
     let org = Organization {
         id: Uuid::now_v7(),
         slug: "default".into(),

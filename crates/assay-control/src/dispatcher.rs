@@ -138,7 +138,7 @@ impl Dispatcher {
 
     /// Decides, under the queue lock, what aborting `id` means.
     pub(crate) fn abort(&self, id: Uuid, reason: &str) -> AbortAction {
-        let now = self.clock.now();
+        let now = crate::stamp::now(self.clock.as_ref());
         let mut state = self.lock();
         if let Some(pos) = state.queue.iter().position(|j| j.live.id() == id)
             && let Some(job) = state.queue.remove(pos)
@@ -214,7 +214,7 @@ impl Dispatcher {
 
     async fn run(&self, job: QueuedJob, cancel_token: CancellationToken) {
         let QueuedJob { live, plan } = job;
-        let started = self.clock.now();
+        let started = crate::stamp::now(self.clock.as_ref());
         let runner = self.executor.runner().id;
         live.modify(|e| {
             e.status = ExecutionStatus::Running;
@@ -293,7 +293,7 @@ impl Dispatcher {
         outcome: ExecutionOutcome,
         secrets: &[String],
     ) {
-        let finished = self.clock.now();
+        let finished = crate::stamp::now(self.clock.as_ref());
         let mut outcome = outcome;
         if !outcome.status.is_terminal() {
             // An executor bug must not leave the execution looking alive forever.

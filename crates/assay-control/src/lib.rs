@@ -25,6 +25,7 @@ mod recovery;
 mod resources;
 mod retention;
 mod runs;
+mod stamp;
 pub mod suggest;
 mod tags;
 pub mod tokens;

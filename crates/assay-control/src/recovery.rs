@@ -31,7 +31,7 @@ pub(crate) async fn recover(dispatcher: &Dispatcher) -> Result<()> {
         .executions_with_status(&[ExecutionStatus::Running])
         .await?
     {
-        let now = dispatcher.clock().now();
+        let now = crate::stamp::now(dispatcher.clock().as_ref());
         abort(&mut execution, now, RUNNING_REASON);
         store.update_execution(&execution).await?;
         close_logs(dispatcher, execution.id).await;
@@ -56,7 +56,7 @@ pub(crate) async fn recover(dispatcher: &Dispatcher) -> Result<()> {
                 dispatcher.enqueue(QueuedJob { live, plan });
             }
             Err(reason) => {
-                let now = dispatcher.clock().now();
+                let now = crate::stamp::now(dispatcher.clock().as_ref());
                 abort(&mut execution, now, &reason);
                 store.update_execution(&execution).await?;
                 close_logs(dispatcher, execution.id).await;

@@ -198,7 +198,7 @@ impl LocalControlPlane {
     }
 
     fn new_record(&self, scope: &Scope, doc: &WorkflowDocument, source: &str) -> WorkflowRecord {
-        let now = self.clock.now();
+        let now = crate::stamp::now(self.clock.as_ref());
         WorkflowRecord {
             id: Uuid::now_v7(),
             env_id: scope.env.id,
@@ -222,7 +222,7 @@ impl LocalControlPlane {
             description: doc.description.clone(),
             labels: doc.labels.clone(),
             source: source.to_string(),
-            updated_at: self.clock.now(),
+            updated_at: crate::stamp::now(self.clock.as_ref()),
             ..existing
         }
     }

@@ -75,7 +75,7 @@ impl LocalControlPlane {
             tags,
             labels: record.labels.clone(),
             started_by: ActorRef::from(&call.actor.principal),
-            queued_at: self.clock.now(),
+            queued_at: crate::stamp::now(self.clock.as_ref()),
             started_at: None,
             finished_at: None,
             duration_ms: None,
@@ -254,7 +254,7 @@ impl LocalControlPlane {
                 // Not active in this process although the store says otherwise: nothing
                 // can finish it any more, so record it as aborted.
                 let mut orphan = current;
-                let now = self.clock.now();
+                let now = crate::stamp::now(self.clock.as_ref());
                 orphan.status = ExecutionStatus::Aborted;
                 orphan.error = Some("aborted; no server was running it".into());
                 orphan.finished_at = Some(now);

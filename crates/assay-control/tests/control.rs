@@ -2,13 +2,22 @@
 //! executor (real processes, real files). One binary; submodules under `control/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "control/harness.rs"]
 mod harness;
 
+#[path = "control/access.rs"]
 mod access;
+#[path = "control/audit.rs"]
 mod audit;
+#[path = "control/auth.rs"]
 mod auth;
+#[path = "control/bootstrap.rs"]
 mod bootstrap;
+#[path = "control/recovery.rs"]
 mod recovery;
+#[path = "control/resources.rs"]
 mod resources;
+#[path = "control/retention.rs"]
 mod retention;
+#[path = "control/runs.rs"]
 mod runs;

@@ -163,7 +163,10 @@ impl ExecutionFiles for FsExecutionFiles {
             };
             let mut out = Vec::new();
             for entry in entries.flatten() {
-                let Some(id) = entry.file_name().to_str().and_then(|n| Uuid::parse_str(n).ok())
+                let Some(id) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| Uuid::parse_str(n).ok())
                 else {
                     continue;
                 };

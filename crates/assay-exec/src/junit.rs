@@ -111,7 +111,11 @@ fn parse_report(input: impl BufRead, report: &str, summary: &mut JunitSummary) -
                         if let Some(c) = case.as_mut()
                             && c.kind.is_none()
                         {
-                            c.kind = Some(if name == b"failure" { "failure" } else { "error" });
+                            c.kind = Some(if name == b"failure" {
+                                "failure"
+                            } else {
+                                "error"
+                            });
                             c.message = attr(e, &reader, b"message").unwrap_or_default();
                         }
                         capture = if empty { Capture::None } else { Capture::Body };
@@ -337,10 +341,18 @@ mod tests {
 
     #[test]
     fn entity_bombs_stay_inert() {
-        let mut xml = String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
+        let mut xml =
+            String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
         for i in 1..10 {
-            let prev = if i == 1 { "lol".to_string() } else { format!("lol{}", i - 1) };
-            xml.push_str(&format!("<!ENTITY lol{i} \"{}\">\n", format!("&{prev};").repeat(10)));
+            let prev = if i == 1 {
+                "lol".to_string()
+            } else {
+                format!("lol{}", i - 1)
+            };
+            xml.push_str(&format!(
+                "<!ENTITY lol{i} \"{}\">\n",
+                format!("&{prev};").repeat(10)
+            ));
         }
         xml.push_str("]>\n<testsuite time=\"1\"><testcase name=\"x\"><failure message=\"&lol9;\">&lol9;</failure></testcase></testsuite>");
         let (ok, s) = parse(&xml);
@@ -363,7 +375,8 @@ mod tests {
 
     #[test]
     fn totals_only_reports_use_attributes() {
-        let (ok, s) = parse("<testsuite tests='7' failures='2' errors='1' skipped='1' time='0.5'/>");
+        let (ok, s) =
+            parse("<testsuite tests='7' failures='2' errors='1' skipped='1' time='0.5'/>");
         assert!(ok);
         assert_eq!((s.tests, s.failures, s.errors, s.skipped), (7, 2, 1, 1));
         assert_eq!(s.time_seconds, 0.5);

@@ -27,8 +27,8 @@ mod junit;
 mod layout;
 mod logs;
 mod metrics;
-mod procfs;
 mod process;
+mod procfs;
 mod safe_path;
 mod workspace;
 

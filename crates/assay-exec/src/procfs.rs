@@ -47,7 +47,11 @@ pub(crate) fn group_members(pgid: i32) -> Vec<ProcStat> {
     };
     entries
         .flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter_map(|s| parse_stat(&s))
         .filter(|s| s.pgrp == pgid)

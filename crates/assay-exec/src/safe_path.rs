@@ -92,8 +92,8 @@ pub(crate) fn resolve_working_dir(
     } else {
         dir.to_string()
     };
-    let components = relative_components(&relative)
-        .map_err(|e| format!("working directory {dir:?}: {e}"))?;
+    let components =
+        relative_components(&relative).map_err(|e| format!("working directory {dir:?}: {e}"))?;
     ensure_dir_inside(workspace, &components).map_err(|e| format!("working directory {dir:?}: {e}"))
 }
 
@@ -104,8 +104,20 @@ mod tests {
 
     #[test]
     fn relative_components_refuses_escapes() {
-        assert_eq!(relative_components("a/./b//c").unwrap(), vec!["a", "b", "c"]);
-        for bad in ["", ".", "/etc/passwd", "a/../b", "..", "a\\b", "a\0b", "../x"] {
+        assert_eq!(
+            relative_components("a/./b//c").unwrap(),
+            vec!["a", "b", "c"]
+        );
+        for bad in [
+            "",
+            ".",
+            "/etc/passwd",
+            "a/../b",
+            "..",
+            "a\\b",
+            "a\0b",
+            "../x",
+        ] {
             assert!(relative_components(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -116,9 +128,15 @@ mod tests {
         let ws = std::fs::canonicalize(tmp.path()).unwrap();
         std::os::unix::fs::symlink("/", ws.join("root")).unwrap();
         assert_eq!(resolve_working_dir(&ws, &ws, None).unwrap(), ws);
-        assert_eq!(resolve_working_dir(&ws, &ws, Some("x/y")).unwrap(), ws.join("x/y"));
+        assert_eq!(
+            resolve_working_dir(&ws, &ws, Some("x/y")).unwrap(),
+            ws.join("x/y")
+        );
         let abs = ws.join("z").to_string_lossy().into_owned();
-        assert_eq!(resolve_working_dir(&ws, &ws, Some(&abs)).unwrap(), ws.join("z"));
+        assert_eq!(
+            resolve_working_dir(&ws, &ws, Some(&abs)).unwrap(),
+            ws.join("z")
+        );
         assert!(resolve_working_dir(&ws, &ws, Some("/tmp")).is_err());
         assert!(resolve_working_dir(&ws, &ws, Some("root/tmp")).is_err());
         assert!(resolve_working_dir(&ws, &ws, Some("../x")).is_err());

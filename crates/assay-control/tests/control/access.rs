@@ -14,28 +14,52 @@ async fn a_read_member_may_read_but_not_run() {
 
     let list = app
         .plane
-        .list_workflows(&reader, &app.dev(), &Default::default(), &Default::default())
+        .list_workflows(
+            &reader,
+            &app.dev(),
+            &Default::default(),
+            &Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(list.items.len(), 1);
-    app.plane.get_workflow(&reader, &app.dev(), "smoke").await.unwrap();
+    app.plane
+        .get_workflow(&reader, &app.dev(), "smoke")
+        .await
+        .unwrap();
 
     let err = app
         .plane
         .run_workflow(&reader, &app.dev(), "smoke", &Default::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Forbidden { needed: Level::Run }), "{err:?}");
+    assert!(
+        matches!(err, Error::Forbidden { needed: Level::Run }),
+        "{err:?}"
+    );
     let err = app
         .plane
         .create_workflow(&reader, &app.dev(), &shell_workflow("x", "true"))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Forbidden { needed: Level::Write }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Forbidden {
+                needed: Level::Write
+            }
+        ),
+        "{err:?}"
+    );
 
     let page = app
         .plane
-        .list_executions(&app.admin(), &app.dev(), &Default::default(), &Default::default())
+        .list_executions(
+            &app.admin(),
+            &app.dev(),
+            &Default::default(),
+            &Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(page.total, 0, "a refused run must not create an execution");
@@ -58,7 +82,11 @@ async fn an_ungranted_environment_looks_exactly_like_a_missing_one() {
     let ungranted = list(EnvRef::new("acme", "staging")).await;
     let missing = list(EnvRef::new("acme", "nowhere")).await;
     let missing_org = list(EnvRef::new("nowhere", "staging")).await;
-    let by_id = list(EnvRef::new(app.t.acme.id.to_string(), app.t.staging.id.to_string())).await;
+    let by_id = list(EnvRef::new(
+        app.t.acme.id.to_string(),
+        app.t.staging.id.to_string(),
+    ))
+    .await;
     for (err, name) in [
         (&ungranted, "acme/staging"),
         (&missing, "acme/nowhere"),
@@ -70,7 +98,13 @@ async fn an_ungranted_environment_looks_exactly_like_a_missing_one() {
         );
         assert_eq!(err.to_string(), format!("environment {name:?} not found"));
     }
-    assert!(matches!(by_id, Error::NotFound { kind: "environment", .. }));
+    assert!(matches!(
+        by_id,
+        Error::NotFound {
+            kind: "environment",
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -89,16 +123,40 @@ async fn another_organizations_principal_sees_nothing() {
         .run_workflow(&outsider, &app.dev(), "smoke", &Default::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::NotFound { kind: "environment", .. }));
+    assert!(matches!(
+        err,
+        Error::NotFound {
+            kind: "environment",
+            ..
+        }
+    ));
+
+    // Their own organization works as usual.
+    let own = EnvRef::new(app.t.other.id.to_string(), app.t.other_dev.id.to_string());
+    let list = app
+        .plane
+        .list_workflows(&outsider, &own, &Default::default(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(list.total, 0);
 
     // Audited as denied in the outsider's own chain; nothing in acme's.
     let theirs = app.audit(app.t.other.id).await;
-    assert_eq!(theirs.len(), 2);
-    assert!(theirs.iter().all(|e| e.outcome == Outcome::Denied && e.env_id.is_none()));
+    assert_eq!(theirs.len(), 3);
+    assert!(
+        theirs[..2]
+            .iter()
+            .all(|e| e.outcome == Outcome::Denied && e.env_id.is_none())
+    );
+    assert_eq!(theirs[2].outcome, Outcome::Success);
+    assert_eq!(theirs[2].env_id, Some(app.t.other_dev.id));
     assert_eq!(theirs[0].action, "workflow.get");
     assert_eq!(theirs[1].action, "workflow.run");
     let acme = app.audit(app.t.acme.id).await;
-    assert!(acme.iter().all(|e| e.action == "workflow.create"), "{acme:?}");
+    assert!(
+        acme.iter().all(|e| e.action == "workflow.create"),
+        "{acme:?}"
+    );
 }
 
 #[tokio::test]
@@ -112,7 +170,16 @@ async fn org_read_and_scope_caps_bound_the_level() {
         .get_workflow(&org_read, &app.staging(), "smoke")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::NotFound { kind: "workflow", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                kind: "workflow",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let err = app
         .plane
         .run_workflow(&org_read, &app.dev(), "smoke", &Default::default())
@@ -134,7 +201,12 @@ async fn org_read_and_scope_caps_bound_the_level() {
         .delete_workflow(&capped, &app.dev(), "smoke")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Forbidden { needed: Level::Write }));
+    assert!(matches!(
+        err,
+        Error::Forbidden {
+            needed: Level::Write
+        }
+    ));
 }
 
 #[tokio::test]
@@ -154,8 +226,17 @@ async fn run_level_may_run_abort_and_tag_but_not_edit() {
         .unwrap();
     let err = app
         .plane
-        .apply_workflow(&runner, &app.dev(), &shell_workflow("smoke", "echo changed"))
+        .apply_workflow(
+            &runner,
+            &app.dev(),
+            &shell_workflow("smoke", "echo changed"),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Forbidden { needed: Level::Write }));
+    assert!(matches!(
+        err,
+        Error::Forbidden {
+            needed: Level::Write
+        }
+    ));
 }

@@ -52,7 +52,10 @@ async fn every_call_appends_exactly_one_event_with_its_outcome() {
     let events = app.audit(org).await;
     assert_eq!(events.len(), before + 2);
     let event = events.last().unwrap();
-    assert_eq!((event.action.as_str(), event.outcome), ("workflow.get", Outcome::Error));
+    assert_eq!(
+        (event.action.as_str(), event.outcome),
+        ("workflow.get", Outcome::Error)
+    );
     assert_eq!(event.reason.as_deref(), Some("workflow \"nope\" not found"));
     assert_eq!(event.resources, vec!["workflow:nope".to_string()]);
 
@@ -64,7 +67,10 @@ async fn every_call_appends_exactly_one_event_with_its_outcome() {
     let events = app.audit(org).await;
     assert_eq!(events.len(), before + 3);
     let event = events.last().unwrap();
-    assert_eq!((event.action.as_str(), event.outcome), ("workflow.run", Outcome::Denied));
+    assert_eq!(
+        (event.action.as_str(), event.outcome),
+        ("workflow.run", Outcome::Denied)
+    );
     assert_eq!(
         event.reason.as_deref(),
         Some("forbidden: this needs run permission on the environment")
@@ -73,7 +79,12 @@ async fn every_call_appends_exactly_one_event_with_its_outcome() {
 
     // denied (environment not visible)
     app.plane
-        .list_workflows(&reader, &app.staging(), &Default::default(), &Default::default())
+        .list_workflows(
+            &reader,
+            &app.staging(),
+            &Default::default(),
+            &Default::default(),
+        )
         .await
         .unwrap_err();
     let events = app.audit(org).await;
@@ -83,7 +94,12 @@ async fn every_call_appends_exactly_one_event_with_its_outcome() {
 
     // denied (unknown org): the principal's own chain
     app.plane
-        .list_workflows(&reader, &EnvRef::new("ghost", "dev"), &Default::default(), &Default::default())
+        .list_workflows(
+            &reader,
+            &EnvRef::new("ghost", "dev"),
+            &Default::default(),
+            &Default::default(),
+        )
         .await
         .unwrap_err();
     let events = app.audit(org).await;
@@ -112,7 +128,10 @@ async fn every_call_appends_exactly_one_event_with_its_outcome() {
     let events = app.audit(org).await;
     assert_eq!(events.len(), before + 7);
     assert_eq!(events.last().unwrap().action, "execution.logs.read");
-    assert_eq!(events.last().unwrap().resources, vec![format!("execution:{}", e.id)]);
+    assert_eq!(
+        events.last().unwrap().resources,
+        vec![format!("execution:{}", e.id)]
+    );
 
     // The chain is consecutive.
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
@@ -123,8 +142,11 @@ async fn every_call_appends_exactly_one_event_with_its_outcome() {
 async fn without_an_audit_log_operations_fail_closed() {
     let app = TestApp::start(2).await;
     let marker = app.path("ran");
-    app.create(&shell_workflow("marker", &format!("touch '{}'", marker.display())))
-        .await;
+    app.create(&shell_workflow(
+        "marker",
+        &format!("touch '{}'", marker.display()),
+    ))
+    .await;
     let admin = app.admin();
     let before = app.audit(app.t.acme.id).await.len();
 
@@ -134,7 +156,10 @@ async fn without_an_audit_log_operations_fail_closed() {
         .list_workflows(&admin, &app.dev(), &Default::default(), &Default::default())
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::Unavailable(m) if m.starts_with("audit log unavailable")), "{err:?}");
+    assert!(
+        matches!(&err, Error::Unavailable(m) if m.starts_with("audit log unavailable")),
+        "{err:?}"
+    );
     let err = app
         .plane
         .get_workflow(&admin, &app.dev(), "missing")

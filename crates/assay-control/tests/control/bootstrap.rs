@@ -18,20 +18,39 @@ use std::sync::Arc;
 async fn first_start_creates_the_default_org_owner_and_admin_token_once() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("db")).await.unwrap());
-    let boot = bootstrap(store.as_ref(), &SystemClock).await.unwrap().unwrap();
+    let boot = bootstrap(store.as_ref(), &SystemClock)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(boot.org.slug, "default");
     assert_eq!(boot.env.slug, "dev");
     assert_eq!(boot.owner_email, "admin@localhost");
     assert_eq!(boot.owner_password.len(), 20);
-    assert!(boot.owner_password.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert!(
+        boot.owner_password
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric())
+    );
     assert!(assay_control::tokens::is_well_formed(&boot.admin_token));
 
-    let user = store.find_user_by_email("admin@localhost").await.unwrap().unwrap();
+    let user = store
+        .find_user_by_email("admin@localhost")
+        .await
+        .unwrap()
+        .unwrap();
     let phc = user.password_hash.clone().unwrap();
     assert!(!phc.contains(&boot.owner_password));
     let parsed = PasswordHash::new(&phc).unwrap();
-    assert!(Argon2::default().verify_password(boot.owner_password.as_bytes(), &parsed).is_ok());
-    let membership = store.find_membership(boot.org.id, user.id).await.unwrap().unwrap();
+    assert!(
+        Argon2::default()
+            .verify_password(boot.owner_password.as_bytes(), &parsed)
+            .is_ok()
+    );
+    let membership = store
+        .find_membership(boot.org.id, user.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(membership.role, OrgRole::Owner);
 
     let record = store
@@ -69,7 +88,12 @@ async fn first_start_creates_the_default_org_owner_and_admin_token_once() {
     assert_eq!(principal.access, Access::OrgAdmin);
     let actor = assay_core::Actor::new(principal, ClientInfo::default());
     let list = plane
-        .list_workflows(&actor, &EnvRef::new("default", "dev"), &Default::default(), &Default::default())
+        .list_workflows(
+            &actor,
+            &EnvRef::new("default", "dev"),
+            &Default::default(),
+            &Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(list.total, 0);
@@ -82,7 +106,12 @@ async fn first_start_creates_the_default_org_owner_and_admin_token_once() {
         assert!(!text.contains(&boot.admin_token) && !text.contains(&boot.owner_password));
     }
 
-    assert!(bootstrap(store.as_ref(), &SystemClock).await.unwrap().is_none());
+    assert!(
+        bootstrap(store.as_ref(), &SystemClock)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(store.list_orgs().await.unwrap().len(), 1);
     plane.shutdown().await;
 }

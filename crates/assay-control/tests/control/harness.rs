@@ -134,7 +134,11 @@ impl Store for SwitchableAudit {
     async fn executions_with_status(&self, statuses: &[ExecutionStatus]) -> Result<Vec<Execution>> {
         self.inner.executions_with_status(statuses).await
     }
-    async fn recent_executions(&self, workflow_id: Uuid, limit: u32) -> Result<Vec<ExecutionSummary>> {
+    async fn recent_executions(
+        &self,
+        workflow_id: Uuid,
+        limit: u32,
+    ) -> Result<Vec<ExecutionSummary>> {
         self.inner.recent_executions(workflow_id, limit).await
     }
     async fn insert_resource_samples(
@@ -156,7 +160,12 @@ impl Store for SwitchableAudit {
         }
         self.inner.append_audit(event).await
     }
-    async fn audit_events(&self, org_id: Uuid, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+    async fn audit_events(
+        &self,
+        org_id: Uuid,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>> {
         self.inner.audit_events(org_id, after_seq, limit).await
     }
 }
@@ -208,19 +217,17 @@ impl TestApp {
         }
     }
 
-    /// Stops this plane and starts a new one on the same database file and data dir, as a
-    /// server restart would (new store connection, new executor).
-    pub async fn restart(&mut self) {
-        self.plane.shutdown().await;
-        self.reopen().await;
-    }
-
     /// Starts a new plane on the same files without shutting the old one down (simulates a
     /// crash: whatever the store says is what the new process finds).
     pub async fn reopen(&mut self) {
         self.store = open_store(self.dir.path()).await;
-        let (files, plane) =
-            start_plane(self.dir.path(), self.store.clone(), self.clock.clone(), &self.config).await;
+        let (files, plane) = start_plane(
+            self.dir.path(),
+            self.store.clone(),
+            self.clock.clone(),
+            &self.config,
+        )
+        .await;
         self.files = files;
         self.plane = plane;
     }
@@ -281,7 +288,12 @@ impl TestApp {
     }
 
     /// Polls the store until the execution reaches `pred` (60 s at most).
-    pub async fn wait_for(&self, id: Uuid, what: &str, pred: impl Fn(&Execution) -> bool) -> Execution {
+    pub async fn wait_for(
+        &self,
+        id: Uuid,
+        what: &str,
+        pred: impl Fn(&Execution) -> bool,
+    ) -> Execution {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let e = self.get(id).await;
@@ -302,8 +314,10 @@ impl TestApp {
     }
 
     pub async fn running(&self, id: Uuid) -> Execution {
-        self.wait_for(id, "status running", |e| e.status == ExecutionStatus::Running)
-            .await
+        self.wait_for(id, "status running", |e| {
+            e.status == ExecutionStatus::Running
+        })
+        .await
     }
 
     /// The whole log as "step: text" lines.
@@ -420,10 +434,7 @@ pub fn actor(principal: Principal) -> Actor {
 
 /// A workflow document with the given `spec` body (indented under `spec:`).
 pub fn workflow(name: &str, spec: &str) -> String {
-    let spec: String = spec
-        .lines()
-        .map(|l| format!("  {l}\n"))
-        .collect();
+    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
     format!(
         "apiVersion: testworkflows.testkube.io/v1\nkind: TestWorkflow\nmetadata:\n  name: {name}\nspec:\n{spec}"
     )
@@ -433,7 +444,10 @@ pub fn workflow(name: &str, spec: &str) -> String {
 pub fn shell_workflow(name: &str, script: &str) -> String {
     workflow(
         name,
-        &format!("steps:\n- name: main\n  shell: {}", serde_json::to_string(script).unwrap()),
+        &format!(
+            "steps:\n- name: main\n  shell: {}",
+            serde_json::to_string(script).unwrap()
+        ),
     )
 }
 

@@ -9,7 +9,12 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-fn stored_execution(app: &TestApp, workflow_id: Uuid, status: ExecutionStatus, plan: serde_json::Value) -> Execution {
+fn stored_execution(
+    app: &TestApp,
+    workflow_id: Uuid,
+    status: ExecutionStatus,
+    plan: serde_json::Value,
+) -> Execution {
     let now = time::OffsetDateTime::now_utc();
     Execution {
         id: Uuid::now_v7(),
@@ -57,7 +62,12 @@ async fn running_executions_are_aborted_and_queued_ones_requeued() {
     let wf = app.create(&shell_workflow("smoke", "echo hi")).await;
     app.plane.shutdown().await;
 
-    let mut running = stored_execution(&app, wf.summary.id, ExecutionStatus::Running, plan_echo("x"));
+    let mut running = stored_execution(
+        &app,
+        wf.summary.id,
+        ExecutionStatus::Running,
+        plan_echo("x"),
+    );
     running.steps = vec![StepResult {
         reference: "1".into(),
         name: "echo".into(),
@@ -73,10 +83,20 @@ async fn running_executions_are_aborted_and_queued_ones_requeued() {
     app.store.insert_execution(&mut running).await.unwrap();
     app.store.update_execution(&running).await.unwrap();
 
-    let mut queued = stored_execution(&app, wf.summary.id, ExecutionStatus::Queued, plan_echo("requeued-and-ran"));
+    let mut queued = stored_execution(
+        &app,
+        wf.summary.id,
+        ExecutionStatus::Queued,
+        plan_echo("requeued-and-ran"),
+    );
     app.store.insert_execution(&mut queued).await.unwrap();
 
-    let mut secret = stored_execution(&app, wf.summary.id, ExecutionStatus::Queued, plan_echo("never"));
+    let mut secret = stored_execution(
+        &app,
+        wf.summary.id,
+        ExecutionStatus::Queued,
+        plan_echo("never"),
+    );
     secret.config.insert(
         "token".into(),
         ConfigValue {
@@ -106,7 +126,11 @@ async fn running_executions_are_aborted_and_queued_ones_requeued() {
 
     let rerun = app.finished(queued.id).await;
     assert_eq!(rerun.status, ExecutionStatus::Passed, "{rerun:?}");
-    assert!(app.log(queued.id).await.contains(&"requeued-and-ran".to_string()));
+    assert!(
+        app.log(queued.id)
+            .await
+            .contains(&"requeued-and-ran".to_string())
+    );
 
     let events = app.audit(app.t.acme.id).await;
     let recovery: Vec<_> = events
@@ -114,10 +138,17 @@ async fn running_executions_are_aborted_and_queued_ones_requeued() {
         .filter(|e| e.action == "execution.recover")
         .collect();
     assert_eq!(recovery.len(), 3);
-    assert!(recovery.iter().all(|e| e.actor.kind == PrincipalKind::System
-        && e.outcome == Outcome::Success
-        && e.env_id == Some(app.t.dev.id)));
-    assert_eq!(recovery[0].resources, vec![format!("execution:{}", running.id)]);
+    assert!(
+        recovery
+            .iter()
+            .all(|e| e.actor.kind == PrincipalKind::System
+                && e.outcome == Outcome::Success
+                && e.env_id == Some(app.t.dev.id))
+    );
+    assert_eq!(
+        recovery[0].resources,
+        vec![format!("execution:{}", running.id)]
+    );
     assert_eq!(recovery[1].reason.as_deref(), Some("re-queued"));
 }
 

@@ -27,7 +27,11 @@ async fn workflow_lifecycle_keeps_the_source_exactly() {
     let admin = app.admin();
     let env = app.dev();
 
-    let created = app.plane.create_workflow(&admin, &env, SMOKE).await.unwrap();
+    let created = app
+        .plane
+        .create_workflow(&admin, &env, SMOKE)
+        .await
+        .unwrap();
     assert_eq!(created.source, SMOKE);
     assert_eq!(created.summary.name, "smoke");
     assert_eq!(created.summary.kind, ResourceKind::Workflow);
@@ -38,7 +42,11 @@ async fn workflow_lifecycle_keeps_the_source_exactly() {
     assert_eq!(health.executions, 0);
     assert!(created.summary.last_execution.is_none());
 
-    let err = app.plane.create_workflow(&admin, &env, SMOKE).await.unwrap_err();
+    let err = app
+        .plane
+        .create_workflow(&admin, &env, SMOKE)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
 
     let got = app.plane.get_workflow(&admin, &env, "smoke").await.unwrap();
@@ -59,7 +67,10 @@ async fn workflow_lifecycle_keeps_the_source_exactly() {
         .update_workflow(&admin, &env, "other-name", &changed)
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::Invalid(e) if e[0].path == "metadata.name"), "{err:?}");
+    assert!(
+        matches!(&err, Error::Invalid(e) if e[0].path == "metadata.name"),
+        "{err:?}"
+    );
 
     let applied = app
         .plane
@@ -78,7 +89,12 @@ async fn workflow_lifecycle_keeps_the_source_exactly() {
 
     let list = app
         .plane
-        .list_workflows(&admin, &env, &WorkflowFilter::default(), &Default::default())
+        .list_workflows(
+            &admin,
+            &env,
+            &WorkflowFilter::default(),
+            &Default::default(),
+        )
         .await
         .unwrap();
     let names: Vec<&str> = list.items.iter().map(|w| w.name.as_str()).collect();
@@ -91,11 +107,40 @@ async fn workflow_lifecycle_keeps_the_source_exactly() {
         BTreeMap::from([("team".to_string(), BTreeSet::from(["qa".to_string()]))])
     );
 
-    app.plane.delete_workflow(&admin, &env, "nightly").await.unwrap();
-    let err = app.plane.get_workflow(&admin, &env, "nightly").await.unwrap_err();
-    assert!(matches!(err, Error::NotFound { kind: "workflow", .. }), "{err:?}");
-    let err = app.plane.delete_workflow(&admin, &env, "nightly").await.unwrap_err();
-    assert!(matches!(err, Error::NotFound { kind: "workflow", .. }), "{err:?}");
+    app.plane
+        .delete_workflow(&admin, &env, "nightly")
+        .await
+        .unwrap();
+    let err = app
+        .plane
+        .get_workflow(&admin, &env, "nightly")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                kind: "workflow",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = app
+        .plane
+        .delete_workflow(&admin, &env, "nightly")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                kind: "workflow",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -107,13 +152,19 @@ async fn unknown_names_suggest_close_ones() {
         .get_workflow(&app.admin(), &app.dev(), "smok")
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), r#"workflow "smok; did you mean: smoke?" not found"#);
+    assert_eq!(
+        err.to_string(),
+        r#"workflow "smok; did you mean: smoke?" not found"#
+    );
     let err = app
         .plane
         .run_workflow(&app.admin(), &app.dev(), "smkoe", &Default::default())
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), r#"workflow "smkoe; did you mean: smoke?" not found"#);
+    assert_eq!(
+        err.to_string(),
+        r#"workflow "smkoe; did you mean: smoke?" not found"#
+    );
     let err = app
         .plane
         .get_workflow(&app.admin(), &app.dev(), "unrelated")
@@ -125,7 +176,8 @@ async fn unknown_names_suggest_close_ones() {
 #[tokio::test]
 async fn documents_of_the_wrong_kind_or_invalid_are_rejected() {
     let app = TestApp::start(2).await;
-    let template = "kind: TestWorkflowTemplate\nmetadata:\n  name: t\nspec:\n  steps:\n  - shell: echo t\n";
+    let template =
+        "kind: TestWorkflowTemplate\nmetadata:\n  name: t\nspec:\n  steps:\n  - shell: echo t\n";
     let err = app
         .plane
         .create_workflow(&app.admin(), &app.dev(), template)
@@ -158,14 +210,21 @@ async fn templates_are_resolved_transitively_when_running() {
     let admin = app.admin();
     let env = app.dev();
     app.plane
-        .create_template(&admin, &env, &template("base", "steps:\n- name: base-step\n  shell: echo from-base"))
+        .create_template(
+            &admin,
+            &env,
+            &template("base", "steps:\n- name: base-step\n  shell: echo from-base"),
+        )
         .await
         .unwrap();
     app.plane
         .create_template(
             &admin,
             &env,
-            &template("greet", "use:\n- name: base\nsteps:\n- name: greet-step\n  shell: echo from-greet"),
+            &template(
+                "greet",
+                "use:\n- name: base\nsteps:\n- name: greet-step\n  shell: echo from-greet",
+            ),
         )
         .await
         .unwrap();
@@ -179,7 +238,10 @@ async fn templates_are_resolved_transitively_when_running() {
     assert_eq!(done.status, ExecutionStatus::Passed, "{done:?}");
     let log = app.log(e.id).await;
     for line in ["from-base", "from-greet", "from-own"] {
-        assert!(log.contains(&line.to_string()), "{line} missing from {log:?}");
+        assert!(
+            log.contains(&line.to_string()),
+            "{line} missing from {log:?}"
+        );
     }
 }
 
@@ -189,17 +251,31 @@ async fn template_cycles_and_missing_templates_are_invalid() {
     let admin = app.admin();
     let env = app.dev();
     app.plane
-        .create_template(&admin, &env, &template("a", "use:\n- name: b\nsteps:\n- shell: echo a"))
+        .create_template(
+            &admin,
+            &env,
+            &template("a", "use:\n- name: b\nsteps:\n- shell: echo a"),
+        )
         .await
         .unwrap();
     app.plane
-        .create_template(&admin, &env, &template("b", "use:\n- name: a\nsteps:\n- shell: echo b"))
+        .create_template(
+            &admin,
+            &env,
+            &template("b", "use:\n- name: a\nsteps:\n- shell: echo b"),
+        )
         .await
         .unwrap();
-    app.create(&workflow("cyclic", "use:\n- name: a\nsteps:\n- shell: echo x"))
-        .await;
-    app.create(&workflow("missing", "use:\n- name: nowhere\nsteps:\n- shell: echo x"))
-        .await;
+    app.create(&workflow(
+        "cyclic",
+        "use:\n- name: a\nsteps:\n- shell: echo x",
+    ))
+    .await;
+    app.create(&workflow(
+        "missing",
+        "use:\n- name: nowhere\nsteps:\n- shell: echo x",
+    ))
+    .await;
 
     let err = app
         .plane

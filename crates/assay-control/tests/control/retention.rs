@@ -14,13 +14,19 @@ async fn old_workspaces_are_removed_except_running_ones_and_logs_stay() {
     })
     .await;
     let release = app.path("release");
-    app.create(&shell_workflow("done", "echo finished > out.txt; echo finished"))
-        .await;
+    app.create(&shell_workflow(
+        "done",
+        "echo finished > out.txt; echo finished",
+    ))
+    .await;
     app.create(&shell_workflow("busy", &wait_for_file(&release)))
         .await;
 
     let finished = app.run("done", &[]).await;
-    assert_eq!(app.finished(finished.id).await.status, ExecutionStatus::Passed);
+    assert_eq!(
+        app.finished(finished.id).await.status,
+        ExecutionStatus::Passed
+    );
     let busy = app.run("busy", &[]).await;
     app.running(busy.id).await;
 
@@ -28,7 +34,10 @@ async fn old_workspaces_are_removed_except_running_ones_and_logs_stay() {
         list.into_iter().map(|(id, _)| id).collect::<Vec<_>>()
     };
     let listed = ids(app.files.workspaces().await.unwrap());
-    assert!(listed.contains(&finished.id) && listed.contains(&busy.id), "{listed:?}");
+    assert!(
+        listed.contains(&finished.id) && listed.contains(&busy.id),
+        "{listed:?}"
+    );
 
     // Several sweeps at the real time: nothing is old yet.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -39,15 +48,26 @@ async fn old_workspaces_are_removed_except_running_ones_and_logs_stay() {
     loop {
         let listed = ids(app.files.workspaces().await.unwrap());
         if !listed.contains(&finished.id) {
-            assert!(listed.contains(&busy.id), "a running execution lost its workspace");
+            assert!(
+                listed.contains(&busy.id),
+                "a running execution lost its workspace"
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "workspace was not removed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "workspace was not removed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let logs = app
         .plane
-        .execution_logs(&app.admin(), &app.dev(), &finished.name, &LogQuery::default())
+        .execution_logs(
+            &app.admin(),
+            &app.dev(),
+            &finished.name,
+            &LogQuery::default(),
+        )
         .await
         .unwrap();
     assert!(logs.lines.iter().any(|l| l.text == "finished"));

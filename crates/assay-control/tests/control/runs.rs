@@ -29,7 +29,11 @@ async fn passing_workflow_runs_end_to_end() {
     assert_eq!(done.error, None);
     assert_eq!(done.steps.len(), 2);
     assert_eq!(done.steps[0].name, "hello");
-    assert!(done.steps.iter().all(|s| s.status == ExecutionStatus::Passed));
+    assert!(
+        done.steps
+            .iter()
+            .all(|s| s.status == ExecutionStatus::Passed)
+    );
     assert!(done.started_at.is_some() && done.finished_at.is_some());
     assert!(done.duration_ms.is_some());
     assert!(done.runner.is_some());
@@ -121,7 +125,10 @@ async fn executions_start_in_fifo_order() {
     for e in &queued {
         starts.push(app.finished(e.id).await.started_at.unwrap());
     }
-    assert!(starts[0] <= starts[1] && starts[1] <= starts[2], "{starts:?}");
+    assert!(
+        starts[0] <= starts[1] && starts[1] <= starts[2],
+        "{starts:?}"
+    );
 }
 
 #[tokio::test]
@@ -198,7 +205,10 @@ async fn aborting_a_running_execution_kills_its_processes() {
         {
             break pid.trim().to_string();
         }
-        assert!(tokio::time::Instant::now() < deadline, "the step never started");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the step never started"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(!process_is_gone(&pid));
@@ -317,7 +327,10 @@ async fn tags_come_from_the_document_overlaid_by_the_request_and_can_be_replaced
         .update_execution_tags(&app.admin(), &app.dev(), &e.name, &bad)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid(ref e) if e[0].path == "tags.-bad"), "{err:?}");
+    assert!(
+        matches!(err, Error::Invalid(ref e) if e[0].path == "tags.-bad"),
+        "{err:?}"
+    );
     assert_eq!(app.get(e.id).await.tags, later);
 }
 
@@ -329,7 +342,12 @@ async fn executions_of_another_environment_are_not_found() {
     app.finished(e.id).await;
     let err = app
         .plane
-        .execution_logs(&app.admin(), &app.staging(), &e.id.to_string(), &LogQuery::default())
+        .execution_logs(
+            &app.admin(),
+            &app.staging(),
+            &e.id.to_string(),
+            &LogQuery::default(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -341,7 +359,13 @@ async fn executions_of_another_environment_are_not_found() {
         .get_execution(&app.admin(), &app.staging(), "smoke-1")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::NotFound { kind: "execution", .. }));
+    assert!(matches!(
+        err,
+        Error::NotFound {
+            kind: "execution",
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -363,11 +387,19 @@ async fn artifacts_are_listed_and_read_through_the_control_plane() {
     assert_eq!(artifacts[0].path, "report.txt");
     let content = app
         .plane
-        .read_artifact(&app.admin(), &app.dev(), &e.name, "report.txt", &ArtifactQuery::default())
+        .read_artifact(
+            &app.admin(),
+            &app.dev(),
+            &e.name,
+            "report.txt",
+            &ArtifactQuery::default(),
+        )
         .await
         .unwrap();
     match content {
-        ArtifactContent::Text { lines, total_lines, .. } => {
+        ArtifactContent::Text {
+            lines, total_lines, ..
+        } => {
             assert_eq!(total_lines, 2);
             assert_eq!(lines[1], (2, "line two".to_string()));
         }
@@ -375,10 +407,19 @@ async fn artifacts_are_listed_and_read_through_the_control_plane() {
     }
     let err = app
         .plane
-        .read_artifact(&app.admin(), &app.dev(), &e.name, "../../assay.db", &ArtifactQuery::default())
+        .read_artifact(
+            &app.admin(),
+            &app.dev(),
+            &e.name,
+            "../../assay.db",
+            &ArtifactQuery::default(),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::NotFound { .. } | Error::Invalid(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::NotFound { .. } | Error::Invalid(_)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -399,7 +440,12 @@ async fn health_and_metrics_follow_the_history() {
 
     let list = app
         .plane
-        .list_workflows(&app.admin(), &app.dev(), &Default::default(), &Default::default())
+        .list_workflows(
+            &app.admin(),
+            &app.dev(),
+            &Default::default(),
+            &Default::default(),
+        )
         .await
         .unwrap();
     let flaky = &list.items[0];

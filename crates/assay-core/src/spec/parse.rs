@@ -318,3 +318,22 @@ mod tests {
         assert_eq!(doc.spec.steps[0].env.0[0].value, "b");
     }
 }
+#[cfg(test)]
+mod probe {
+    #[test]
+    fn probe_depth() {
+        let d: usize = std::env::var("PROBE_DEPTH").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        if d == 0 { return; }
+        let kind = std::env::var("PROBE_KIND").unwrap_or_default();
+        let doc = if kind == "flow" {
+            format!("metadata: {{name: x}}\nspec:\n  pod: {}{}\n", "[".repeat(d), "]".repeat(d))
+        } else {
+            let mut doc = String::from("metadata: {name: x}\nspec:\n  pod:\n");
+            for i in 0..d { doc.push_str(&" ".repeat(4 + i)); doc.push_str("- \n"); }
+            doc
+        };
+        let stack: usize = std::env::var("PROBE_STACK").ok().and_then(|s| s.parse().ok()).unwrap_or(2 << 20);
+        let r = std::thread::Builder::new().stack_size(stack).spawn(move || super::load(&doc).map(|_| ()).map_err(|e| e.to_string())).unwrap().join().unwrap();
+        eprintln!("depth {d}: {:?}", r);
+    }
+}

@@ -53,7 +53,12 @@ impl Collector {
     }
 
     /// Collects what `spec` names for `step`; returns warnings for the step's log.
-    pub(crate) fn collect(&mut self, step: &str, spec: &ArtifactSpec, step_dir: &Path) -> Vec<String> {
+    pub(crate) fn collect(
+        &mut self,
+        step: &str,
+        spec: &ArtifactSpec,
+        step_dir: &Path,
+    ) -> Vec<String> {
         let mut warnings = Vec::new();
         let base = match spec.working_dir.as_deref().filter(|d| !d.is_empty()) {
             None => step_dir.to_path_buf(),
@@ -90,7 +95,9 @@ impl Collector {
         }
         let candidate = if path.is_absolute() {
             if !(path.starts_with(&self.workspace) || path.starts_with(&self.alias)) {
-                return Err(format!("artifact directory {dir:?} is outside the workspace"));
+                return Err(format!(
+                    "artifact directory {dir:?} is outside the workspace"
+                ));
             }
             path.to_path_buf()
         } else {
@@ -209,7 +216,9 @@ impl Collector {
             Ok(n) if n > self.max_file || self.total - replaced + n > self.max_total => {
                 // The file grew while being copied.
                 let _ = std::fs::remove_file(&dest);
-                warnings.push(format!("skipped artifact {rel}: it grew beyond the size limits"));
+                warnings.push(format!(
+                    "skipped artifact {rel}: it grew beyond the size limits"
+                ));
                 return;
             }
             Ok(n) => n,

@@ -39,7 +39,10 @@ mod tests {
 
     #[test]
     fn guesses_by_extension() {
-        assert_eq!(guess("reports/junit.XML").as_deref(), Some("application/xml"));
+        assert_eq!(
+            guess("reports/junit.XML").as_deref(),
+            Some("application/xml")
+        );
         assert_eq!(guess("a.b/c.png").as_deref(), Some("image/png"));
         assert_eq!(guess("a.b/noext"), None);
         assert_eq!(guess("x.unknown"), None);

@@ -66,7 +66,10 @@ pub(crate) fn read_content(
     if let (Some(from), Some(to)) = (query.from_line, query.to_line)
         && from > to
     {
-        return Err(Error::invalid("from_line", "must not be greater than to_line"));
+        return Err(Error::invalid(
+            "from_line",
+            "must not be greater than to_line",
+        ));
     }
     let grep = query
         .grep
@@ -228,7 +231,10 @@ mod tests {
 
     #[test]
     fn normalize_refuses_traversal_in_every_spelling() {
-        assert_eq!(normalize("reports/junit.xml").as_deref(), Some("reports/junit.xml"));
+        assert_eq!(
+            normalize("reports/junit.xml").as_deref(),
+            Some("reports/junit.xml")
+        );
         assert_eq!(
             normalize("..%2f..%2fetc%2fpasswd").as_deref(),
             Some("..%2f..%2fetc%2fpasswd")

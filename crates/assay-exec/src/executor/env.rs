@@ -62,7 +62,10 @@ pub(crate) fn for_git(base: &BTreeMap<String, String>) -> BTreeMap<String, Strin
     let mut env = base.clone();
     env.insert("GIT_TERMINAL_PROMPT".into(), "0".into());
     // Local transports and the network ones; never `ext::` and friends.
-    env.insert("GIT_ALLOW_PROTOCOL".into(), "file:git:http:https:ssh".into());
+    env.insert(
+        "GIT_ALLOW_PROTOCOL".into(),
+        "file:git:http:https:ssh".into(),
+    );
     for name in GIT_PASSTHROUGH {
         if let Ok(value) = std::env::var(name) {
             env.insert((*name).to_string(), value);

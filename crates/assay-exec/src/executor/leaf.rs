@@ -98,7 +98,11 @@ pub(crate) async fn run(
     let stop_reading = CancellationToken::new();
     let mut reader = tokio::spawn(read_pipe(output, tx, stop_reading.clone()));
     let writer = {
-        let (log, masker, step) = (Arc::clone(&sink.log), Arc::clone(&sink.masker), spec.log_step);
+        let (log, masker, step) = (
+            Arc::clone(&sink.log),
+            Arc::clone(&sink.masker),
+            spec.log_step,
+        );
         tokio::task::spawn_blocking(move || write_chunks(rx, &log, &masker, step))
     };
     let sampler = spec.metrics_step.map(|step| {

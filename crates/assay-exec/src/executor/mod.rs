@@ -138,7 +138,11 @@ impl LocalExecutor {
             parent: None,
         });
         let mut secrets = plan.secrets.clone();
-        if let Some(userinfo) = plan.git.as_ref().and_then(|g| workspace::credentials(&g.uri)) {
+        if let Some(userinfo) = plan
+            .git
+            .as_ref()
+            .and_then(|g| workspace::credentials(&g.uri))
+        {
             secrets.push(userinfo.to_string());
             if let Some((_, password)) = userinfo.split_once(':') {
                 secrets.push(password.to_string());
@@ -183,11 +187,11 @@ impl LocalExecutor {
         sink.observer.steps_changed(&run.results).await;
 
         let mut content_error = None;
-        if run.plan.git.is_some() || !run.plan.files.is_empty() {
-            if let Err(e) = run.prepare_content().await {
-                leaf::message(&sink, run.content_step(), &format!("assay: error: {e}")).await;
-                content_error = Some(e);
-            }
+        if (run.plan.git.is_some() || !run.plan.files.is_empty())
+            && let Err(e) = run.prepare_content().await
+        {
+            leaf::message(&sink, run.content_step(), &format!("assay: error: {e}")).await;
+            content_error = Some(e);
         }
         let (setup, main, after) = (
             run.tree.setup.clone(),
@@ -208,7 +212,8 @@ impl LocalExecutor {
         }
         if run.aborted || run.cancel.is_cancelled() {
             run.aborted = true;
-            run.skip_all(&after, "not run: the execution was aborted").await;
+            run.skip_all(&after, "not run: the execution was aborted")
+                .await;
         } else {
             run.run_after().await;
         }
@@ -225,8 +230,10 @@ impl LocalExecutor {
         };
         let flushed = {
             let log = Arc::clone(&sink.log);
-            tokio::task::spawn_blocking(move || log.lock().map(|mut w| w.flush().is_ok()).unwrap_or(false))
-                .await
+            tokio::task::spawn_blocking(move || {
+                log.lock().map(|mut w| w.flush().is_ok()).unwrap_or(false)
+            })
+            .await
         };
         if !matches!(flushed, Ok(true)) {
             tracing::warn!(execution = %id, "flushing the execution log failed");

@@ -60,7 +60,9 @@ fn flatten(
     nodes: &mut Vec<Node>,
 ) -> Result<Vec<usize>, String> {
     if depth > MAX_DEPTH {
-        return Err(format!("steps are nested more than {MAX_DEPTH} levels deep"));
+        return Err(format!(
+            "steps are nested more than {MAX_DEPTH} levels deep"
+        ));
     }
     let mut ids = Vec::with_capacity(steps.len());
     for step in steps {
@@ -210,7 +212,12 @@ impl Run {
             let dest = self.mount_dir(&mount)?;
             let commands = workspace::git_commands(&git, &dest)?;
             let uri = workspace::redact_uri(&git.uri);
-            leaf::message(&self.sink, step, &format!("assay: cloning {uri} into {mount}")).await;
+            leaf::message(
+                &self.sink,
+                step,
+                &format!("assay: cloning {uri} into {mount}"),
+            )
+            .await;
             let git_env = env::for_git(&self.base_env);
             for command in &commands {
                 let Some((program, args)) = command.split_first() else {
@@ -234,7 +241,9 @@ impl Run {
                             describe_exit(status)
                         ));
                     }
-                    ProcessEnd::Failed(e) => return Err(format!("git checkout of {uri} failed: {e}")),
+                    ProcessEnd::Failed(e) => {
+                        return Err(format!("git checkout of {uri} failed: {e}"));
+                    }
                     ProcessEnd::Deadline(_) => {
                         self.timed_out = true;
                         return Err(format!("git checkout of {uri} timed out"));
@@ -257,8 +266,7 @@ impl Run {
 
     /// The clone target: a relative path inside the workspace whose parent exists.
     fn mount_dir(&self, mount: &str) -> Result<PathBuf, String> {
-        let components =
-            relative_components(mount).map_err(|e| format!("git mount path: {e}"))?;
+        let components = relative_components(mount).map_err(|e| format!("git mount path: {e}"))?;
         let (last, parents) = components
             .split_last()
             .ok_or_else(|| "git mount path is empty".to_string())?;
@@ -323,7 +331,11 @@ impl Run {
         let step = node.step.clone();
         let children = node.children.clone();
         if self.stopped() {
-            let why = if self.aborted { NOT_RUN_ABORTED } else { NOT_RUN_TIMEOUT };
+            let why = if self.aborted {
+                NOT_RUN_ABORTED
+            } else {
+                NOT_RUN_TIMEOUT
+            };
             self.skip_subtree(id, Some(why)).await;
             return;
         }
@@ -337,7 +349,11 @@ impl Run {
         let own_timeout = step.timeout.map(|t| Deadline {
             at: Instant::now() + t,
             budget: t,
-            limit: if is_group { Limit::Group(id) } else { Limit::Step },
+            limit: if is_group {
+                Limit::Group(id)
+            } else {
+                Limit::Step
+            },
         });
         let mut status = ExecutionStatus::Passed;
         let mut cwd = self.workspace.clone();
@@ -355,10 +371,11 @@ impl Run {
             if let Some(dir) = dir {
                 cwd = dir;
             }
-            if is_group && matches!(status, ExecutionStatus::Failed | ExecutionStatus::Timeout) {
-                if let Some(scope) = self.scopes.last_mut() {
-                    *scope = true;
-                }
+            if is_group
+                && matches!(status, ExecutionStatus::Failed | ExecutionStatus::Timeout)
+                && let Some(scope) = self.scopes.last_mut()
+            {
+                *scope = true;
             }
         } else if let Ok(dir) = self.working_dir(&step) {
             cwd = dir;
@@ -371,13 +388,21 @@ impl Run {
             if own_timeout.is_some() {
                 self.group_deadlines.pop();
             }
-            let children_aborted = children
-                .iter()
-                .any(|c| self.results.get(*c).is_some_and(|r| r.status == ExecutionStatus::Aborted));
+            let children_aborted = children.iter().any(|c| {
+                self.results
+                    .get(*c)
+                    .is_some_and(|r| r.status == ExecutionStatus::Aborted)
+            });
             status = if status == ExecutionStatus::Aborted || children_aborted {
                 ExecutionStatus::Aborted
             } else if self.expired_groups.contains(&id) {
-                self.set_error(id, format!("timed out after {}", human(step.timeout.unwrap_or_default())));
+                self.set_error(
+                    id,
+                    format!(
+                        "timed out after {}",
+                        human(step.timeout.unwrap_or_default())
+                    ),
+                );
                 ExecutionStatus::Timeout
             } else if failed_inside {
                 if self.results.get(id).is_some_and(|r| r.error.is_none()) {
@@ -390,7 +415,10 @@ impl Run {
             if step.negative {
                 status = match status {
                     ExecutionStatus::Passed => {
-                        self.set_error(id, "every sub-step passed, but the group is negative".into());
+                        self.set_error(
+                            id,
+                            "every sub-step passed, but the group is negative".into(),
+                        );
                         ExecutionStatus::Failed
                     }
                     ExecutionStatus::Failed => {
@@ -430,8 +458,7 @@ impl Run {
             Ok(dir) => dir,
             Err(e) => return (self.fail_before_start(id, e).await, None),
         };
-        let env = match env::for_step(&self.base_env, &self.plan, step, self.id, &self.workspace)
-        {
+        let env = match env::for_step(&self.base_env, &self.plan, step, self.id, &self.workspace) {
             Ok(env) => env,
             Err(e) => return (self.fail_before_start(id, e).await, Some(cwd)),
         };
@@ -512,7 +539,12 @@ impl Run {
                     let error = "exit code 0, but the step is negative (a failure was expected)";
                     (ExecutionStatus::Failed, code, Some(error.into()), true)
                 } else {
-                    (ExecutionStatus::Failed, code, Some(describe_exit(status)), true)
+                    (
+                        ExecutionStatus::Failed,
+                        code,
+                        Some(describe_exit(status)),
+                        true,
+                    )
                 }
             }
             ProcessEnd::Failed(e) => (ExecutionStatus::Failed, None, Some(e), true),
@@ -526,18 +558,29 @@ impl Run {
                             .nodes
                             .get(g)
                             .map_or_else(String::new, |n| n.step.reference.clone());
-                        (format!("timed out: group {group} exceeded {}", human(d.budget)), false)
+                        (
+                            format!("timed out: group {group} exceeded {}", human(d.budget)),
+                            false,
+                        )
                     }
                     Limit::Execution => {
                         self.timed_out = true;
-                        (format!("timed out: the execution exceeded {}", human(d.budget)), false)
+                        (
+                            format!("timed out: the execution exceeded {}", human(d.budget)),
+                            false,
+                        )
                     }
                 };
                 (ExecutionStatus::Timeout, None, Some(error), retryable)
             }
             ProcessEnd::Aborted => {
                 self.aborted = true;
-                (ExecutionStatus::Aborted, None, Some("aborted".into()), false)
+                (
+                    ExecutionStatus::Aborted,
+                    None,
+                    Some("aborted".into()),
+                    false,
+                )
             }
         }
     }
@@ -611,9 +654,9 @@ impl Run {
     /// nor a group around it is optional), described with its error.
     pub(crate) fn failure_summary(&self) -> Option<String> {
         let failing = |id: usize| {
-            self.results
-                .get(id)
-                .is_some_and(|r| matches!(r.status, ExecutionStatus::Failed | ExecutionStatus::Timeout))
+            self.results.get(id).is_some_and(|r| {
+                matches!(r.status, ExecutionStatus::Failed | ExecutionStatus::Timeout)
+            })
         };
         // The failure reached the top: no optional step and no negated group on the way.
         let counts = |mut id: usize| loop {
@@ -633,7 +676,11 @@ impl Run {
             .enumerate()
             .filter(|(i, r)| {
                 matches!(r.status, ExecutionStatus::Failed | ExecutionStatus::Timeout)
-                    && self.tree.nodes.get(*i).is_some_and(|n| n.children.is_empty() || n.step.command.is_some())
+                    && self
+                        .tree
+                        .nodes
+                        .get(*i)
+                        .is_some_and(|n| n.children.is_empty() || n.step.command.is_some())
                     && counts(*i)
             })
             .map(|(_, r)| {
@@ -641,7 +688,11 @@ impl Run {
                     "step {} ({:?}) {}: {}",
                     r.reference,
                     r.name,
-                    if r.status == ExecutionStatus::Timeout { "timed out" } else { "failed" },
+                    if r.status == ExecutionStatus::Timeout {
+                        "timed out"
+                    } else {
+                        "failed"
+                    },
                     r.error.as_deref().unwrap_or("failed")
                 )
             })
@@ -652,7 +703,14 @@ impl Run {
                     .iter()
                     .enumerate()
                     .find(|(i, r)| r.status == ExecutionStatus::Failed && counts(*i))
-                    .map(|(_, r)| format!("step {} ({:?}) failed: {}", r.reference, r.name, r.error.as_deref().unwrap_or("failed")))
+                    .map(|(_, r)| {
+                        format!(
+                            "step {} ({:?}) failed: {}",
+                            r.reference,
+                            r.name,
+                            r.error.as_deref().unwrap_or("failed")
+                        )
+                    })
             })
     }
 

@@ -93,7 +93,11 @@ impl Masker {
             let hi = buf.len().min(cut + self.max_len);
             if let Some((start, end)) = self.straddling(&buf[lo..hi], cut - lo) {
                 // A secret longer than the window stays whole in one (masked) piece.
-                cut = if start == 0 && lo == 0 { end } else { lo + start };
+                cut = if start == 0 && lo == 0 {
+                    end
+                } else {
+                    lo + start
+                };
                 if cut == 0 {
                     cut = lo + end;
                 }
@@ -263,7 +267,10 @@ mod tests {
         big.extend_from_slice(&vec![b'b'; MAX_LINE_BYTES + 10]);
         let out = lines(&m, &[&big[..1000], &big[1000..]]);
         assert_eq!(out.len(), 3);
-        assert!(out.iter().all(|l| !l.contains("S3CR") && !l.contains("VALUE")));
+        assert!(
+            out.iter()
+                .all(|l| !l.contains("S3CR") && !l.contains("VALUE"))
+        );
         assert_eq!(out.concat().matches("***").count(), 1);
         assert_eq!(out[0].len(), MAX_LINE_BYTES - 4);
     }
@@ -275,7 +282,10 @@ mod tests {
         big.extend_from_slice("é".as_bytes());
         big.extend_from_slice(b"tail\n");
         let out = lines(&m, &[&big]);
-        assert_eq!(out, vec!["a".repeat(MAX_LINE_BYTES - 1), "étail".to_string()]);
+        assert_eq!(
+            out,
+            vec!["a".repeat(MAX_LINE_BYTES - 1), "étail".to_string()]
+        );
     }
 
     #[test]

@@ -180,7 +180,11 @@ fn last_line(file: &mut File) -> std::io::Result<u64> {
     // Only the leading number is needed; records are bounded but need not be read whole.
     let mut head = vec![0u8; usize::try_from((end - start).min(32)).unwrap_or(32)];
     file.read_exact_at(&mut head, start)?;
-    let digits: Vec<u8> = head.iter().copied().take_while(u8::is_ascii_digit).collect();
+    let digits: Vec<u8> = head
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .collect();
     Ok(std::str::from_utf8(&digits)
         .ok()
         .and_then(|s| s.parse().ok())
@@ -378,7 +382,10 @@ pub(crate) fn query(dir: &Path, query: &LogQuery) -> Result<LogPage> {
     if let (Some(from), Some(to)) = (query.from_line, query.to_line)
         && from > to
     {
-        return Err(Error::invalid("from_line", "must not be greater than to_line"));
+        return Err(Error::invalid(
+            "from_line",
+            "must not be greater than to_line",
+        ));
     }
     let grep = query.grep.as_deref().map(compile_grep).transpose()?;
     let Some(view) = LogView::open(dir).map_err(Error::internal)? else {
@@ -479,7 +486,7 @@ mod tests {
     #[test]
     fn tail_and_head_cut_ranges() {
         let r = vec![(1, 10), (20, 24)];
-        assert_eq!(tail_of(&r, 7), vec![(8, 10), (20, 24)]);
+        assert_eq!(tail_of(&r, 7), vec![(9, 10), (20, 24)]);
         assert_eq!(tail_of(&r, 100), r);
         assert_eq!(head_of(&r, 12), vec![(1, 10), (20, 21)]);
         assert_eq!(count(&r), 15);

@@ -51,7 +51,12 @@ impl LogWriter {
     }
 
     /// Masks secrets in one line piece (no newline inside) and appends it.
-    pub(crate) fn write_piece(&mut self, step: usize, micros: u64, piece: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn write_piece(
+        &mut self,
+        step: usize,
+        micros: u64,
+        piece: &[u8],
+    ) -> std::io::Result<()> {
         let masked = self.masker.mask(piece);
         let text = String::from_utf8_lossy(&masked);
         self.append(step, micros, text.as_bytes())
@@ -75,8 +80,9 @@ impl LogWriter {
             writeln!(self.segments, "{}\t{}", self.next_line, step)?;
             self.segment_step = Some(step);
         }
-        if (self.next_line - 1) % INDEX_EVERY == 0 {
-            self.pending_index.extend_from_slice(&self.offset.to_le_bytes());
+        if (self.next_line - 1).is_multiple_of(INDEX_EVERY) {
+            self.pending_index
+                .extend_from_slice(&self.offset.to_le_bytes());
         }
         self.scratch.clear();
         encode_record(&mut self.scratch, self.next_line, micros, step, text);

@@ -84,7 +84,10 @@ pub async fn run(ctx: &Context, command: ArtifactCommand) -> anyhow::Result<Exit
                     let mut first = true;
                     while let Some(chunk) = chunks.next().await {
                         let chunk = chunk?;
-                        if first && to_terminal && looks_binary(artifact.content_type.as_deref(), &chunk) {
+                        if first
+                            && to_terminal
+                            && looks_binary(artifact.content_type.as_deref(), &chunk)
+                        {
                             anyhow::bail!(
                                 "{} is binary ({}); save it with -O FILE or redirect stdout",
                                 artifact.path,
@@ -129,7 +132,12 @@ async fn save(
 /// invalid UTF-8 at the start.
 fn looks_binary(content_type: Option<&str>, head: &[u8]) -> bool {
     let textual_type = content_type.is_some_and(|t| {
-        let t = t.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let t = t
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         t.starts_with("text/")
             || t.ends_with("+json")
             || t.ends_with("+xml")
@@ -163,11 +171,17 @@ mod tests {
     fn text_is_printable_and_binary_is_not() {
         assert!(!looks_binary(Some("text/plain; charset=utf-8"), b"hello\n"));
         assert!(!looks_binary(Some("application/xml"), b"<testsuite/>"));
-        assert!(!looks_binary(Some("application/octet-stream"), "héllo".as_bytes()));
+        assert!(!looks_binary(
+            Some("application/octet-stream"),
+            "héllo".as_bytes()
+        ));
         assert!(!looks_binary(None, b"plain"));
         assert!(looks_binary(Some("text/plain"), b"a\0b"));
         assert!(looks_binary(Some("image/png"), b"\x89PNG\r\n"));
-        assert!(looks_binary(Some("application/octet-stream"), b"\xff\xfe\x00"));
+        assert!(looks_binary(
+            Some("application/octet-stream"),
+            b"\xff\xfe\x00"
+        ));
         // A UTF-8 character split at the sample's end does not make it binary.
         let cut = &"aé".as_bytes()[..2];
         assert!(!looks_binary(Some("text/plain"), cut));

@@ -21,7 +21,10 @@ pub fn report(err: &anyhow::Error, global: &GlobalArgs) {
 }
 
 fn hint(err: &Error, global: &GlobalArgs) -> Option<String> {
-    let place = format!("organization {:?}, environment {:?}", global.org, global.env);
+    let place = format!(
+        "organization {:?}, environment {:?}",
+        global.org, global.env
+    );
     Some(match err {
         Error::Unauthenticated(_) => {
             if global.token.as_deref().is_none_or(str::is_empty) {
@@ -30,9 +33,9 @@ fn hint(err: &Error, global: &GlobalArgs) -> Option<String> {
                 "check --token / ASSAY_TOKEN: the token may be wrong, expired or revoked".into()
             }
         }
-        Error::Forbidden { needed } => format!(
-            "your token needs {needed} permission in {place}; ask an organization admin"
-        ),
+        Error::Forbidden { needed } => {
+            format!("your token needs {needed} permission in {place}; ask an organization admin")
+        }
         Error::NotFound { kind, .. } => match *kind {
             "workflow" => "see the workflows with `assay workflow list`".into(),
             "template" => "see the templates with `assay template list`".into(),
@@ -73,7 +76,15 @@ mod tests {
     use clap::Parser;
 
     fn global(token: Option<&str>) -> GlobalArgs {
-        let mut args = vec!["assay", "--org", "acme", "--env", "dev", "execution", "list"];
+        let mut args = vec![
+            "assay",
+            "--org",
+            "acme",
+            "--env",
+            "dev",
+            "execution",
+            "list",
+        ];
         if let Some(t) = token {
             args.extend(["--token", t]);
         }

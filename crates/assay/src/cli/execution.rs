@@ -100,7 +100,12 @@ pub async fn run(ctx: &Context, command: ExecutionCommand) -> anyhow::Result<Exi
             };
             let page = ctx
                 .client
-                .list_executions(&ctx.actor, &ctx.env, &filter, &PageRequest { limit, cursor })
+                .list_executions(
+                    &ctx.actor,
+                    &ctx.env,
+                    &filter,
+                    &PageRequest { limit, cursor },
+                )
                 .await?;
             output::emit(ctx.format, &page, |out| {
                 if page.items.is_empty() {
@@ -227,7 +232,9 @@ fn describe(e: &Execution, out: &mut dyn Write) -> std::io::Result<()> {
     )?;
     if !e.steps.is_empty() {
         writeln!(out)?;
-        let mut t = Table::new(["STEP", "NAME", "STATUS", "EXIT", "DURATION", "ATTEMPTS", "ERROR"]);
+        let mut t = Table::new([
+            "STEP", "NAME", "STATUS", "EXIT", "DURATION", "ATTEMPTS", "ERROR",
+        ]);
         for s in &e.steps {
             t.row(vec![
                 s.reference.clone(),
@@ -284,7 +291,8 @@ async fn logs(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
     // --follow: what is already there (the last --tail lines, or everything), then live.
     let grep = match &args.grep {
         Some(re) => Some(
-            regex::Regex::new(re).with_context(|| format!("--grep {re:?} is not a valid regular expression"))?,
+            regex::Regex::new(re)
+                .with_context(|| format!("--grep {re:?} is not a valid regular expression"))?,
         ),
         None => None,
     };
@@ -305,7 +313,13 @@ async fn logs(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
     }
     let mut stream = ctx
         .client
-        .follow_execution_logs(&ctx.actor, &ctx.env, &args.execution, args.step.clone(), after)
+        .follow_execution_logs(
+            &ctx.actor,
+            &ctx.env,
+            &args.execution,
+            args.step.clone(),
+            after,
+        )
         .await?;
     while let Some(line) = stream.next().await {
         let line = line?;
@@ -342,7 +356,10 @@ mod tests {
 
     #[test]
     fn tag_changes_set_and_remove() {
-        assert_eq!(tag_change("ci=true").unwrap(), ("ci".into(), Some("true".into())));
+        assert_eq!(
+            tag_change("ci=true").unwrap(),
+            ("ci".into(), Some("true".into()))
+        );
         assert_eq!(tag_change("ci-").unwrap(), ("ci".into(), None));
         assert_eq!(tag_change("a=b-").unwrap(), ("a".into(), Some("b-".into())));
         assert!(tag_change("-").is_err());

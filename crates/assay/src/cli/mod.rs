@@ -22,7 +22,12 @@ use std::time::Duration;
 /// Self-hostable test orchestration: define test workflows, run them, read their logs,
 /// artifacts and JUnit results.
 #[derive(Debug, Parser)]
-#[command(name = "assay", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "assay",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -132,10 +137,12 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Server(_) => unreachable_server(),
-        Command::Workflow(cmd) => workflow::run(ctx, assay_core::workflow::ResourceKind::Workflow, cmd)
-            .await,
-        Command::Template(cmd) => workflow::run(ctx, assay_core::workflow::ResourceKind::Template, cmd)
-            .await,
+        Command::Workflow(cmd) => {
+            workflow::run(ctx, assay_core::workflow::ResourceKind::Workflow, cmd).await
+        }
+        Command::Template(cmd) => {
+            workflow::run(ctx, assay_core::workflow::ResourceKind::Template, cmd).await
+        }
         Command::Run(args) => run::run(ctx, args).await,
         Command::Execution(cmd) => execution::run(ctx, cmd).await,
         Command::Artifact(cmd) => artifact::run(ctx, cmd).await,
@@ -172,7 +179,10 @@ mod tests {
             key_value("url=http://x/?a=b").unwrap(),
             ("url".into(), "http://x/?a=b".into())
         );
-        assert_eq!(key_value("empty=").unwrap(), ("empty".into(), String::new()));
+        assert_eq!(
+            key_value("empty=").unwrap(),
+            ("empty".into(), String::new())
+        );
         assert!(key_value("novalue").is_err());
         assert!(key_value("=v").is_err());
     }
@@ -180,7 +190,15 @@ mod tests {
     #[test]
     fn global_options_work_after_the_subcommand() {
         let cli = Cli::try_parse_from([
-            "assay", "execution", "list", "--org", "acme", "-o", "json", "--env", "prod",
+            "assay",
+            "execution",
+            "list",
+            "--org",
+            "acme",
+            "-o",
+            "json",
+            "--env",
+            "prod",
         ])
         .unwrap();
         assert_eq!(cli.global.org, "acme");

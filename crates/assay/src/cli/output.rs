@@ -211,7 +211,11 @@ mod tests {
         let mut out = Vec::new();
         fields(
             &mut out,
-            &[("Name", "smoke".into()), ("Error", String::new()), ("Status", "ok".into())],
+            &[
+                ("Name", "smoke".into()),
+                ("Error", String::new()),
+                ("Status", "ok".into()),
+            ],
         )
         .unwrap();
         assert_eq!(
@@ -253,7 +257,10 @@ mod tests {
         let value = serde_json::json!({"name": "smoke", "tags": {"a": "1"}});
         let mut out = Vec::new();
         structured(Format::Yaml, &value, &mut out).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "name: smoke\ntags:\n  a: '1'\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "name: smoke\ntags:\n  a: \"1\"\n"
+        );
         let mut out = Vec::new();
         structured(Format::Json, &value, &mut out).unwrap();
         assert_eq!(

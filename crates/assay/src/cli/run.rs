@@ -3,7 +3,9 @@
 
 use super::output::{self, Format};
 use super::{Context, key_value};
-use assay_core::execution::{Execution, ExecutionStatus, JunitSummary, LogLine, RunRequest, StepResult};
+use assay_core::execution::{
+    Execution, ExecutionStatus, JunitSummary, LogLine, RunRequest, StepResult,
+};
 use assay_core::ports::ControlPlane;
 use clap::Args;
 use futures::StreamExt;
@@ -267,7 +269,8 @@ impl StepTracker {
             if held == Some(step.reference.as_str()) && status.is_terminal() {
                 status = ExecutionStatus::Running;
             }
-            if status == ExecutionStatus::Queued || self.shown.get(&step.reference) == Some(&status) {
+            if status == ExecutionStatus::Queued || self.shown.get(&step.reference) == Some(&status)
+            {
                 continue;
             }
             if status == ExecutionStatus::Running && self.shown.contains_key(&step.reference) {
@@ -339,7 +342,10 @@ pub fn summary_line(e: &Execution) -> String {
         "✘"
     };
     let mut line = format!("{mark} {} {}", e.name, e.status);
-    if let Some(ms) = e.duration_ms.or_else(|| output::between(e.started_at, e.finished_at)) {
+    if let Some(ms) = e
+        .duration_ms
+        .or_else(|| output::between(e.started_at, e.finished_at))
+    {
         line.push_str(&format!(" in {}", output::duration_ms(ms)));
     }
     if let Some(error) = &e.error {
@@ -463,7 +469,10 @@ mod tests {
             step("1", "build", ExecutionStatus::Passed),
             step("2", "test", ExecutionStatus::Failed),
         ];
-        assert_eq!(t.update_holding(&steps, Some("2")), vec!["✔ 1 build", "▶ 2 test"]);
+        assert_eq!(
+            t.update_holding(&steps, Some("2")),
+            vec!["✔ 1 build", "▶ 2 test"]
+        );
         assert!(t.update_holding(&steps, Some("2")).is_empty());
         assert_eq!(t.update(&steps), vec!["✘ 2 test: failed"]);
     }
@@ -499,7 +508,10 @@ mod tests {
             }],
             truncated: false,
         };
-        assert_eq!(junit_totals(&junit), "JUnit: 3 tests, 1 failures, 0 errors, 1 skipped");
+        assert_eq!(
+            junit_totals(&junit),
+            "JUnit: 3 tests, 1 failures, 0 errors, 1 skipped"
+        );
         assert_eq!(
             failed_case_lines(Some(&junit)),
             vec!["  ✘ LoginTest.rejects_bad_password: expected 401"]

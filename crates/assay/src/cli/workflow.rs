@@ -1,7 +1,7 @@
 //! `assay workflow …` and `assay template …`: the same commands for both kinds.
 
 use super::Context;
-use super::output::{self, Format, Table};
+use super::output::{self, Table};
 use anyhow::Context as _;
 use assay_core::ports::ControlPlane;
 use assay_core::workflow::{ResourceKind, WorkflowDetail, WorkflowFilter, WorkflowSummary};
@@ -133,7 +133,14 @@ fn list_table(
     }
     match kind {
         ResourceKind::Workflow => {
-            let mut t = Table::new(["NAME", "LAST EXECUTION", "STATUS", "PASS RATE", "LABELS", "AGE"]);
+            let mut t = Table::new([
+                "NAME",
+                "LAST EXECUTION",
+                "STATUS",
+                "PASS RATE",
+                "LABELS",
+                "AGE",
+            ]);
             for w in &page.items {
                 let (last, status) = match &w.last_execution {
                     Some(e) => (e.name.clone(), e.status.to_string()),
@@ -188,9 +195,10 @@ fn detail_fields(detail: &WorkflowDetail, out: &mut dyn Write) -> std::io::Resul
             h.executions
         )
     });
-    let last = s.last_execution.as_ref().map(|e| {
-        format!("{} {} ({} ago)", e.name, e.status, output::age(e.queued_at))
-    });
+    let last = s
+        .last_execution
+        .as_ref()
+        .map(|e| format!("{} {} ({} ago)", e.name, e.status, output::age(e.queued_at)));
     output::fields(
         out,
         &[
@@ -339,7 +347,8 @@ fn read_inputs(input: &Path) -> anyhow::Result<Vec<(String, String)>> {
             .context("cannot read the document from stdin")?;
         return Ok(vec![("stdin".into(), text)]);
     }
-    let meta = std::fs::metadata(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let meta =
+        std::fs::metadata(input).with_context(|| format!("cannot read {}", input.display()))?;
     if !meta.is_dir() {
         return Ok(vec![(input.display().to_string(), read_text(input)?)]);
     }
@@ -490,7 +499,11 @@ mod tests {
         let names: Vec<(String, String)> = read
             .into_iter()
             .map(|(origin, text)| {
-                let name = Path::new(&origin).file_name().unwrap().to_string_lossy().into_owned();
+                let name = Path::new(&origin)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 (name, text)
             })
             .collect();

@@ -1,0 +1,28 @@
+//! The HTTP API end to end: the real server on a loopback port over the real control
+//! plane, store and executor (plus a scripted control plane for failure modes).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "http/support.rs"]
+mod support;
+
+#[path = "http/fake.rs"]
+mod fake;
+
+#[path = "http/auth.rs"]
+mod auth;
+
+#[path = "http/problems.rs"]
+mod problems;
+
+#[path = "http/workflows.rs"]
+mod workflows;
+
+#[path = "http/executions.rs"]
+mod executions;
+
+#[path = "http/system.rs"]
+mod system;
+
+#[path = "http/layers.rs"]
+mod layers;
