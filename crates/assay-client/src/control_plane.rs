@@ -7,7 +7,7 @@ use crate::RemoteControlPlane;
 use crate::ndjson::parse_lines;
 use crate::problem::Expect;
 use crate::routes::{artifact_segments, check_segment, env_url, root_url, with_query};
-use crate::transport::{Duration, document_request};
+use crate::transport::{Deadline, document_request};
 use assay_core::execution::*;
 use assay_core::ports::ControlPlane;
 use assay_core::workflow::*;
@@ -75,7 +75,7 @@ impl RemoteControlPlane {
     pub async fn healthz(&self) -> Result<()> {
         let url = root_url(&self.config.base_url, &["healthz"])?;
         let expect = Expect::new("route", "/healthz", Level::Read);
-        self.send(self.request(Method::GET, url), &expect, Duration::Bounded)
+        self.send(self.request(Method::GET, url), &expect, Deadline::Bounded)
             .await
             .map(drop)
     }
@@ -146,7 +146,7 @@ impl RemoteControlPlane {
         if only_replace {
             req = req.header(reqwest::header::IF_MATCH, "*");
         }
-        let resp = self.send(req, &expect, Duration::Bounded).await?;
+        let resp = self.send(req, &expect, Deadline::Bounded).await?;
         let created = resp.status() == reqwest::StatusCode::CREATED;
         Ok((created, self.decode(resp).await?))
     }
@@ -172,7 +172,7 @@ impl RemoteControlPlane {
         self.send(
             self.request(Method::DELETE, url),
             &expect,
-            Duration::Bounded,
+            Deadline::Bounded,
         )
         .await
         .map(drop)
@@ -432,7 +432,7 @@ impl ControlPlane for RemoteControlPlane {
             url,
             "application/x-ndjson, application/problem+json",
         );
-        let resp = self.send(req, &expect, Duration::Unbounded).await?;
+        let resp = self.send(req, &expect, Deadline::Unbounded).await?;
         Ok(parse_lines(self.body_stream(resp)))
     }
 
@@ -483,7 +483,7 @@ impl ControlPlane for RemoteControlPlane {
         );
         let expect = Expect::new("artifact", path, Level::Read);
         let req = self.request_accepting(Method::GET, url, "*/*");
-        let resp = self.send(req, &expect, Duration::Unbounded).await?;
+        let resp = self.send(req, &expect, Deadline::Unbounded).await?;
         let artifact = artifact_from_headers(path, resp.headers());
         let chunks = self
             .body_stream(resp)

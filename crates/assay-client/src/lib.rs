@@ -24,7 +24,7 @@ use url::Url;
 pub use transport::{CANNOT_REACH, is_connection_error};
 
 /// Where and as whom the client talks to the server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Server base URL, e.g. `http://127.0.0.1:7357` (a path prefix is kept).
     pub base_url: Url,
@@ -38,6 +38,20 @@ pub struct ClientConfig {
     /// Limit for ordinary requests. Log streams and downloads have none (they last as long
     /// as the execution or the file), only the connect timeout.
     pub timeout: Duration,
+}
+
+/// Never shows the token.
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("base_url", &self.base_url.as_str())
+            .field("token", &if self.token.is_empty() { "" } else { "***" })
+            .field("org", &self.org)
+            .field("env", &self.env)
+            .field("user_agent", &self.user_agent)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// [`assay_core::ports::ControlPlane`] over the REST API.

@@ -25,7 +25,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Whether the request may take as long as it needs (log streams, downloads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Duration {
+pub(crate) enum Deadline {
     Bounded,
     Unbounded,
 }
@@ -54,13 +54,18 @@ impl RemoteControlPlane {
         &self,
         req: RequestBuilder,
         expect: &Expect,
-        duration: Duration,
+        deadline: Deadline,
     ) -> Result<Response> {
-        let req = match duration {
-            Duration::Bounded => req.timeout(self.config.timeout),
-            Duration::Unbounded => req,
+        let req = match deadline {
+            Deadline::Bounded => req.timeout(self.config.timeout),
+            Deadline::Unbounded => req,
         };
         let resp = req.send().await.map_err(|e| self.transport_error(&e))?;
+        tracing::debug!(
+            path = %resp.url().path(),
+            status = resp.status().as_u16(),
+            "assay API answered"
+        );
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -81,7 +86,7 @@ impl RemoteControlPlane {
         req: RequestBuilder,
         expect: &Expect,
     ) -> Result<T> {
-        let resp = self.send(req, expect, Duration::Bounded).await?;
+        let resp = self.send(req, expect, Deadline::Bounded).await?;
         self.decode(resp).await
     }
 

@@ -347,3 +347,11 @@ fn base_urls_must_be_http_without_credentials() {
         );
     }
 }
+
+#[test]
+fn debug_output_never_shows_the_token() {
+    let c = client("http://127.0.0.1:1");
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("secret-token"), "{shown}");
+    assert!(shown.contains("token: \"***\""), "{shown}");
+}

@@ -4,16 +4,12 @@
 
 use crate::audit::Call;
 use assay_core::ports::Store;
-use assay_core::{EnvRef, Environment, Error, Level, Organization, Result};
+use assay_core::{EnvRef, Environment, Error, Result};
 
-/// A resolved environment the caller may act in.
+/// A resolved environment the caller may act in (at least at the operation's level).
 #[derive(Debug, Clone)]
 pub(crate) struct Scope {
-    #[allow(dead_code)]
-    pub org: Organization,
     pub env: Environment,
-    #[allow(dead_code)]
-    pub level: Level,
 }
 
 pub(crate) async fn authorize(
@@ -49,5 +45,5 @@ pub(crate) async fn authorize(
         call.denied = true;
         return Err(Error::Forbidden { needed });
     }
-    Ok(Scope { org, env, level })
+    Ok(Scope { env })
 }

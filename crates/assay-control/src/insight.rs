@@ -61,7 +61,6 @@ pub(crate) fn last_execution(recent: &[ExecutionSummary]) -> Option<LastExecutio
     })
 }
 
-#[allow(clippy::cast_precision_loss)]
 fn ratio(part: usize, whole: usize) -> f64 {
     if whole == 0 {
         0.0

@@ -3,7 +3,7 @@
 //! Run: `cargo bench -p assay-store --bench list_executions`
 //! (set `ASSAY_TEST_DATABASE_URL` to also run it on PostgreSQL, in a throwaway schema;
 //! `ASSAY_BENCH_EXECUTIONS` / `ASSAY_BENCH_CALLS` change the sizes; `ASSAY_BENCH_KEEP=1`
-//! keeps the SQLite file for inspection).
+//! keeps the SQLite file and the PostgreSQL schema for inspection).
 //!
 //! Each call is what the API does for one page: the total count plus the page itself.
 
@@ -89,6 +89,10 @@ async fn postgres(url: &str, executions: usize, calls: usize) {
     let store = Arc::new(store);
     measure("postgres", store.clone(), env_id, calls).await;
     store.close().await;
+    if std::env::var_os("ASSAY_BENCH_KEEP").is_some() {
+        println!("kept schema {schema}");
+        return;
+    }
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&mut admin)
         .await

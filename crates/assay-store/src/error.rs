@@ -71,3 +71,26 @@ fn transient(d: &dyn DatabaseError, code: &str) -> bool {
         .map(|c| matches!(c & 0xff, 5 | 6 | 10 | 13 | 14))
         .unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_are_unavailable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+            sqlx::Error::Io(refused),
+        ] {
+            assert!(matches!(db(e), Error::Unavailable(_)));
+        }
+        assert!(matches!(db(sqlx::Error::RowNotFound), Error::Internal(_)));
+        assert!(matches!(
+            unique("x")(sqlx::Error::PoolTimedOut),
+            Error::Unavailable(_)
+        ));
+    }
+}

@@ -1,9 +1,9 @@
 //! Storage adapters for Assay: SQLite (embedded default) and PostgreSQL (scale).
 //!
-//! Both implement [`assay_core::ports::Store`] with the same SQL (written once in
-//! [`store`], with `$n` placeholders both engines understand) over a small [`Backend`]
-//! seam that owns connections, transactions and the few type differences (UUID and
-//! timestamp encodings). Both pass one contract suite (`tests/contract.rs`).
+//! Both implement [`assay_core::ports::Store`] as one [`SqlStore`]: the SQL is written
+//! once (module `store`, with `$n` placeholders both engines understand) over a small
+//! [`Backend`] seam that owns connections, transactions and the few type differences
+//! (UUID and timestamp encodings). Both pass one contract suite (`tests/contract.rs`).
 //!
 //! Call [`connect`] with a URL from configuration, or [`SqliteStore::open`] /
 //! [`PostgresStore::connect`] directly. Constructors apply the embedded migrations.

@@ -5,6 +5,10 @@
 //! take the write lock up front and never fail half-way on a lock upgrade; together
 //! with the single writer this serializes execution numbering and the audit chain,
 //! even against another process using the same file (via `busy_timeout`).
+//!
+//! Rule for the code above this backend: while a write transaction is open, do not
+//! issue a statement through `Backend::execute` (it needs the one writer connection the
+//! transaction holds, and would wait for itself until the acquire timeout).
 
 use crate::backend::{Backend, RowExt, WriteTx, sealed};
 use crate::codec;
@@ -84,9 +88,11 @@ impl SqlStore<SqliteBackend> {
             .busy_timeout(BUSY_TIMEOUT)
             // FULL: a commit is on disk when it returns; the audit log requires it.
             .synchronous(SqliteSynchronous::Full)
-            .pragma("temp_store", "memory")
+            .pragma("temp_store", "memory");
+        let writer_options = options
+            .clone()
+            .journal_mode(SqliteJournalMode::Wal)
             .optimize_on_close(true, 1000);
-        let writer_options = options.clone().journal_mode(SqliteJournalMode::Wal);
         let writer = single_connection_pool()
             .connect_with(writer_options)
             .await

@@ -1,10 +1,184 @@
-//! `assay server` (placeholder until the lead wires the server).
+//! `assay server`: one process with the control plane, the local runner and the HTTP API.
+//! Embedded defaults (SQLite under the data dir, local process executor) need no setup.
 
-/// Options of `assay server`.
-#[derive(Debug, clap::Args)]
-pub struct ServerArgs {}
+use anyhow::{Context, bail};
+use assay_control::{ControlPlaneConfig, LocalControlPlane, bootstrap::Bootstrap};
+use assay_core::ports::{Clock, ControlPlane, ExecutionFiles, Executor, Store, SystemClock};
+use assay_exec::{FsExecutionFiles, LocalExecutor, LocalExecutorConfig};
+use assay_server::{AppState, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Runs the server until it is stopped.
-pub async fn run(_args: ServerArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not wired yet")
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Address to listen on. Loopback by default: exposing Assay is an explicit choice.
+    #[arg(long, env = "ASSAY_LISTEN", default_value = "127.0.0.1:7357")]
+    pub listen: SocketAddr,
+    /// The URL clients use to reach this server (defaults to http://<listen>).
+    #[arg(long, env = "ASSAY_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+    /// Where the embedded database, workspaces, logs and artifacts live.
+    #[arg(long, env = "ASSAY_DATA_DIR", default_value = ".assay")]
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; defaults to SQLite at <data-dir>/assay.db.
+    #[arg(long, env = "ASSAY_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// How many executions run at the same time on the local runner.
+    #[arg(long, env = "ASSAY_RUNNER_CONCURRENCY", default_value_t = 4)]
+    pub runner_concurrency: u32,
+    /// How long execution workspaces are kept after they were last written, in hours.
+    /// Logs and artifacts are kept.
+    #[arg(long, env = "ASSAY_WORKSPACE_RETENTION_HOURS", default_value_t = 24)]
+    pub workspace_retention_hours: u64,
+}
+
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    if args.runner_concurrency == 0 {
+        bail!("--runner-concurrency must be at least 1");
+    }
+    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}; pass --data-dir or ASSAY_DATA_DIR",
+            args.data_dir.display()
+        )
+    })?;
+    let data_dir = args
+        .data_dir
+        .canonicalize()
+        .context("cannot resolve the data directory")?;
+    // Bind first so `--listen 127.0.0.1:0` yields a usable public URL.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another server running there? pass --listen",
+                args.listen
+            )
+        })?;
+    let bound = listener.local_addr().context("cannot read the bound address")?;
+    let public_url = match &args.public_url {
+        Some(u) => u.clone(),
+        None => url::Url::parse(&format!("http://{bound}"))
+            .context("cannot derive the public URL from --listen; pass --public-url")?,
+    };
+
+    let database_url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("assay.db").display()));
+    let store: Arc<dyn Store> = assay_store::connect(&database_url)
+        .await
+        .with_context(|| format!("cannot open the database ({})", redact(&database_url)))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+
+    let first_start = assay_control::bootstrap::bootstrap(&*store, &*clock)
+        .await
+        .context("cannot prepare the first organization")?;
+
+    let files = Arc::new(FsExecutionFiles::new(data_dir.clone()));
+    let executor: Arc<dyn Executor> = Arc::new(LocalExecutor::new(
+        LocalExecutorConfig {
+            data_dir: data_dir.clone(),
+            concurrency: args.runner_concurrency,
+            ..LocalExecutorConfig::default()
+        },
+        files.clone(),
+    ));
+    let control = LocalControlPlane::start(
+        ControlPlaneConfig {
+            concurrency: args.runner_concurrency,
+            workspace_retention: Duration::from_secs(args.workspace_retention_hours * 3600),
+            ..ControlPlaneConfig::default()
+        },
+        store.clone(),
+        executor,
+        files as Arc<dyn ExecutionFiles>,
+        clock,
+    )
+    .await
+    .context("cannot start the control plane")?;
+
+    let ready_store = store.clone();
+    let state = AppState {
+        control: control.clone() as Arc<dyn ControlPlane>,
+        auth: control.authenticator(),
+        ready: Arc::new(move || {
+            let store = ready_store.clone();
+            Box::pin(async move { store.list_orgs().await.is_ok() })
+        }),
+        config: ServerConfig::new(public_url.clone()),
+    };
+    tracing::info!(%bound, %public_url, data_dir = %data_dir.display(), "assay server listening");
+    announce(&public_url, bound, first_start.as_ref());
+
+    assay_server::serve(listener, assay_server::router(state), shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    control.shutdown().await;
+    Ok(())
+}
+
+/// What a newcomer needs after the first start; printed once, since only hashes are kept.
+#[allow(clippy::print_stdout)]
+fn announce(public_url: &url::Url, bound: SocketAddr, first: Option<&Bootstrap>) {
+    let base = public_url.as_str().trim_end_matches('/');
+    println!("Assay is listening on {bound} (public URL {base})");
+    let Some(b) = first else {
+        return;
+    };
+    let mcp_url = format!(
+        "{base}/organizations/{}/environments/{}/mcp",
+        b.org.slug, b.env.slug
+    );
+    let mcp_config = serde_json::json!({
+        "mcpServers": { "assay": {
+            "type": "http",
+            "url": mcp_url,
+            "headers": { "Authorization": format!("Bearer {}", b.admin_token) }
+        }}
+    });
+    println!(
+        "\nFirst start: created organization '{org}', environment '{env}' and owner {email}.\n\
+         These secrets are shown once and stored only as hashes:\n\n  \
+         admin API token:  {token}\n  \
+         owner password:   {password}\n\n\
+         Use the CLI:\n  export ASSAY_URL={base} ASSAY_TOKEN={token}\n  \
+         assay workflow apply -f examples/workflows/smoke.yaml && assay run smoke --watch\n\n\
+         MCP client config (Claude Code, VS Code, Cursor):\n{config}\n",
+        org = b.org.slug,
+        env = b.env.slug,
+        email = b.owner_email,
+        token = b.admin_token,
+        password = b.owner_password,
+        config = serde_json::to_string_pretty(&mcp_config).unwrap_or_default(),
+    );
+}
+
+/// Hides the password of a database URL in messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
 }

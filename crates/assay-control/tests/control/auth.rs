@@ -8,6 +8,7 @@ use assay_core::identity::{ApiTokenKind, ApiTokenRecord};
 use assay_core::ports::{ControlPlane, Store};
 use assay_core::{Error, Level};
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -115,6 +116,8 @@ async fn malformed_and_unknown_tokens_are_refused_without_an_event() {
         err.to_string(),
         "unauthenticated: the bearer token is not a valid Assay token"
     );
+    // None of the above reached the database.
+    assert_eq!(app.store.token_lookups.load(Ordering::SeqCst), 0);
     // Well formed but never issued.
     let err = auth
         .authenticate(&secret, &ClientInfo::default())
@@ -124,6 +127,7 @@ async fn malformed_and_unknown_tokens_are_refused_without_an_event() {
         err.to_string(),
         "unauthenticated: unknown or deleted API token"
     );
+    assert_eq!(app.store.token_lookups.load(Ordering::SeqCst), 1);
     assert_eq!(app.audit(app.t.acme.id).await.len(), before);
 }
 

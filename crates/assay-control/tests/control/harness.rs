@@ -15,7 +15,7 @@ use assay_store::SqliteStore;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
@@ -42,6 +42,8 @@ impl Clock for FakeClock {
 pub struct SwitchableAudit {
     pub inner: Arc<dyn Store>,
     pub fail_audit: AtomicBool,
+    /// Calls of `find_api_token_by_hash`, to prove what is rejected without a lookup.
+    pub token_lookups: AtomicUsize,
 }
 
 #[async_trait]
@@ -83,6 +85,7 @@ impl Store for SwitchableAudit {
         self.inner.insert_api_token(token).await
     }
     async fn find_api_token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiTokenRecord>> {
+        self.token_lookups.fetch_add(1, Ordering::SeqCst);
         self.inner.find_api_token_by_hash(secret_hash).await
     }
     async fn insert_resource(&self, record: &WorkflowRecord) -> Result<()> {
@@ -347,6 +350,7 @@ async fn open_store(dir: &Path) -> Arc<SwitchableAudit> {
     Arc::new(SwitchableAudit {
         inner: Arc::new(sqlite),
         fail_audit: AtomicBool::new(false),
+        token_lookups: AtomicUsize::new(0),
     })
 }
 

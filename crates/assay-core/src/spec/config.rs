@@ -38,7 +38,10 @@ pub(crate) fn coerce(p: &Parameter, value: &Value) -> Result<Value, String> {
         if !matches {
             let list: Vec<String> = allowed.iter().map(display).collect();
             return Err(if p.sensitive {
-                format!("the value is not one of the allowed values ({})", list.join(", "))
+                format!(
+                    "the value is not one of the allowed values ({})",
+                    list.join(", ")
+                )
             } else {
                 format!("{} is not one of {}", display(&normalized), list.join(", "))
             });
@@ -203,7 +206,10 @@ pub(crate) fn check_declaration(name: &str, p: &Parameter, path: &str) -> Vec<Fi
     }
     if let Some(pattern) = &p.pattern {
         if p.kind != ParameterType::String {
-            err("pattern", "pattern applies only to string parameters".into());
+            err(
+                "pattern",
+                "pattern applies only to string parameters".into(),
+            );
         } else if let Err(e) = compile_pattern(pattern) {
             err("pattern", e);
         }
@@ -224,7 +230,10 @@ pub(crate) fn check_declaration(name: &str, p: &Parameter, path: &str) -> Vec<Fi
     }
     if let (Some(min), Some(max)) = (p.min_length, p.max_length) {
         if min > max {
-            err("minLength", format!("{min} is greater than maxLength {max}"));
+            err(
+                "minLength",
+                format!("{min} is greater than maxLength {max}"),
+            );
         }
     }
     if let (Some(min), Some(max)) = (p.minimum, p.maximum) {
@@ -333,7 +342,10 @@ mod tests {
         assert_eq!(coerce(&p, &json!(3)), Ok(json!("3")));
         assert_eq!(coerce(&p, &json!(true)), Ok(json!("true")));
         assert_eq!(coerce(&p, &json!(null)), Err("null is not a string".into()));
-        assert_eq!(coerce(&p, &json!([1])), Err("a list is not a string".into()));
+        assert_eq!(
+            coerce(&p, &json!([1])),
+            Err("a list is not a string".into())
+        );
         assert_eq!(
             coerce(&p, &json!("a\0b")),
             Err("must not contain NUL characters".into())
@@ -352,8 +364,14 @@ mod tests {
         assert_eq!(coerce(&i, &json!("-12")), Ok(json!(-12)));
         assert_eq!(coerce(&i, &json!(3.0)), Ok(json!(3)));
         assert_eq!(coerce(&i, &json!(3.5)), Err("3.5 is not an integer".into()));
-        assert_eq!(coerce(&i, &json!("3x")), Err("\"3x\" is not an integer".into()));
-        assert_eq!(coerce(&i, &json!(" 3")), Err("\" 3\" is not an integer".into()));
+        assert_eq!(
+            coerce(&i, &json!("3x")),
+            Err("\"3x\" is not an integer".into())
+        );
+        assert_eq!(
+            coerce(&i, &json!(" 3")),
+            Err("\" 3\" is not an integer".into())
+        );
         let n = param(ParameterType::Number);
         assert_eq!(coerce(&n, &json!("2.5")), Ok(json!(2.5)));
         assert_eq!(coerce(&n, &json!("2")), Ok(json!(2)));
@@ -364,7 +382,10 @@ mod tests {
         let b = param(ParameterType::Boolean);
         assert_eq!(coerce(&b, &json!("true")), Ok(json!(true)));
         assert_eq!(coerce(&b, &json!(false)), Ok(json!(false)));
-        assert_eq!(coerce(&b, &json!("yes")), Err("\"yes\" is not a boolean".into()));
+        assert_eq!(
+            coerce(&b, &json!("yes")),
+            Err("\"yes\" is not a boolean".into())
+        );
         assert_eq!(coerce(&b, &json!(1)), Err("1 is not a boolean".into()));
     }
 
@@ -401,8 +422,14 @@ mod tests {
             ..param(ParameterType::String)
         };
         assert_eq!(coerce(&len, &json!("ab")), Ok(json!("ab")));
-        assert_eq!(coerce(&len, &json!("a")), Err("must be at least 2 characters long".into()));
-        assert_eq!(coerce(&len, &json!("abcd")), Err("must be at most 3 characters long".into()));
+        assert_eq!(
+            coerce(&len, &json!("a")),
+            Err("must be at least 2 characters long".into())
+        );
+        assert_eq!(
+            coerce(&len, &json!("abcd")),
+            Err("must be at most 3 characters long".into())
+        );
         assert_eq!(
             coerce(&len, &json!("a1")),
             Err("does not match the pattern \"[a-z]+\"".into())
@@ -412,7 +439,10 @@ mod tests {
             maximum: Some(1.5),
             ..param(ParameterType::Number)
         };
-        assert_eq!(coerce(&range, &json!(0.4)), Err("must be at least 0.5".into()));
+        assert_eq!(
+            coerce(&range, &json!(0.4)),
+            Err("must be at least 0.5".into())
+        );
         assert_eq!(coerce(&range, &json!(2)), Err("must be at most 1.5".into()));
     }
 

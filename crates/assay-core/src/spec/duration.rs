@@ -8,9 +8,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Parses a Go duration string. The error is a short phrase for a `FieldError` message.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let not_a_duration = || {
-        format!("{text:?} is not a duration (use e.g. \"30s\", \"5m\", \"1h30m\", \"500ms\")")
-    };
+    let not_a_duration =
+        || format!("{text:?} is not a duration (use e.g. \"30s\", \"5m\", \"1h30m\", \"500ms\")");
     if text.is_empty() {
         return Err(not_a_duration());
     }

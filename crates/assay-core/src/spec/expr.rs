@@ -176,7 +176,13 @@ mod tests {
         let t = parse("echo {{config.a}} and {{ config.b_2 }}!").unwrap();
         assert_eq!(
             t.pieces,
-            vec![text("echo "), param("a"), text(" and "), param("b_2"), text("!")]
+            vec![
+                text("echo "),
+                param("a"),
+                text(" and "),
+                param("b_2"),
+                text("!")
+            ]
         );
         assert_eq!(t.params().collect::<Vec<_>>(), vec!["a", "b_2"]);
         assert_eq!(t.source_text(), "echo {{config.a}} and {{config.b_2}}!");
@@ -200,10 +206,26 @@ mod tests {
             parse("echo {{ env.HOME }}").unwrap_err(),
             "unsupported expression \"{{ env.HOME }}\": only {{config.<name>}} and string literals such as {{\"{{\"}} are supported"
         );
-        assert!(parse("{{config.a + 1}}").unwrap_err().starts_with("unsupported expression"));
-        assert!(parse("{{config.}}").unwrap_err().starts_with("unsupported expression"));
-        assert!(parse("{{config.a-b}}").unwrap_err().starts_with("unsupported expression"));
-        assert!(parse("{{}}").unwrap_err().starts_with("unsupported expression"));
+        assert!(
+            parse("{{config.a + 1}}")
+                .unwrap_err()
+                .starts_with("unsupported expression")
+        );
+        assert!(
+            parse("{{config.}}")
+                .unwrap_err()
+                .starts_with("unsupported expression")
+        );
+        assert!(
+            parse("{{config.a-b}}")
+                .unwrap_err()
+                .starts_with("unsupported expression")
+        );
+        assert!(
+            parse("{{}}")
+                .unwrap_err()
+                .starts_with("unsupported expression")
+        );
         assert_eq!(
             parse("echo {{config.a").unwrap_err(),
             "unclosed \"{{\" in \"{{config.a\"; write {{\"{{\"}} for literal braces"

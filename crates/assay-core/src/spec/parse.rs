@@ -10,8 +10,13 @@ use super::document::RawDocument;
 use crate::error::{Error, FieldError};
 use serde_saphyr::budget::BudgetBreach;
 
-/// Deepest YAML nesting accepted (mappings + sequences). Step nesting is limited separately.
-pub const MAX_YAML_DEPTH: usize = 100;
+/// Deepest YAML nesting accepted (mappings + sequences). Step nesting is limited separately;
+/// 16 levels of nested steps need about 40.
+pub const MAX_YAML_DEPTH: usize = 64;
+/// Stack of the thread that deserializes. Deserialization recurses once per nesting level
+/// (about 25 KiB a level in unoptimized builds), so it runs on a thread of its own with a
+/// stack sized for `MAX_YAML_DEPTH`, whatever the stack of the caller (a 2 MiB async worker).
+const PARSE_STACK_BYTES: usize = 8 * 1024 * 1024;
 /// Most YAML nodes (scalars, mappings, sequences) in one document, aliases expanded.
 pub const MAX_YAML_NODES: usize = 100_000;
 /// Most alias uses (`*name`) in one document.
@@ -28,6 +33,7 @@ fn options() -> serde_saphyr::Options {
             max_anchors: MAX_YAML_ALIASES,
             max_events: 4 * MAX_YAML_NODES,
             max_documents: 1,
+            flow_nesting_limit: MAX_YAML_DEPTH,
         },
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: MAX_YAML_ALIAS_EVENTS,
@@ -40,9 +46,26 @@ fn options() -> serde_saphyr::Options {
 
 /// Deserializes one document. Errors are `Error::Invalid` with one `FieldError`.
 pub(crate) fn load(source: &str) -> Result<RawDocument, Error> {
-    if source.trim().is_empty() {
+    let blank = source.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#') || line == "---" || line == "..."
+    });
+    if blank {
         return Err(Error::invalid("", "the document is empty"));
     }
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("assay-spec-parse".into())
+            .stack_size(PARSE_STACK_BYTES)
+            .spawn_scoped(scope, || load_here(source))
+            .map_err(|e| Error::Unavailable(format!("cannot start the parser thread: {e}")))?;
+        worker
+            .join()
+            .map_err(|_| Error::Internal("the YAML parser panicked".into()))?
+    })
+}
+
+fn load_here(source: &str) -> Result<RawDocument, Error> {
     let mut path = String::new();
     let result = serde_saphyr::with_deserializer_from_str_with_options(source, options(), |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
@@ -93,7 +116,16 @@ fn describe(e: &serde_saphyr::Error) -> String {
             Some(k) => format!("duplicate key {k:?}"),
             None => "duplicate key".into(),
         }),
-        other => other.to_string(),
+        other => {
+            let text = other.to_string();
+            // The scanner's own nesting guard (flow collections) words it differently.
+            match text.strip_prefix("recursion limit exceeded") {
+                Some(rest) => {
+                    format!("the document is nested deeper than {MAX_YAML_DEPTH} levels{rest}")
+                }
+                None => text,
+            }
+        }
     }
 }
 
@@ -147,7 +179,8 @@ mod tests {
         );
         assert_eq!(e.path, "spec.steps[1].timeot");
         assert!(
-            e.message.starts_with("unknown field `timeot`, expected one of"),
+            e.message
+                .starts_with("unknown field `timeot`, expected one of"),
             "{}",
             e.message
         );
@@ -186,7 +219,11 @@ mod tests {
     fn unknown_field_inside_run_object_keeps_path() {
         let e = only_error("metadata: {name: x}\nspec:\n  steps:\n  - run: {comand: [ls]}\n");
         assert_eq!(e.path, "spec.steps[0].run.comand");
-        assert!(e.message.starts_with("unknown field `comand`"), "{}", e.message);
+        assert!(
+            e.message.starts_with("unknown field `comand`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -195,13 +232,32 @@ mod tests {
             "metadata: {name: x}\nspec:\n  content:\n    files:\n    - {path: a, mode: 0755}\n    - {path: b, mode: \"0644\"}\n    - {path: c, mode: 493}\n    - {path: d, mode: '755'}\n",
         )
         .unwrap();
-        let modes: Vec<u32> = doc.spec.content.unwrap().files.iter().map(|f| f.mode.unwrap().0).collect();
+        let modes: Vec<u32> = doc
+            .spec
+            .content
+            .unwrap()
+            .files
+            .iter()
+            .map(|f| f.mode.unwrap().0)
+            .collect();
         assert_eq!(modes, vec![0o755, 0o644, 0o755, 0o755]);
-        let e = only_error("metadata: {name: x}\nspec:\n  content:\n    files:\n    - {path: a, mode: 755}\n");
+        let e = only_error(
+            "metadata: {name: x}\nspec:\n  content:\n    files:\n    - {path: a, mode: 755}\n",
+        );
         assert_eq!(e.path, "spec.content.files[0].mode");
-        assert!(e.message.starts_with("mode 755 is not a permission mode"), "{}", e.message);
-        let e = only_error("metadata: {name: x}\nspec:\n  content:\n    files:\n    - {path: a, mode: \"0799\"}\n");
-        assert!(e.message.starts_with("\"0799\" is not an octal file mode"), "{}", e.message);
+        assert!(
+            e.message.starts_with("mode 755 is not a permission mode"),
+            "{}",
+            e.message
+        );
+        let e = only_error(
+            "metadata: {name: x}\nspec:\n  content:\n    files:\n    - {path: a, mode: \"0799\"}\n",
+        );
+        assert!(
+            e.message.starts_with("\"0799\" is not an octal file mode"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -217,7 +273,8 @@ mod tests {
         let e = only_error("metadata: {name: a}\n---\nmetadata: {name: b}\n");
         assert_eq!(e.path, "");
         assert!(
-            e.message.starts_with("the input holds more than one YAML document"),
+            e.message
+                .starts_with("the input holds more than one YAML document"),
             "{}",
             e.message
         );
@@ -226,7 +283,11 @@ mod tests {
     #[test]
     fn duplicate_keys_are_rejected() {
         let e = only_error("metadata: {name: a}\nmetadata: {name: b}\n");
-        assert!(e.message.starts_with("duplicate key \"metadata\""), "{}", e.message);
+        assert!(
+            e.message.starts_with("duplicate key \"metadata\""),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -239,7 +300,9 @@ mod tests {
     /// expanded. It must fail quickly with a clear error instead of eating memory and CPU.
     #[test]
     fn alias_bomb_fails_fast() {
-        let mut doc = String::from("metadata:\n  name: bomb\nspec:\n  pod:\n    a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut doc = String::from(
+            "metadata:\n  name: bomb\nspec:\n  pod:\n    a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
         for w in names.windows(2) {
             let (prev, cur) = (w[0], w[1]);
@@ -249,7 +312,11 @@ mod tests {
         assert!(doc.len() < 1024);
         let started = Instant::now();
         let e = only_error(&doc);
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(
             e.message.contains("alias bomb"),
             "unexpected message: {}",
@@ -261,9 +328,11 @@ mod tests {
     /// Same attack with mappings and nested aliases in a sequence of sequences.
     #[test]
     fn alias_bomb_in_sequences_fails_fast() {
-        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut doc = String::from(
+            "metadata: {name: x}\nspec:\n  pod:\n    a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+        );
         for i in 1..20 {
-            doc.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n", p = i - 1));
+            doc.push_str(&format!("    a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n", p = i - 1));
         }
         let started = Instant::now();
         let e = only_error(&doc);
@@ -275,12 +344,16 @@ mod tests {
     #[test]
     fn deep_flow_nesting_is_rejected_without_stack_overflow() {
         let depth = 100_000;
-        let doc = format!("metadata: {{name: x}}\nspec:\n  pod: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        let doc = format!(
+            "metadata: {{name: x}}\nspec:\n  pod: {}{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
         assert!(doc.len() < crate::spec::MAX_DOCUMENT_BYTES);
         let e = only_error(&doc);
         assert!(
-            e.message.starts_with("the document is nested deeper than 100 levels")
-                || e.message.contains("nesting"),
+            e.message
+                .starts_with("the document is nested deeper than 64 levels at line 3"),
             "{}",
             e.message
         );
@@ -289,24 +362,63 @@ mod tests {
     #[test]
     fn deep_block_nesting_is_rejected() {
         let mut doc = String::from("metadata: {name: x}\nspec:\n  pod:\n");
-        for i in 0..300 {
+        for i in 0..100 {
             doc.push_str(&" ".repeat(4 + i));
             doc.push_str("- \n");
         }
         let e = only_error(&doc);
-        assert!(e.message.contains("deeper than 100 levels"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("the document is nested deeper than 64 levels"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn deep_json_nesting_is_rejected() {
         let depth = 200_000;
-        let doc = format!("{}{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+        let doc = format!(
+            "{{\"metadata\": {{\"name\": \"x\"}}, \"spec\": {{\"pod\": {}{}}}}}",
+            "{\"a\":".repeat(depth),
+            "}".repeat(depth)
+        );
         let e = only_error(&doc);
         assert!(
-            e.message.contains("deeper than 100 levels") || e.message.contains("nesting"),
+            e.message
+                .starts_with("the document is nested deeper than 64 levels"),
             "{}",
             e.message
         );
+    }
+
+    /// The deepest document the limit allows parses even when the caller has a small stack
+    /// (the parser runs on its own thread).
+    #[test]
+    fn deepest_allowed_document_parses_on_a_small_caller_stack() {
+        let depth = MAX_YAML_DEPTH - 3; // root map, spec, pod
+        let doc = format!(
+            "metadata: {{name: x}}\nspec:\n  pod: {}{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let parsed = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                load(&doc)
+                    .map(|d| d.spec.pod.is_some())
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(parsed, Ok(true));
+        let too_deep = format!(
+            "metadata: {{name: x}}\nspec:\n  pod: {}{}\n",
+            "[".repeat(depth + 2),
+            "]".repeat(depth + 2)
+        );
+        assert!(load(&too_deep).is_err());
     }
 
     #[test]
@@ -316,24 +428,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(doc.spec.steps[0].env.0[0].value, "b");
-    }
-}
-#[cfg(test)]
-mod probe {
-    #[test]
-    fn probe_depth() {
-        let d: usize = std::env::var("PROBE_DEPTH").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-        if d == 0 { return; }
-        let kind = std::env::var("PROBE_KIND").unwrap_or_default();
-        let doc = if kind == "flow" {
-            format!("metadata: {{name: x}}\nspec:\n  pod: {}{}\n", "[".repeat(d), "]".repeat(d))
-        } else {
-            let mut doc = String::from("metadata: {name: x}\nspec:\n  pod:\n");
-            for i in 0..d { doc.push_str(&" ".repeat(4 + i)); doc.push_str("- \n"); }
-            doc
-        };
-        let stack: usize = std::env::var("PROBE_STACK").ok().and_then(|s| s.parse().ok()).unwrap_or(2 << 20);
-        let r = std::thread::Builder::new().stack_size(stack).spawn(move || super::load(&doc).map(|_| ()).map_err(|e| e.to_string())).unwrap().join().unwrap();
-        eprintln!("depth {d}: {:?}", r);
     }
 }

@@ -96,7 +96,8 @@ pub(crate) fn build(
             "a template cannot run by itself; use it from a workflow",
         ));
     }
-    let values = config::resolve(&workflow.spec.config, config, "config").map_err(Error::Invalid)?;
+    let values =
+        config::resolve(&workflow.spec.config, config, "config").map_err(Error::Invalid)?;
     let recorded = values
         .iter()
         .map(|(name, r)| {
@@ -155,7 +156,9 @@ pub(crate) fn build(
     if total > MAX_STEPS && !b.over_budget {
         b.error(
             "spec",
-            format!("the plan has {total} steps once templates are expanded; the limit is {MAX_STEPS}"),
+            format!(
+                "the plan has {total} steps once templates are expanded; the limit is {MAX_STEPS}"
+            ),
         );
     }
     let depth = [&plan.setup, &plan.steps, &plan.after]
@@ -237,7 +240,11 @@ fn inherit(step: &mut PlannedStep, env: &BTreeMap<String, String>, working_dir: 
 /// A short label from text as written (expressions unexpanded): its first non-empty line.
 fn label(text: &str) -> String {
     const MAX: usize = 60;
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     if line.chars().count() > MAX {
         let cut: String = line.chars().take(MAX).collect();
         format!("{cut}…")
@@ -278,8 +285,7 @@ impl<'a> Builder<'a> {
 
     /// A shell script: values quoted for their place in it.
     fn script(&mut self, text: &str, path: &str, scope: &Scope<'_>) -> String {
-        let rendered =
-            expr::parse(text).and_then(|t| shell::render_script(&t, &scope.values));
+        let rendered = expr::parse(text).and_then(|t| shell::render_script(&t, &scope.values));
         match rendered {
             Ok(s) => s,
             Err(e) => {
@@ -289,7 +295,12 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn env_map(&mut self, env: &EnvList, path: &str, scope: &Scope<'_>) -> BTreeMap<String, String> {
+    fn env_map(
+        &mut self,
+        env: &EnvList,
+        path: &str,
+        scope: &Scope<'_>,
+    ) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for (i, var) in env.0.iter().enumerate() {
             let value = self.data(&var.value, &format!("{path}[{i}].value"), scope);
@@ -321,11 +332,7 @@ impl<'a> Builder<'a> {
             cycle.push(r.name.clone());
             self.error(
                 name_path,
-                format!(
-                    "template {:?} uses itself ({})",
-                    r.name,
-                    cycle.join(" → ")
-                ),
+                format!("template {:?} uses itself ({})", r.name, cycle.join(" → ")),
             );
             return None;
         }
@@ -555,9 +562,10 @@ impl<'a> Builder<'a> {
                 }
                 paths.push(rendered);
             }
-            let working_dir = a.working_dir.as_ref().map(|w| {
-                self.data(w, &format!("{path}.artifacts.workingDir"), scope)
-            });
+            let working_dir = a
+                .working_dir
+                .as_ref()
+                .map(|w| self.data(w, &format!("{path}.artifacts.workingDir"), scope));
             ArtifactSpec { paths, working_dir }
         });
 

@@ -63,16 +63,15 @@ pub(crate) enum Unsafe {
 impl Unsafe {
     fn explain(self, name: &str) -> String {
         let expr = format!("{{{{config.{name}}}}}");
-        let hint = format!(
-            "assign it to a variable first (X={expr} on its own line) and use \"$X\""
-        );
+        let hint =
+            format!("assign it to a variable first (X={expr} on its own line) and use \"$X\"");
         match self {
             Unsafe::Backtick => format!(
                 "{expr} is inside `...`, where a value cannot be quoted safely; use $(...) or {hint}"
             ),
-            Unsafe::ParamExpansion => format!(
-                "{expr} is inside ${{...}}, where a value cannot be quoted safely; {hint}"
-            ),
+            Unsafe::ParamExpansion => {
+                format!("{expr} is inside ${{...}}, where a value cannot be quoted safely; {hint}")
+            }
             Unsafe::Arithmetic => format!(
                 "{expr} is inside $((...)), where a string value cannot be quoted safely; \
                  declare the parameter as an integer or {hint}"
@@ -90,12 +89,24 @@ impl Unsafe {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Frame {
     /// Top level or inside `$(...)`.
-    Code { subst: bool, parens: u32, cases: u32 },
+    Code {
+        subst: bool,
+        parens: u32,
+        cases: u32,
+    },
     Double,
     Backtick,
-    Param { braces: u32 },
-    Arith { parens: u32 },
-    Heredoc { delim: Vec<char>, strip_tabs: bool, expand: bool },
+    Param {
+        braces: u32,
+    },
+    Arith {
+        parens: u32,
+    },
+    Heredoc {
+        delim: Vec<char>,
+        strip_tabs: bool,
+        expand: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -558,7 +569,8 @@ impl Scanner {
                 }
             }
             ')' => {
-                let open = matches!(self.frames.last(), Some(Frame::Arith { parens }) if *parens > 0);
+                let open =
+                    matches!(self.frames.last(), Some(Frame::Arith { parens }) if *parens > 0);
                 if open {
                     if let Some(Frame::Arith { parens }) = self.frames.last_mut() {
                         *parens -= 1;
@@ -987,9 +999,18 @@ mod tests {
             render("echo {{config.x}}", &[("x", "$(touch /tmp/pwned); rm -rf")]).unwrap(),
             "echo '$(touch /tmp/pwned); rm -rf'"
         );
-        assert_eq!(render("echo {{config.x}}", &[("x", "it's")]).unwrap(), "echo 'it'\\''s'");
-        assert_eq!(render("echo {{config.x}}", &[("x", "")]).unwrap(), "echo ''");
-        assert_eq!(render("echo a{{config.x}}b", &[("x", "1 2")]).unwrap(), "echo a'1 2'b");
+        assert_eq!(
+            render("echo {{config.x}}", &[("x", "it's")]).unwrap(),
+            "echo 'it'\\''s'"
+        );
+        assert_eq!(
+            render("echo {{config.x}}", &[("x", "")]).unwrap(),
+            "echo ''"
+        );
+        assert_eq!(
+            render("echo a{{config.x}}b", &[("x", "1 2")]).unwrap(),
+            "echo a'1 2'b"
+        );
         assert_eq!(
             render("echo {{config.x}}", &[("x", "a\nb")]).unwrap(),
             "echo 'a\nb'"
@@ -1015,7 +1036,11 @@ mod tests {
     #[test]
     fn here_documents() {
         assert_eq!(
-            render("cat <<EOF\nurl={{config.x}}\nEOF\necho {{config.x}}", &[("x", "$(id)`id`\\")]).unwrap(),
+            render(
+                "cat <<EOF\nurl={{config.x}}\nEOF\necho {{config.x}}",
+                &[("x", "$(id)`id`\\")]
+            )
+            .unwrap(),
             "cat <<EOF\nurl=\\$(id)\\`id\\`\\\\\nEOF\necho '$(id)`id`\\'"
         );
         assert_eq!(
@@ -1027,22 +1052,36 @@ mod tests {
             "cat <<-EOF\n\turl=v\n\tEOF\n"
         );
         assert!(
-            render("cat <<EOF\n{{config.x}}\nEOF\nrm -rf /tmp/x\n", &[("x", "a\nEOF")])
-                .unwrap_err()
-                .contains("line break")
+            render(
+                "cat <<EOF\n{{config.x}}\nEOF\nrm -rf /tmp/x\n",
+                &[("x", "a\nEOF")]
+            )
+            .unwrap_err()
+            .contains("line break")
         );
         // A value that is the delimiter would end the here-document early.
-        assert!(
-            render("cat <<EOF\n{{config.x}}\necho inside\nEOF\n", &[("x", "EOF")])
-                .unwrap_err()
-                .contains("would change how the rest of the script is read")
+        assert_eq!(
+            render(
+                "cat <<EOF\n{{config.x}}\necho inside\nEOF\n",
+                &[("x", "EOF")]
+            )
+            .unwrap_err(),
+            "the value of config.x cannot be inserted into this script safely"
         );
-        assert!(
-            render("cat <<EOF\nE{{config.x}}\nrm -rf x\nEOF\n", &[("x", "OF")]).is_err()
+        // An empty value leaves the author's own text to form the delimiter.
+        assert_eq!(
+            render("cat <<EOF\n{{config.x}}EOF\nrm -rf x\nEOF\n", &[("x", "")]).unwrap_err(),
+            "the value of config.x would change how the rest of the script is read (e.g. it \
+             ends a here-document); it is rejected"
         );
+        assert!(render("cat <<EOF\nE{{config.x}}\nrm -rf x\nEOF\n", &[("x", "OF")]).is_err());
         // Two here-documents on one line.
         assert_eq!(
-            render("cat <<A <<'B'\n{{config.x}}\nA\n{{config.x}}\nB\necho {{config.x}}", &[("x", "$y")]).unwrap(),
+            render(
+                "cat <<A <<'B'\n{{config.x}}\nA\n{{config.x}}\nB\necho {{config.x}}",
+                &[("x", "$y")]
+            )
+            .unwrap(),
             "cat <<A <<'B'\n\\$y\nA\n$y\nB\necho '$y'"
         );
     }
@@ -1050,16 +1089,26 @@ mod tests {
     #[test]
     fn comments_keep_the_expression() {
         assert_eq!(
-            render("# echo {{config.x}}\necho {{config.x}}", &[("x", "a\nrm -rf /")]).unwrap(),
+            render(
+                "# echo {{config.x}}\necho {{config.x}}",
+                &[("x", "a\nrm -rf /")]
+            )
+            .unwrap(),
             "# echo {{config.x}}\necho 'a\nrm -rf /'"
         );
         // Not a comment: `#` inside a word.
-        assert_eq!(render("echo a#{{config.x}}", &[("x", "b c")]).unwrap(), "echo a#'b c'");
+        assert_eq!(
+            render("echo a#{{config.x}}", &[("x", "b c")]).unwrap(),
+            "echo a#'b c'"
+        );
     }
 
     #[test]
     fn unsafe_contexts_are_rejected_at_parse_time() {
-        assert_eq!(check("echo {{config.x}} \"$(echo {{config.x}})\" '{{config.x}}'"), Vec::<String>::new());
+        assert_eq!(
+            check("echo {{config.x}} \"$(echo {{config.x}})\" '{{config.x}}'"),
+            Vec::<String>::new()
+        );
         let backtick = check("echo `echo {{config.x}}`");
         assert_eq!(backtick.len(), 1);
         assert!(backtick[0].contains("is inside `...`"), "{backtick:?}");
@@ -1070,7 +1119,8 @@ mod tests {
         assert!(check("x=$(case a in a) echo;; esac) {{config.x}}")[0].contains("cannot tell"));
         assert!(check("cat <<{{config.x}}\nfoo\n")[0].contains("cannot tell"));
         // Integer parameters need no quoting, so they may stand anywhere.
-        let t = parse("echo $(( {{config.n}} + 1 )) ${X:-{{config.n}}} `echo {{config.n}}`").unwrap();
+        let t =
+            parse("echo $(( {{config.n}} + 1 )) ${X:-{{config.n}}} `echo {{config.n}}`").unwrap();
         assert_eq!(check_script(&t, |_| false), Vec::<String>::new());
         let mut v = BTreeMap::new();
         v.extend([int("n", 3)]);
@@ -1101,7 +1151,8 @@ mod tests {
                         assert!(out.contains("echo") || out.contains("cat"), "{out}");
                     }
                     Err(e) => assert!(
-                        heredoc && (value.contains('\n') || value.contains('\r') || *value == "EOF"),
+                        heredoc
+                            && (value.contains('\n') || value.contains('\r') || *value == "EOF"),
                         "{script:?} with {value:?}: {e}"
                     ),
                 }
@@ -1117,7 +1168,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let canary = dir.join("pwned");
         let canary_s = canary.display().to_string();
-        let mut nasty: Vec<String> = NASTY.iter().map(|v| v.replace("/tmp/pwned", &canary_s)).collect();
+        let mut nasty: Vec<String> = NASTY
+            .iter()
+            .map(|v| v.replace("/tmp/pwned", &canary_s))
+            .collect();
         nasty.push(format!("'; touch {canary_s}; echo '"));
         nasty.push(format!("\"; touch {canary_s}; echo \""));
         let scripts = [
@@ -1140,7 +1194,11 @@ mod tests {
                     .output()
                     .unwrap();
                 assert!(out.status.success(), "{rendered:?}: {out:?}");
-                let mut want = if wrapped { format!("a{value}b") } else { value.clone() };
+                let mut want = if wrapped {
+                    format!("a{value}b")
+                } else {
+                    value.clone()
+                };
                 if script.contains("$(printf") {
                     // Command substitution drops trailing newlines.
                     want = want.trim_end_matches('\n').to_string();
@@ -1159,10 +1217,22 @@ mod tests {
     fn shell_argument_detection() {
         let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(script_argument(&argv(&["sh", "-c", "echo"])), Some(2));
-        assert_eq!(script_argument(&argv(&["/bin/bash", "-ec", "echo", "arg0"])), Some(2));
-        assert_eq!(script_argument(&argv(&["bash", "-e", "-c", "echo"])), Some(3));
-        assert_eq!(script_argument(&argv(&["/usr/bin/env", "A=1", "sh", "-c", "x"])), Some(4));
-        assert_eq!(script_argument(&argv(&["busybox", "sh", "-c", "x"])), Some(3));
+        assert_eq!(
+            script_argument(&argv(&["/bin/bash", "-ec", "echo", "arg0"])),
+            Some(2)
+        );
+        assert_eq!(
+            script_argument(&argv(&["bash", "-e", "-c", "echo"])),
+            Some(3)
+        );
+        assert_eq!(
+            script_argument(&argv(&["/usr/bin/env", "A=1", "sh", "-c", "x"])),
+            Some(4)
+        );
+        assert_eq!(
+            script_argument(&argv(&["busybox", "sh", "-c", "x"])),
+            Some(3)
+        );
         assert_eq!(script_argument(&argv(&["sh", "script.sh"])), None);
         assert_eq!(script_argument(&argv(&["python3", "-c", "print(1)"])), None);
         assert_eq!(script_argument(&argv(&["ls"])), None);

@@ -116,10 +116,7 @@ impl Checker<'_> {
             }
         }
         if doc.metadata.labels.len() > MAX_LABELS {
-            self.err(
-                "metadata.labels",
-                format!("more than {MAX_LABELS} labels"),
-            );
+            self.err("metadata.labels", format!("more than {MAX_LABELS} labels"));
         }
         for (k, v) in &doc.metadata.labels {
             let path = format!("metadata.labels.{k}");
@@ -221,10 +218,7 @@ impl Checker<'_> {
                 } else {
                     format!("known parameters: {}", known.join(", "))
                 };
-                self.err(
-                    path,
-                    format!("{}; {hint}", expr::unknown_parameter(name)),
-                );
+                self.err(path, format!("{}; {hint}", expr::unknown_parameter(name)));
             }
         }
         if mode == Mode::Script && unknown.is_empty() {
@@ -364,7 +358,10 @@ impl Checker<'_> {
                     format!("is longer than {MAX_NAME_CHARS} characters"),
                 );
             } else if name.chars().any(char::is_control) {
-                self.err(format!("{path}.name"), "must not contain control characters");
+                self.err(
+                    format!("{path}.name"),
+                    "must not contain control characters",
+                );
             }
         }
 
@@ -575,9 +572,7 @@ fn check_label_key(key: &str) -> Result<(), String> {
         None => (None, key),
     };
     if let Some(prefix) = prefix {
-        let ok = !prefix.is_empty()
-            && prefix.len() <= 253
-            && prefix.split('.').all(is_dns_label);
+        let ok = !prefix.is_empty() && prefix.len() <= 253 && prefix.split('.').all(is_dns_label);
         if !ok {
             return Err(format!("{key:?}: the prefix must be a DNS subdomain"));
         }
@@ -622,8 +617,16 @@ mod tests {
         assert_eq!(check_relative_path("reports/*.xml"), Ok(()));
         assert_eq!(check_relative_path("./a/b"), Ok(()));
         assert_eq!(check_relative_path("a..b"), Ok(()));
-        assert!(check_relative_path("/etc/passwd").unwrap_err().contains("absolute"));
-        assert!(check_relative_path("a/../../b").unwrap_err().contains("leaves the workspace"));
+        assert!(
+            check_relative_path("/etc/passwd")
+                .unwrap_err()
+                .contains("absolute")
+        );
+        assert!(
+            check_relative_path("a/../../b")
+                .unwrap_err()
+                .contains("leaves the workspace")
+        );
         assert!(check_relative_path("..").is_err());
         assert!(check_relative_path("").is_err());
     }

@@ -22,8 +22,10 @@ const CHUNK: usize = 64 * 1024;
 /// Chunks in flight between the pipe and the log file; bounds memory, and a full channel
 /// makes a fast producer wait on its pipe (back-pressure) instead of growing a buffer.
 const CHANNEL_CHUNKS: usize = 16;
-/// Followers see new lines at least this often even under a constant stream.
+/// Followers see new lines at least this often even under a constant stream…
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// …and this soon after output pauses.
+const FLUSH_IDLE: Duration = Duration::from_millis(10);
 /// After the group is gone, how long to wait for the pipe to reach end-of-file (a process
 /// that escaped the group with setsid could hold it open forever).
 const DRAIN_WAIT: Duration = Duration::from_secs(2);
@@ -103,7 +105,8 @@ pub(crate) async fn run(
             Arc::clone(&sink.masker),
             spec.log_step,
         );
-        tokio::task::spawn_blocking(move || write_chunks(rx, &log, &masker, step))
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || write_chunks(rx, &log, &masker, step, &runtime))
     };
     let sampler = spec.metrics_step.map(|step| {
         Sampler::start(
@@ -187,14 +190,26 @@ async fn read_pipe(
             r = output.read(&mut buf) => r,
             () = stop.cancelled() => break,
         };
-        match read {
+        let mut filled = match read {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                buf.truncate(n);
-                if tx.send((now_micros(), buf)).await.is_err() {
+            Ok(n) => n,
+        };
+        // Take whatever else is already in the pipe: fewer, larger chunks mean fewer
+        // wake-ups, lock round-trips and writes on the way to the file.
+        let mut at_end = false;
+        while filled < CHUNK {
+            match output.try_read(&mut buf[filled..]) {
+                Ok(0) => {
+                    at_end = true;
                     break;
                 }
+                Ok(n) => filled += n,
+                Err(_) => break,
             }
+        }
+        buf.truncate(filled);
+        if tx.send((now_micros(), buf)).await.is_err() || at_end {
+            break;
         }
     }
 }
@@ -202,42 +217,74 @@ async fn read_pipe(
 /// Runs on a blocking thread: cuts chunks into lines, masks them and appends them. After a
 /// write error it keeps draining (so the child never blocks on a full pipe) and reports
 /// the first error at the end.
+///
+/// Written lines become visible (flush) when output pauses for `FLUSH_IDLE`, and at least
+/// every `FLUSH_EVERY` under a constant stream; not after every chunk, which would cost a
+/// write per pipe read.
 fn write_chunks(
     mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
     log: &Mutex<LogWriter>,
     masker: &Masker,
     step: usize,
+    runtime: &tokio::runtime::Handle,
 ) -> std::io::Result<()> {
     let mut assembler = LineAssembler::default();
     let mut failure: Option<std::io::Error> = None;
     let mut last_flush = Instant::now();
+    let mut dirty = false;
     let mut micros = now_micros();
-    while let Some((at, chunk)) = rx.blocking_recv() {
+    let lock = || {
+        log.lock()
+            .map_err(|_| std::io::Error::other("log writer poisoned"))
+    };
+    loop {
+        let next = if dirty {
+            match runtime.block_on(tokio::time::timeout(FLUSH_IDLE, rx.recv())) {
+                Ok(next) => next,
+                Err(_) => {
+                    if failure.is_none()
+                        && let Err(e) = lock().and_then(|mut w| w.flush())
+                    {
+                        failure = Some(e);
+                    }
+                    dirty = false;
+                    last_flush = Instant::now();
+                    continue;
+                }
+            }
+        } else {
+            rx.blocking_recv()
+        };
+        let Some((at, chunk)) = next else {
+            break;
+        };
         if failure.is_some() {
             continue;
         }
         micros = at;
         let result = (|| {
-            let mut w = log
-                .lock()
-                .map_err(|_| std::io::Error::other("log writer poisoned"))?;
-            assembler.push(&chunk, masker, &mut |piece| w.write_piece(step, at, piece))?;
-            if rx.is_empty() || last_flush.elapsed() >= FLUSH_EVERY {
+            let mut w = lock()?;
+            assembler.push(&chunk, masker, &mut |piece, known| {
+                w.write_piece(step, at, piece, known)
+            })?;
+            if last_flush.elapsed() >= FLUSH_EVERY {
                 w.flush()?;
                 last_flush = Instant::now();
+                return Ok(false);
             }
-            Ok(())
+            Ok(true)
         })();
-        if let Err(e) = result {
-            failure = Some(e);
+        match result {
+            Ok(d) => dirty = d,
+            Err(e) => failure = Some(e),
         }
     }
     if let Some(e) = failure {
         return Err(e);
     }
-    let mut w = log
-        .lock()
-        .map_err(|_| std::io::Error::other("log writer poisoned"))?;
-    assembler.finish(masker, &mut |piece| w.write_piece(step, micros, piece))?;
+    let mut w = lock()?;
+    assembler.finish(masker, &mut |piece, known| {
+        w.write_piece(step, micros, piece, known)
+    })?;
     w.flush()
 }

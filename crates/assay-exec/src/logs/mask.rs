@@ -71,6 +71,13 @@ impl Masker {
         self.max_len == 0
     }
 
+    pub(crate) fn contains_secret(&self, text: &[u8]) -> bool {
+        match &self.matcher {
+            Some(re) => re.is_match(text),
+            None => self.literals.iter().any(|l| find(text, l, 0).is_some()),
+        }
+    }
+
     pub(crate) fn mask<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
         if let Some(re) = &self.matcher {
             return re.replace_all(text, MASK);
@@ -155,6 +162,17 @@ fn replace_all(hay: &[u8], needle: &[u8]) -> Vec<u8> {
     out
 }
 
+/// What is already known about a line piece, so per-line work can be skipped: whole
+/// chunks are checked once for secrets and UTF-8 validity, which is far cheaper than
+/// checking each of their lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Known {
+    /// Contains no secret.
+    pub clean: bool,
+    /// Is valid UTF-8.
+    pub utf8: bool,
+}
+
 /// Turns a byte stream into lines. Holds at most one partial line (bounded by
 /// `MAX_LINE_BYTES` plus the longest secret).
 #[derive(Debug, Default)]
@@ -168,26 +186,41 @@ impl LineAssembler {
         &mut self,
         chunk: &[u8],
         masker: &Masker,
-        emit: &mut impl FnMut(&[u8]) -> Result<(), E>,
+        emit: &mut impl FnMut(&[u8], Known) -> Result<(), E>,
     ) -> Result<(), E> {
+        // Lines that lie wholly inside the chunk inherit what is true of the chunk.
+        let inside = Known {
+            clean: masker.is_empty() || !masker.contains_secret(chunk),
+            utf8: false,
+        };
+        let utf8_until = match std::str::from_utf8(chunk) {
+            Ok(_) => chunk.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        let mut offset = 0;
         let mut rest = chunk;
         while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
             if self.pending.is_empty() {
-                emit_line(&rest[..pos], masker, emit)?;
+                let known = Known {
+                    utf8: offset + pos <= utf8_until,
+                    ..inside
+                };
+                emit_line(&rest[..pos], known, masker, emit)?;
             } else {
                 self.pending.extend_from_slice(&rest[..pos]);
                 let line = std::mem::take(&mut self.pending);
-                emit_line(&line, masker, emit)?;
+                emit_line(&line, Known::default(), masker, emit)?;
                 self.pending = line;
                 self.pending.clear();
             }
+            offset += pos + 1;
             rest = &rest[pos + 1..];
         }
         self.pending.extend_from_slice(rest);
         let limit = MAX_LINE_BYTES + masker.max_len;
         while self.pending.len() > limit {
             let cut = masker.safe_cut(&self.pending, MAX_LINE_BYTES);
-            emit(&self.pending[..cut])?;
+            emit(&self.pending[..cut], Known::default())?;
             self.pending.drain(..cut);
         }
         Ok(())
@@ -197,28 +230,30 @@ impl LineAssembler {
     pub(crate) fn finish<E>(
         &mut self,
         masker: &Masker,
-        emit: &mut impl FnMut(&[u8]) -> Result<(), E>,
+        emit: &mut impl FnMut(&[u8], Known) -> Result<(), E>,
     ) -> Result<(), E> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let line = std::mem::take(&mut self.pending);
-        emit_line(&line, masker, emit)
+        emit_line(&line, Known::default(), masker, emit)
     }
 }
 
 fn emit_line<E>(
     line: &[u8],
+    known: Known,
     masker: &Masker,
-    emit: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    emit: &mut impl FnMut(&[u8], Known) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut line = line.strip_suffix(b"\r").unwrap_or(line);
     while line.len() > MAX_LINE_BYTES {
+        // Cuts fall on character boundaries, so valid pieces stay valid.
         let cut = masker.safe_cut(line, MAX_LINE_BYTES);
-        emit(&line[..cut])?;
+        emit(&line[..cut], known)?;
         line = &line[cut..];
     }
-    emit(line)
+    emit(line, known)
 }
 
 #[cfg(test)]
@@ -229,7 +264,7 @@ mod tests {
     fn lines(masker: &Masker, chunks: &[&[u8]]) -> Vec<String> {
         let mut out = Vec::new();
         let mut asm = LineAssembler::default();
-        let mut emit = |piece: &[u8]| -> Result<(), ()> {
+        let mut emit = |piece: &[u8], _: Known| -> Result<(), ()> {
             out.push(String::from_utf8_lossy(&masker.mask(piece)).into_owned());
             Ok(())
         };

@@ -43,6 +43,8 @@ pub(crate) struct Record<'a> {
     pub text: &'a [u8],
 }
 
+/// The record format in one place (the writer assembles the same bytes incrementally).
+#[cfg(test)]
 pub(crate) fn encode_record(out: &mut Vec<u8>, number: u64, micros: u64, step: usize, text: &[u8]) {
     push_decimal(out, number);
     out.push(b'\t');
@@ -70,7 +72,7 @@ pub(crate) fn parse_record(line: &[u8]) -> Option<Record<'_>> {
 }
 
 /// Formatting three integers per line with `write!` shows up in ingestion profiles.
-fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {

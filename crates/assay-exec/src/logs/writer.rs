@@ -1,8 +1,8 @@
 //! Appending to an execution's log: records, the sparse index and the segment list.
 
-use super::mask::Masker;
+use super::mask::{Known, Masker};
 use super::{
-    INDEX_EVERY, INDEX_FILE, LOG_FILE, SEGMENTS_FILE, STEPS_FILE, StepEntry, encode_record,
+    INDEX_EVERY, INDEX_FILE, LOG_FILE, SEGMENTS_FILE, STEPS_FILE, StepEntry, push_decimal,
 };
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -21,6 +21,8 @@ pub(crate) struct LogWriter {
     segment_step: Option<usize>,
     pending_index: Vec<u8>,
     scratch: Vec<u8>,
+    prefix: Vec<u8>,
+    prefix_key: Option<(u64, usize)>,
     masker: Arc<Masker>,
     notify: Arc<watch::Sender<u64>>,
 }
@@ -45,6 +47,8 @@ impl LogWriter {
             segment_step: None,
             pending_index: Vec::new(),
             scratch: Vec::with_capacity(1024),
+            prefix: Vec::new(),
+            prefix_key: None,
             masker,
             notify,
         })
@@ -56,10 +60,20 @@ impl LogWriter {
         step: usize,
         micros: u64,
         piece: &[u8],
+        known: Known,
     ) -> std::io::Result<()> {
-        let masked = self.masker.mask(piece);
-        let text = String::from_utf8_lossy(&masked);
-        self.append(step, micros, text.as_bytes())
+        let masked = if known.clean {
+            std::borrow::Cow::Borrowed(piece)
+        } else {
+            self.masker.mask(piece)
+        };
+        // Masking only inserts ASCII, so validity survives it.
+        if known.utf8 || std::str::from_utf8(&masked).is_ok() {
+            self.append(step, micros, &masked)
+        } else {
+            let text = String::from_utf8_lossy(&masked).into_owned();
+            self.append(step, micros, text.as_bytes())
+        }
     }
 
     /// Appends a message of the executor itself (may span several lines).
@@ -67,7 +81,7 @@ impl LogWriter {
         let micros = super::now_micros();
         let masker = Arc::clone(&self.masker);
         let mut assembler = super::mask::LineAssembler::default();
-        let mut emit = |piece: &[u8]| self.write_piece(step, micros, piece);
+        let mut emit = |piece: &[u8], known| self.write_piece(step, micros, piece, known);
         assembler.push(message.as_bytes(), &masker, &mut emit)?;
         assembler.finish(&masker, &mut emit)?;
         self.flush()
@@ -84,8 +98,21 @@ impl LogWriter {
             self.pending_index
                 .extend_from_slice(&self.offset.to_le_bytes());
         }
+        if self.prefix_key != Some((micros, step)) {
+            // "\tmicros\tstep\t" is the same for every line of a chunk.
+            self.prefix.clear();
+            self.prefix.push(b'\t');
+            push_decimal(&mut self.prefix, micros);
+            self.prefix.push(b'\t');
+            push_decimal(&mut self.prefix, step as u64);
+            self.prefix.push(b'\t');
+            self.prefix_key = Some((micros, step));
+        }
         self.scratch.clear();
-        encode_record(&mut self.scratch, self.next_line, micros, step, text);
+        push_decimal(&mut self.scratch, self.next_line);
+        self.scratch.extend_from_slice(&self.prefix);
+        self.scratch.extend_from_slice(text);
+        self.scratch.push(b'\n');
         self.log.write_all(&self.scratch)?;
         self.offset += self.scratch.len() as u64;
         self.next_line += 1;

@@ -5,11 +5,13 @@ use crate::support::{TestApp, expect_problem, http_client};
 #[tokio::test]
 async fn a_request_without_a_token_is_401_with_a_bearer_challenge() {
     let app = TestApp::start().await;
-    let res = app.anon.get(app.env_url("/workflows")).send().await.unwrap();
-    assert_eq!(
-        res.headers()["www-authenticate"],
-        r#"Bearer realm="assay""#
-    );
+    let res = app
+        .anon
+        .get(app.env_url("/workflows"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["www-authenticate"], r#"Bearer realm="assay""#);
     let body = expect_problem(res, 401, "unauthenticated").await;
     assert_eq!(
         body["detail"],
@@ -30,7 +32,12 @@ async fn an_unknown_token_is_401_invalid_token() {
         r#"Bearer realm="assay", error="invalid_token""#
     );
     let body = expect_problem(res, 401, "unauthenticated").await;
-    assert!(!body["detail"].as_str().unwrap().contains("assay_not_a_real_token"));
+    assert!(
+        !body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("assay_not_a_real_token")
+    );
 }
 
 #[tokio::test]
@@ -56,7 +63,12 @@ async fn tokens_in_the_query_string_or_other_schemes_are_ignored() {
 #[tokio::test]
 async fn the_bootstrap_admin_token_is_accepted() {
     let app = TestApp::start().await;
-    let res = app.client.get(app.env_url("/workflows")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.env_url("/workflows"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/json");
     let page: serde_json::Value = res.json().await.unwrap();

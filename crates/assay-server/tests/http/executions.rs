@@ -44,9 +44,10 @@ async fn a_passing_workflow_runs_to_passed_and_its_logs_can_be_read() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
     let started: Value = res.json().await.unwrap();
     let id = started["id"].as_str().unwrap().to_owned();
-    // Location is wherever the summary fetched from above lives.
+    assert_eq!(location, app.env_url(&format!("/executions/{id}")));
     let done = app.wait_finished(&id).await;
     assert_eq!(done["status"], "passed", "{done}");
     assert_eq!(done["name"], "report-1");
@@ -198,8 +199,14 @@ async fn the_ndjson_log_stream_ends_with_the_execution() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let texts: Vec<&str> = lines.iter().map(|l| l["text"].as_str().unwrap()).collect();
-    assert!(texts.contains(&"starting") && texts.contains(&"done"), "{body}");
-    let numbers: Vec<u64> = lines.iter().map(|l| l["number"].as_u64().unwrap()).collect();
+    assert!(
+        texts.contains(&"starting") && texts.contains(&"done"),
+        "{body}"
+    );
+    let numbers: Vec<u64> = lines
+        .iter()
+        .map(|l| l["number"].as_u64().unwrap())
+        .collect();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
 
     // after_line skips what the caller has seen.
@@ -306,7 +313,9 @@ async fn artifacts_can_be_listed_read_and_downloaded() {
     // Read as text lines, grep.
     let content: Value = app
         .client
-        .get(app.env_url(&format!("/executions/report-1/artifacts/{path}?grep=needle")))
+        .get(app.env_url(&format!(
+            "/executions/report-1/artifacts/{path}?grep=needle"
+        )))
         .send()
         .await
         .unwrap()
@@ -374,16 +383,19 @@ async fn artifact_paths_cannot_escape_the_execution() {
         for download in ["", "?download=true"] {
             let target = format!("{base}/{attempt}{download}");
             let (status, head, body) = raw_get(app.addr, &target, &app.token).await;
-            assert!(
-                !body.contains("root:"),
-                "{target} leaked a file: {body}"
-            );
+            assert!(!body.contains("root:"), "{target} leaked a file: {body}");
             assert_eq!(status, 404, "{target}: {head}\n{body}");
             assert!(
                 head.contains("content-type: application/problem+json"),
                 "{target}: {head}"
             );
             let problem: Value = serde_json::from_str(&body).unwrap();
+            // It reached the artifact store (decoded once) and was refused there; the
+            // router did not just miss.
+            assert!(
+                problem["detail"].as_str().unwrap().starts_with("artifact "),
+                "{target}: {problem}"
+            );
             assert_eq!(problem["type"], "urn:assay:problem:not-found", "{target}");
         }
     }

@@ -109,9 +109,19 @@ impl Authenticator for Scripted {
 
 #[async_trait]
 impl ControlPlane for Scripted {
-    async fn list_workflows(&self, a: &Actor, _: &EnvRef, _: &WorkflowFilter, _: &PageRequest) -> Result<Page<WorkflowSummary>> {
+    async fn list_workflows(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        _: &WorkflowFilter,
+        _: &PageRequest,
+    ) -> Result<Page<WorkflowSummary>> {
         self.saw(a);
-        Ok(Page { items: Vec::new(), total: 0, next_cursor: None })
+        Ok(Page {
+            items: Vec::new(),
+            total: 0,
+            next_cursor: None,
+        })
     }
     async fn get_workflow(&self, a: &Actor, _: &EnvRef, name: &str) -> Result<WorkflowDetail> {
         self.scripted(a, name).await
@@ -121,23 +131,102 @@ impl ControlPlane for Scripted {
         *self.last_source.lock().unwrap() = Some(source.to_owned());
         Ok(detail("echo", source))
     }
-    async fn update_workflow(&self, a: &Actor, _: &EnvRef, name: &str, _: &str) -> Result<WorkflowDetail> { self.scripted(a, name).await }
-    async fn apply_workflow(&self, a: &Actor, _: &EnvRef, _: &str) -> Result<ApplyResult> { self.scripted(a, "").await }
-    async fn delete_workflow(&self, a: &Actor, _: &EnvRef, name: &str) -> Result<()> { self.scripted(a, name).await }
-    async fn list_templates(&self, a: &Actor, _: &EnvRef, _: &WorkflowFilter, _: &PageRequest) -> Result<Page<WorkflowSummary>> { self.scripted(a, "").await }
-    async fn get_template(&self, a: &Actor, _: &EnvRef, name: &str) -> Result<WorkflowDetail> { self.scripted(a, name).await }
-    async fn create_template(&self, a: &Actor, _: &EnvRef, _: &str) -> Result<WorkflowDetail> { self.scripted(a, "").await }
-    async fn update_template(&self, a: &Actor, _: &EnvRef, name: &str, _: &str) -> Result<WorkflowDetail> { self.scripted(a, name).await }
-    async fn apply_template(&self, a: &Actor, _: &EnvRef, _: &str) -> Result<ApplyResult> { self.scripted(a, "").await }
-    async fn delete_template(&self, a: &Actor, _: &EnvRef, name: &str) -> Result<()> { self.scripted(a, name).await }
-    async fn run_workflow(&self, a: &Actor, _: &EnvRef, name: &str, _: &RunRequest) -> Result<Execution> { self.scripted(a, name).await }
-    async fn list_executions(&self, a: &Actor, _: &EnvRef, _: &ExecutionFilter, _: &PageRequest) -> Result<Page<ExecutionSummary>> { self.scripted(a, "").await }
-    async fn get_execution(&self, a: &Actor, _: &EnvRef, e: &str) -> Result<Execution> { self.scripted(a, e).await }
-    async fn abort_execution(&self, a: &Actor, _: &EnvRef, e: &str) -> Result<Execution> { self.scripted(a, e).await }
-    async fn update_execution_tags(&self, a: &Actor, _: &EnvRef, e: &str, _: &BTreeMap<String, String>) -> Result<Execution> { self.scripted(a, e).await }
-    async fn execution_logs(&self, a: &Actor, _: &EnvRef, e: &str, _: &LogQuery) -> Result<LogPage> { self.scripted(a, e).await }
+    async fn update_workflow(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        name: &str,
+        _: &str,
+    ) -> Result<WorkflowDetail> {
+        self.scripted(a, name).await
+    }
+    async fn apply_workflow(&self, a: &Actor, _: &EnvRef, _: &str) -> Result<ApplyResult> {
+        self.scripted(a, "").await
+    }
+    async fn delete_workflow(&self, a: &Actor, _: &EnvRef, name: &str) -> Result<()> {
+        self.scripted(a, name).await
+    }
+    async fn list_templates(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        _: &WorkflowFilter,
+        _: &PageRequest,
+    ) -> Result<Page<WorkflowSummary>> {
+        self.scripted(a, "").await
+    }
+    async fn get_template(&self, a: &Actor, _: &EnvRef, name: &str) -> Result<WorkflowDetail> {
+        self.scripted(a, name).await
+    }
+    async fn create_template(&self, a: &Actor, _: &EnvRef, _: &str) -> Result<WorkflowDetail> {
+        self.scripted(a, "").await
+    }
+    async fn update_template(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        name: &str,
+        _: &str,
+    ) -> Result<WorkflowDetail> {
+        self.scripted(a, name).await
+    }
+    async fn apply_template(&self, a: &Actor, _: &EnvRef, _: &str) -> Result<ApplyResult> {
+        self.scripted(a, "").await
+    }
+    async fn delete_template(&self, a: &Actor, _: &EnvRef, name: &str) -> Result<()> {
+        self.scripted(a, name).await
+    }
+    async fn run_workflow(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        name: &str,
+        _: &RunRequest,
+    ) -> Result<Execution> {
+        self.scripted(a, name).await
+    }
+    async fn list_executions(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        _: &ExecutionFilter,
+        _: &PageRequest,
+    ) -> Result<Page<ExecutionSummary>> {
+        self.scripted(a, "").await
+    }
+    async fn get_execution(&self, a: &Actor, _: &EnvRef, e: &str) -> Result<Execution> {
+        self.scripted(a, e).await
+    }
+    async fn abort_execution(&self, a: &Actor, _: &EnvRef, e: &str) -> Result<Execution> {
+        self.scripted(a, e).await
+    }
+    async fn update_execution_tags(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        e: &str,
+        _: &BTreeMap<String, String>,
+    ) -> Result<Execution> {
+        self.scripted(a, e).await
+    }
+    async fn execution_logs(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        e: &str,
+        _: &LogQuery,
+    ) -> Result<LogPage> {
+        self.scripted(a, e).await
+    }
     /// "slow-stream": three lines 400 ms apart; "broken-stream": one line, then an error.
-    async fn follow_execution_logs(&self, a: &Actor, _: &EnvRef, e: &str, _: Option<String>, _: u64) -> Result<BoxStream<'static, Result<LogLine>>> {
+    async fn follow_execution_logs(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        e: &str,
+        _: Option<String>,
+        _: u64,
+    ) -> Result<BoxStream<'static, Result<LogLine>>> {
         self.saw(a);
         match e {
             "slow-stream" => Ok(futures::stream::iter(1..=3)
@@ -158,10 +247,27 @@ impl ControlPlane for Scripted {
             other => self.scripted(a, other).await,
         }
     }
-    async fn list_artifacts(&self, a: &Actor, _: &EnvRef, e: &str) -> Result<Vec<Artifact>> { self.scripted(a, e).await }
-    async fn read_artifact(&self, a: &Actor, _: &EnvRef, e: &str, _: &str, _: &ArtifactQuery) -> Result<ArtifactContent> { self.scripted(a, e).await }
+    async fn list_artifacts(&self, a: &Actor, _: &EnvRef, e: &str) -> Result<Vec<Artifact>> {
+        self.scripted(a, e).await
+    }
+    async fn read_artifact(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        e: &str,
+        _: &str,
+        _: &ArtifactQuery,
+    ) -> Result<ArtifactContent> {
+        self.scripted(a, e).await
+    }
     /// "slow-download": two chunks 400 ms apart.
-    async fn download_artifact(&self, a: &Actor, _: &EnvRef, e: &str, path: &str) -> Result<(Artifact, BoxStream<'static, Result<Vec<u8>>>)> {
+    async fn download_artifact(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        e: &str,
+        path: &str,
+    ) -> Result<(Artifact, BoxStream<'static, Result<Vec<u8>>>)> {
         self.saw(a);
         if e != "slow-download" {
             return self.scripted(a, e).await;
@@ -180,11 +286,37 @@ impl ControlPlane for Scripted {
             .boxed();
         Ok((artifact, chunks))
     }
-    async fn workflow_metrics(&self, a: &Actor, _: &EnvRef, w: &str, _: u32) -> Result<WorkflowMetrics> { self.scripted(a, w).await }
-    async fn execution_metrics(&self, a: &Actor, _: &EnvRef, e: &str) -> Result<ExecutionMetrics> { self.scripted(a, e).await }
-    async fn resource_history(&self, a: &Actor, _: &EnvRef, w: &str, _: u32) -> Result<Vec<ResourceHistoryEntry>> { self.scripted(a, w).await }
-    async fn list_labels(&self, a: &Actor, _: &EnvRef) -> Result<BTreeMap<String, BTreeSet<String>>> { self.scripted(a, "").await }
-    async fn list_runners(&self, a: &Actor, _: &EnvRef) -> Result<Vec<RunnerInfo>> { self.scripted(a, "").await }
+    async fn workflow_metrics(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        w: &str,
+        _: u32,
+    ) -> Result<WorkflowMetrics> {
+        self.scripted(a, w).await
+    }
+    async fn execution_metrics(&self, a: &Actor, _: &EnvRef, e: &str) -> Result<ExecutionMetrics> {
+        self.scripted(a, e).await
+    }
+    async fn resource_history(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        w: &str,
+        _: u32,
+    ) -> Result<Vec<ResourceHistoryEntry>> {
+        self.scripted(a, w).await
+    }
+    async fn list_labels(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+    ) -> Result<BTreeMap<String, BTreeSet<String>>> {
+        self.scripted(a, "").await
+    }
+    async fn list_runners(&self, a: &Actor, _: &EnvRef) -> Result<Vec<RunnerInfo>> {
+        self.scripted(a, "").await
+    }
 }
 
 /// The real router over [`Scripted`], with a short request timeout.

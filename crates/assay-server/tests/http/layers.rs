@@ -130,9 +130,9 @@ async fn streams_and_downloads_outlive_the_request_timeout() {
 
     let res = app
         .client
-        .get(app.env_url(
-            "/executions/slow-download/artifacts/site/index%20page.html?download=true",
-        ))
+        .get(
+            app.env_url("/executions/slow-download/artifacts/site/index%20page.html?download=true"),
+        )
         .send()
         .await
         .unwrap();
@@ -178,10 +178,18 @@ async fn a_stream_that_fails_midway_is_cut_off_not_completed() {
 async fn readiness_failure_is_a_503_problem() {
     let app = FakeApp::start().await;
     app.ready.store(false, Ordering::SeqCst);
-    let res = http_client(None).get(format!("{}/readyz", app.base)).send().await.unwrap();
+    let res = http_client(None)
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     expect_problem(res, 503, "unavailable").await;
     app.ready.store(true, Ordering::SeqCst);
-    let res = http_client(None).get(format!("{}/readyz", app.base)).send().await.unwrap();
+    let res = http_client(None)
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 }
 
@@ -211,4 +219,62 @@ async fn the_control_plane_gets_the_actor_and_the_document_verbatim() {
     assert_eq!(actor.client.user_agent.as_deref(), Some("assay-tests/1.0"));
     assert_eq!(actor.client.request_id.as_deref(), Some("req-verbatim"));
     assert_eq!(actor.client.mcp_client, None);
+}
+
+/// Collects everything logged on this thread (the test runtime is single-threaded, so
+/// the server's tasks log here too).
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn tokens_never_reach_the_logs_but_internal_causes_do() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = FakeApp::start().await;
+    let res = app
+        .client
+        .get(app.env_url("/workflows/internal"))
+        .header("x-request-id", "req-logged")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 500, "internal").await;
+    let leaky = "assay_leaky_token_0123456789";
+    let res = http_client(Some(leaky))
+        .get(format!(
+            "{}?access_token={leaky}",
+            app.env_url("/workflows")
+        ))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 401, "unauthenticated").await;
+
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    // The cause is logged next to the request id…
+    let cause_line = logs
+        .lines()
+        .find(|l| l.contains("hunter2"))
+        .unwrap_or_else(|| panic!("internal cause not logged:\n{logs}"));
+    assert!(cause_line.contains("req-logged"), "{cause_line}");
+    // …and no credential is logged anywhere, from the header or the query string.
+    assert!(!logs.contains(crate::fake::GOOD_TOKEN), "{logs}");
+    assert!(!logs.contains(leaky), "{logs}");
 }

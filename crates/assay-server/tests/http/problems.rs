@@ -58,14 +58,24 @@ async fn a_10_mb_body_is_a_413_problem() {
         .unwrap();
     expect_problem(res, 413, "too-large").await;
     // The same through a chunked body, which has no Content-Length to check up front.
-    let chunks = futures::stream::iter(
-        (0..10).map(|_| Ok::<_, std::io::Error>(vec![b'#'; 1024 * 1024])),
-    );
+    let chunks =
+        futures::stream::iter((0..10).map(|_| Ok::<_, std::io::Error>(vec![b'#'; 1024 * 1024])));
     let res = app
         .client
         .post(app.env_url("/workflows"))
         .header("content-type", "text/yaml")
         .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 413, "too-large").await;
+    // Under the body limit but over the document limit (1 MiB): the parser says so.
+    let doc = format!("{}{SMOKE}", "# padding\n".repeat(150 * 1024));
+    let res = app
+        .client
+        .post(app.env_url("/workflows"))
+        .header("content-type", "text/yaml")
+        .body(doc)
         .send()
         .await
         .unwrap();
@@ -145,7 +155,12 @@ async fn malformed_json_on_run_is_a_400_problem() {
         .await
         .unwrap();
     let body = expect_problem(res, 400, "bad-request").await;
-    assert!(body["detail"].as_str().unwrap().starts_with("malformed JSON"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed JSON")
+    );
     // A run body in another media type.
     let res = app
         .client
@@ -193,7 +208,12 @@ spec:
     let errors = body["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{body}");
     assert_eq!(errors[0]["path"], "spec.steps[1].timeot");
-    assert!(errors[0]["message"].as_str().unwrap().contains("unknown field"));
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field")
+    );
 
     // YAML syntax errors are reported the same way (the document is the input).
     let res = app
@@ -268,7 +288,10 @@ async fn bad_query_values_are_422_problems_naming_the_parameter() {
     assert_eq!(body["errors"][0]["path"], "until");
     let res = app
         .client
-        .get(format!("{}?last=0", app.env_url("/workflows/smoke/metrics")))
+        .get(format!(
+            "{}?last=0",
+            app.env_url("/workflows/smoke/metrics")
+        ))
         .send()
         .await
         .unwrap();
@@ -285,4 +308,20 @@ async fn bad_query_values_are_422_problems_naming_the_parameter() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn a_path_parameter_that_does_not_decode_is_a_400_problem() {
+    let app = TestApp::start().await;
+    let res = app
+        .client
+        .get(app.env_url("/workflows/%ff%fe"))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_problem(res, 400, "bad-request").await;
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("bad path:"),
+        "{body}"
+    );
 }

@@ -2,7 +2,7 @@
 //! 127.0.0.1:0 with a temp data dir, bootstrapped, plus helpers to call it.
 
 use assay_control::{ControlPlaneConfig, LocalControlPlane};
-use assay_core::ports::{Clock, ControlPlane, Executor, ExecutionFiles, Store, SystemClock};
+use assay_core::ports::{Clock, ControlPlane, ExecutionFiles, Executor, Store, SystemClock};
 use assay_exec::{FsExecutionFiles, LocalExecutor, LocalExecutorConfig};
 use assay_server::{AppState, ServerConfig};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};

@@ -42,7 +42,10 @@ async fn create_get_put_and_delete_a_workflow() {
     assert_eq!(created["name"], "checkout");
     assert_eq!(created["kind"], "workflow");
     assert_eq!(created["source"], CHECKOUT);
-    assert_eq!(created["labels"], serde_json::json!({"team": "shop", "tier": "1"}));
+    assert_eq!(
+        created["labels"],
+        serde_json::json!({"team": "shop", "tier": "1"})
+    );
 
     // Creating it again conflicts.
     let res = app

@@ -89,8 +89,8 @@ pub async fn append<B: Backend>(conn: &B, event: &mut AuditEvent) -> Result<()> 
     Ok(())
 }
 
-/// Events are read back from their stored JSON, byte-for-byte what was hashed, so
-/// nanosecond timestamps survive and the chain verifies.
+/// Events are read back from their stored JSON, which keeps every field exactly
+/// (nanosecond timestamps included), so re-hashing them verifies the chain.
 pub async fn events<B: Backend>(
     conn: &B,
     org_id: Uuid,

@@ -51,6 +51,7 @@ pub enum ExecutionCommand {
     Tag {
         /// Execution ID or name
         execution: String,
+        /// `key=value` to set a tag, `key-` to remove one
         #[arg(value_name = "KEY=VALUE|KEY-", required = true)]
         tags: Vec<String>,
     },

@@ -37,6 +37,7 @@ pub struct Cli {
 
 /// Where the server is, who you are, and how to print.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Server URL
     #[arg(

@@ -51,8 +51,8 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         output::emit(ctx.format, &execution, |out| {
             writeln!(
                 out,
-                "execution {} queued (id {})",
-                execution.name, execution.id
+                "execution {} {} (id {})",
+                execution.name, execution.status, execution.id
             )
         })?;
         return Ok(ExitCode::SUCCESS);
@@ -67,8 +67,8 @@ pub async fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     writeln!(
         progress,
-        "execution {} queued (id {})",
-        execution.name, execution.id
+        "execution {} {} (id {})",
+        execution.name, execution.status, execution.id
     )?;
     let finished = watch(ctx, execution, &mut *progress).await?;
     let Some(finished) = finished else {
@@ -183,10 +183,7 @@ pub async fn watch(
                         {
                             execution = fresh;
                         }
-                        for l in steps.update_holding(&execution.steps, Some(&line.step)) {
-                            writeln!(out, "{l}")?;
-                        }
-                        for l in steps.log_line(&line, &execution.steps) {
+                        for l in steps.starting(&line, &execution.steps) {
                             writeln!(out, "{l}")?;
                         }
                     }
@@ -226,7 +223,7 @@ pub async fn watch(
     if let Some(mut stream) = logs {
         let deadline = tokio::time::Instant::now() + LOG_DRAIN;
         while let Ok(Some(Ok(line))) = tokio::time::timeout_at(deadline, stream.next()).await {
-            for l in steps.log_line(&line, &execution.steps) {
+            for l in steps.starting(&line, &execution.steps) {
                 writeln!(out, "{l}")?;
             }
             writeln!(out, "{}", line.text)?;
@@ -291,6 +288,17 @@ impl StepTracker {
 
     pub fn has_shown(&self, step: &str) -> bool {
         self.shown.contains_key(step)
+    }
+
+    /// What to print before a log line: for a step not shown yet, how the steps before
+    /// it ended and that it started. Nothing for a step already shown.
+    pub fn starting(&mut self, line: &LogLine, steps: &[StepResult]) -> Vec<String> {
+        if self.has_shown(&line.step) {
+            return Vec::new();
+        }
+        let mut lines = self.update_holding(steps, Some(&line.step));
+        lines.extend(self.log_line(line, steps));
+        lines
     }
 
     /// A log line of a step not yet shown as started announces it first.
@@ -475,6 +483,27 @@ mod tests {
         );
         assert!(t.update_holding(&steps, Some("2")).is_empty());
         assert_eq!(t.update(&steps), vec!["✘ 2 test: failed"]);
+    }
+
+    #[test]
+    fn a_new_steps_first_line_ends_the_previous_step_then_starts_its_own() {
+        let mut t = StepTracker::default();
+        let mut steps = vec![
+            step("1", "build", ExecutionStatus::Running),
+            step("2", "test", ExecutionStatus::Queued),
+        ];
+        assert_eq!(t.update(&steps), vec!["▶ 1 build"]);
+        steps[0].status = ExecutionStatus::Passed;
+        steps[1].status = ExecutionStatus::Passed;
+        let line = LogLine {
+            number: 7,
+            step: "2".into(),
+            time: datetime!(2025-01-01 00:00:00 UTC),
+            text: "ok".into(),
+        };
+        assert_eq!(t.starting(&line, &steps), vec!["✔ 1 build", "▶ 2 test"]);
+        assert!(t.starting(&line, &steps).is_empty());
+        assert_eq!(t.update(&steps), vec!["✔ 2 test"]);
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub enum ResourceCommand {
     },
     /// Show one
     Get {
+        /// The name (metadata.name)
         name: String,
         /// Print the document exactly as it was submitted
         #[arg(long)]
@@ -46,7 +47,10 @@ pub enum ResourceCommand {
     },
     /// Delete one
     #[command(alias = "rm")]
-    Delete { name: String },
+    Delete {
+        /// The name (metadata.name)
+        name: String,
+    },
 }
 
 pub async fn run(

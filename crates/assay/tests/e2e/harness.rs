@@ -118,6 +118,7 @@ impl Server {
     }
 
     pub fn http(&self) -> Http {
+        assay_client::install_crypto_provider();
         Http {
             client: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -216,6 +217,7 @@ fn spawn(data_dir: &Path, extra: Option<&[&str]>) -> (Child, String, Option<Stri
     }
     let url = url.unwrap_or_else(|| panic!("server did not announce itself: {seen:?}"));
     // Wait until the API answers.
+    assay_client::install_crypto_provider();
     let client = reqwest::blocking::Client::builder()
         .no_proxy()
         .build()
