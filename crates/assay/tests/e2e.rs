@@ -120,7 +120,7 @@ fn cli_runs_passing_and_failing_workflows_with_logs_artifacts_and_junit() {
     );
 
     let artifacts = server.cli_json(&["artifact", "list", "failing-junit-1"]);
-    let paths: Vec<&str> = artifacts["items"]
+    let paths: Vec<&str> = artifacts
         .as_array()
         .unwrap()
         .iter()
@@ -344,7 +344,7 @@ fn git_content_from_a_local_bare_repository() {
     );
     std::fs::create_dir_all(work.join("tests")).unwrap();
     std::fs::write(
-        work.join("tests/check.sh"),
+        work.join("tests/run.sh"),
         "#!/bin/sh\necho from-the-repo-ok\n",
     )
     .unwrap();

@@ -50,16 +50,14 @@ pub(crate) fn coerce(p: &Parameter, value: &Value) -> Result<Value, String> {
     match &normalized {
         Value::String(s) => {
             let len = s.chars().count() as u64;
-            if let Some(min) = p.min_length {
-                if len < min {
+            if let Some(min) = p.min_length
+                && len < min {
                     return Err(format!("must be at least {min} characters long"));
                 }
-            }
-            if let Some(max) = p.max_length {
-                if len > max {
+            if let Some(max) = p.max_length
+                && len > max {
                     return Err(format!("must be at most {max} characters long"));
                 }
-            }
             if let Some(pattern) = &p.pattern {
                 let re = compile_pattern(pattern)?;
                 if !re.is_match(s) {
@@ -69,16 +67,14 @@ pub(crate) fn coerce(p: &Parameter, value: &Value) -> Result<Value, String> {
         }
         Value::Number(n) => {
             let v = n.as_f64().unwrap_or(f64::NAN);
-            if let Some(min) = p.minimum {
-                if v < min {
+            if let Some(min) = p.minimum
+                && v < min {
                     return Err(format!("must be at least {min}"));
                 }
-            }
-            if let Some(max) = p.maximum {
-                if v > max {
+            if let Some(max) = p.maximum
+                && v > max {
                     return Err(format!("must be at most {max}"));
                 }
-            }
         }
         _ => {}
     }
@@ -228,19 +224,17 @@ pub(crate) fn check_declaration(name: &str, p: &Parameter, path: &str) -> Vec<Fi
             "minimum and maximum apply only to integer and number parameters".into(),
         );
     }
-    if let (Some(min), Some(max)) = (p.min_length, p.max_length) {
-        if min > max {
+    if let (Some(min), Some(max)) = (p.min_length, p.max_length)
+        && min > max {
             err(
                 "minLength",
                 format!("{min} is greater than maxLength {max}"),
             );
         }
-    }
-    if let (Some(min), Some(max)) = (p.minimum, p.maximum) {
-        if min > max {
+    if let (Some(min), Some(max)) = (p.minimum, p.maximum)
+        && min > max {
             err("minimum", format!("{min} is greater than maximum {max}"));
         }
-    }
     if let Some(allowed) = &p.allowed {
         if allowed.is_empty() {
             err("enum", "must list at least one value".into());
@@ -251,11 +245,10 @@ pub(crate) fn check_declaration(name: &str, p: &Parameter, path: &str) -> Vec<Fi
             }
         }
     }
-    if let Some(default) = &p.default {
-        if let Err(e) = coerce(p, default) {
+    if let Some(default) = &p.default
+        && let Err(e) = coerce(p, default) {
             err("default", e);
         }
-    }
     errors
 }
 

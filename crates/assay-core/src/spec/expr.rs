@@ -38,12 +38,6 @@ impl Template {
         self.params().next().is_some()
     }
 
-    /// The literal text with references left as `{{config.name}}` (for names and messages:
-    /// never contains a value).
-    pub fn source_text(&self) -> String {
-        self.to_string()
-    }
-
     /// Inserts values as they are (no quoting). `value` returns `None` for an unknown name,
     /// which is reported as an error naming it.
     pub fn render_verbatim<'v>(
@@ -185,7 +179,7 @@ mod tests {
             ]
         );
         assert_eq!(t.params().collect::<Vec<_>>(), vec!["a", "b_2"]);
-        assert_eq!(t.source_text(), "echo {{config.a}} and {{config.b_2}}!");
+        assert_eq!(t.to_string(), "echo {{config.a}} and {{config.b_2}}!");
         assert_eq!(parse("").unwrap().pieces, vec![]);
         assert_eq!(parse("{{config.x}}").unwrap().pieces, vec![param("x")]);
         assert_eq!(parse("plain } {").unwrap().pieces, vec![text("plain } {")]);

@@ -416,14 +416,13 @@ impl<'a> Builder<'a> {
                 *target_wd = wd;
             }
         }
-        if level == Level::Spec {
-            if let Some(total) = scope.spec.timeouts.as_ref().and_then(|t| t.total.as_ref()) {
+        if level == Level::Spec
+            && let Some(total) = scope.spec.timeouts.as_ref().and_then(|t| t.total.as_ref()) {
                 match parse_duration(total) {
                     Ok(d) => self.timeout = Some(d),
                     Err(e) => self.error(format!("{prefix}spec.timeouts.total"), e),
                 }
             }
-        }
         for (i, s) in scope.spec.setup.iter().enumerate() {
             let step = self.step(s, &format!("{prefix}spec.setup[{i}]"), scope, false);
             parts.setup.push(step);

@@ -886,12 +886,11 @@ pub(crate) fn script_argument(argv: &[String]) -> Option<usize> {
         if arg == "--" {
             continue;
         }
-        if let Some(flags) = arg.strip_prefix('-').or_else(|| arg.strip_prefix('+')) {
-            if !flags.is_empty() && flags.chars().all(|c| c.is_ascii_alphabetic()) {
+        if let Some(flags) = arg.strip_prefix('-').or_else(|| arg.strip_prefix('+'))
+            && !flags.is_empty() && flags.chars().all(|c| c.is_ascii_alphabetic()) {
                 saw_c |= flags.contains('c');
                 continue;
             }
-        }
         return saw_c.then_some(j);
     }
     None

@@ -67,14 +67,13 @@ impl Checker<'_> {
     }
 
     fn header(&mut self, doc: &RawDocument, expected: ResourceKind) {
-        if let Some(v) = &doc.api_version {
-            if v != API_VERSION {
+        if let Some(v) = &doc.api_version
+            && v != API_VERSION {
                 self.err(
                     "apiVersion",
                     format!("{v:?} is not supported; use {API_VERSION:?} or leave it out"),
                 );
             }
-        }
         if let Some(kind) = &doc.kind {
             let want = kind_name(expected);
             if kind != KIND_WORKFLOW && kind != KIND_TEMPLATE {
@@ -106,14 +105,13 @@ impl Checker<'_> {
             ("description", &doc.description),
             ("metadata.description", &doc.metadata.description),
         ] {
-            if let Some(d) = d {
-                if d.chars().count() > MAX_DESCRIPTION_CHARS {
+            if let Some(d) = d
+                && d.chars().count() > MAX_DESCRIPTION_CHARS {
                     self.err(
                         path,
                         format!("is longer than {MAX_DESCRIPTION_CHARS} characters"),
                     );
                 }
-            }
         }
         if doc.metadata.labels.len() > MAX_LABELS {
             self.err("metadata.labels", format!("more than {MAX_LABELS} labels"));
@@ -148,11 +146,10 @@ impl Checker<'_> {
         if let Some(container) = &spec.container {
             self.container(container, "spec.container");
         }
-        if let Some(t) = spec.timeouts.as_ref().and_then(|t| t.total.as_ref()) {
-            if let Err(e) = parse_duration(t) {
+        if let Some(t) = spec.timeouts.as_ref().and_then(|t| t.total.as_ref())
+            && let Err(e) = parse_duration(t) {
                 self.err("spec.timeouts.total", e);
             }
-        }
         if let Some(exec) = &spec.execution {
             if exec.tags.len() > MAX_LABELS {
                 self.err(
@@ -287,22 +284,17 @@ impl Checker<'_> {
         }
         if let Some(git) = &content.git {
             let p = format!("{path}.git");
-            if let Some(t) = self.text(&format!("{p}.uri"), &git.uri, Mode::Data) {
-                if !t.has_params() {
-                    if let Err(e) = check_git_uri(&git.uri) {
+            if let Some(t) = self.text(&format!("{p}.uri"), &git.uri, Mode::Data)
+                && !t.has_params()
+                    && let Err(e) = check_git_uri(&git.uri) {
                         self.err(format!("{p}.uri"), e);
                     }
-                }
-            }
-            if let Some(rev) = &git.revision {
-                if let Some(t) = self.text(&format!("{p}.revision"), rev, Mode::Data) {
-                    if !t.has_params() {
-                        if let Err(e) = check_git_revision(rev) {
+            if let Some(rev) = &git.revision
+                && let Some(t) = self.text(&format!("{p}.revision"), rev, Mode::Data)
+                    && !t.has_params()
+                        && let Err(e) = check_git_revision(rev) {
                             self.err(format!("{p}.revision"), e);
                         }
-                    }
-                }
-            }
             for (i, sparse) in git.paths.iter().enumerate() {
                 self.literal_relative_path(&format!("{p}.paths[{i}]"), sparse);
             }
@@ -408,32 +400,28 @@ impl Checker<'_> {
         if let Some(c) = &step.container {
             self.container(c, &format!("{path}.container"));
         }
-        if let Some(t) = &step.timeout {
-            if let Err(e) = parse_duration(t) {
+        if let Some(t) = &step.timeout
+            && let Err(e) = parse_duration(t) {
                 self.err(format!("{path}.timeout"), e);
             }
-        }
-        if let Some(retry) = &step.retry {
-            if retry.count > MAX_RETRIES {
+        if let Some(retry) = &step.retry
+            && retry.count > MAX_RETRIES {
                 self.err(
                     format!("{path}.retry.count"),
                     format!("{} is more than {MAX_RETRIES}", retry.count),
                 );
             }
-        }
         if let Some(a) = &step.artifacts {
             if a.paths.is_empty() {
                 self.err(format!("{path}.artifacts.paths"), "list at least one path");
             }
             for (i, glob) in a.paths.iter().enumerate() {
                 let p = format!("{path}.artifacts.paths[{i}]");
-                if let Some(t) = self.text(&p, glob, Mode::Data) {
-                    if !t.has_params() {
-                        if let Err(e) = check_relative_path(glob) {
+                if let Some(t) = self.text(&p, glob, Mode::Data)
+                    && !t.has_params()
+                        && let Err(e) = check_relative_path(glob) {
                             self.err(&p, e);
                         }
-                    }
-                }
             }
             if let Some(wd) = &a.working_dir {
                 self.text(&format!("{path}.artifacts.workingDir"), wd, Mode::Data);
@@ -541,14 +529,13 @@ pub(crate) fn check_git_uri(uri: &str) -> Result<(), String> {
             "{uri:?} uses a git remote helper (transport::address), which is not allowed"
         ));
     }
-    if let Some((scheme, _)) = uri.split_once("://") {
-        if !["file", "http", "https", "ssh", "git"].contains(&scheme.to_ascii_lowercase().as_str())
+    if let Some((scheme, _)) = uri.split_once("://")
+        && !["file", "http", "https", "ssh", "git"].contains(&scheme.to_ascii_lowercase().as_str())
         {
             return Err(format!(
                 "scheme {scheme:?} is not supported (use https, http, ssh, git or file)"
             ));
         }
-    }
     Ok(())
 }
 
