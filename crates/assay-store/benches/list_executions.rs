@@ -154,7 +154,11 @@ async fn load<B: Backend>(label: &str, store: &SqlStore<B>, n: usize) -> Uuid {
         let mut tags = BTreeMap::new();
         tags.insert(
             "branch".to_string(),
-            if i % 2 == 0 { "main".to_string() } else { format!("feature-{}", i % 97) },
+            if i % 2 == 0 {
+                "main".to_string()
+            } else {
+                format!("feature-{}", i % 97)
+            },
         );
         if i % 100 == 7 {
             tags.insert("release".to_string(), "v1".to_string()); // 1%
@@ -230,7 +234,10 @@ async fn measure(label: &str, store: Arc<dyn Store>, env_id: Uuid, calls: usize)
             .list_executions(
                 env_id,
                 &ExecutionFilter::default(),
-                &PageRequest { limit: Some(500), cursor: cursor.clone() },
+                &PageRequest {
+                    limit: Some(500),
+                    cursor: cursor.clone(),
+                },
             )
             .await
             .unwrap();
@@ -242,11 +249,22 @@ async fn measure(label: &str, store: Arc<dyn Store>, env_id: Uuid, calls: usize)
     }
     let s = |v: &str| Some(v.to_string());
     let scenarios = vec![
-        Scenario { name: "first page", filter: ExecutionFilter::default(), cursor: None },
-        Scenario { name: "deep page (cursor @90%)", filter: ExecutionFilter::default(), cursor },
+        Scenario {
+            name: "first page",
+            filter: ExecutionFilter::default(),
+            cursor: None,
+        },
+        Scenario {
+            name: "deep page (cursor @90%)",
+            filter: ExecutionFilter::default(),
+            cursor,
+        },
         Scenario {
             name: "status=failed (10%)",
-            filter: ExecutionFilter { statuses: vec![ExecutionStatus::Failed], ..Default::default() },
+            filter: ExecutionFilter {
+                statuses: vec![ExecutionStatus::Failed],
+                ..Default::default()
+            },
             cursor: None,
         },
         Scenario {
@@ -259,17 +277,26 @@ async fn measure(label: &str, store: Arc<dyn Store>, env_id: Uuid, calls: usize)
         },
         Scenario {
             name: "workflow=wf-042 (0.5%)",
-            filter: ExecutionFilter { workflow: s("wf-042"), ..Default::default() },
+            filter: ExecutionFilter {
+                workflow: s("wf-042"),
+                ..Default::default()
+            },
             cursor: None,
         },
         Scenario {
             name: "tag release=v1 (1%)",
-            filter: ExecutionFilter { tag_selector: s("release=v1"), ..Default::default() },
+            filter: ExecutionFilter {
+                tag_selector: s("release=v1"),
+                ..Default::default()
+            },
             cursor: None,
         },
         Scenario {
             name: "tag branch=main (50%)",
-            filter: ExecutionFilter { tag_selector: s("branch=main"), ..Default::default() },
+            filter: ExecutionFilter {
+                tag_selector: s("branch=main"),
+                ..Default::default()
+            },
             cursor: None,
         },
         Scenario {
@@ -283,14 +310,23 @@ async fn measure(label: &str, store: Arc<dyn Store>, env_id: Uuid, calls: usize)
         },
     ];
     println!("\n{label}: list_executions, page size 50, {calls} calls each (count + page)");
-    println!("{:<30} {:>8} {:>10} {:>10}", "scenario", "total", "p50 ms", "p99 ms");
+    println!(
+        "{:<30} {:>8} {:>10} {:>10}",
+        "scenario", "total", "p50 ms", "p99 ms"
+    );
     for sc in scenarios {
-        let req = PageRequest { limit: Some(50), cursor: sc.cursor.clone() };
+        let req = PageRequest {
+            limit: Some(50),
+            cursor: sc.cursor.clone(),
+        };
         let mut times = Vec::with_capacity(calls);
         let mut total = 0;
         for _ in 0..calls {
             let t = Instant::now();
-            let page = store.list_executions(env_id, &sc.filter, &req).await.unwrap();
+            let page = store
+                .list_executions(env_id, &sc.filter, &req)
+                .await
+                .unwrap();
             times.push(t.elapsed());
             total = page.total;
             assert!(!page.items.is_empty(), "{}: empty page", sc.name);

@@ -57,7 +57,9 @@ fn database(d: &dyn DatabaseError) -> Error {
 /// Failures worth retrying later rather than bugs: lost connections, shutdowns,
 /// exhaustion, lock timeouts, serialization failures.
 fn transient(d: &dyn DatabaseError, code: &str) -> bool {
-    if d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+    if d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
         return code.starts_with("08")     // connection exception
             || code.starts_with("53")     // insufficient resources
             || code.starts_with("57P")    // operator intervention (shutdown)

@@ -42,6 +42,8 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
             format!("unsupported database scheme {scheme:?} (expected sqlite or postgres)"),
         ))
     } else {
-        Ok(Arc::new(SqliteStore::open(std::path::Path::new(url)).await?))
+        Ok(Arc::new(
+            SqliteStore::open(std::path::Path::new(url)).await?,
+        ))
     }
 }

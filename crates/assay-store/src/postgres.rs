@@ -62,9 +62,7 @@ fn pg_text(s: String) -> String {
     }
 }
 
-fn query(
-    q: Sql,
-) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
+fn query(q: Sql) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
     let mut query = sqlx::query(AssertSqlSafe(q.text));
     for arg in q.args {
         query = match arg {

@@ -148,13 +148,24 @@ mod tests {
         );
         assert!(Selector::parse("").unwrap().is_empty());
         assert!(Selector::parse_opt(None).unwrap().is_empty());
-        assert_eq!(Selector::parse("k=").unwrap().requirements, vec![eq("k", "")]);
+        assert_eq!(
+            Selector::parse("k=").unwrap().requirements,
+            vec![eq("k", "")]
+        );
     }
 
     #[test]
     fn rejects_malformed() {
         for bad in [
-            "a=b,,c", ",", "=v", "!=v", "a=b=c", "a b=c", "a!b", "a\u{1}b=c", "x=\u{7}",
+            "a=b,,c",
+            ",",
+            "=v",
+            "!=v",
+            "a=b=c",
+            "a b=c",
+            "a!b",
+            "a\u{1}b=c",
+            "x=\u{7}",
         ] {
             match Selector::parse(bad) {
                 Err(Error::Invalid(v)) => assert_eq!(v[0].path, "selector", "{bad}"),
@@ -167,8 +178,9 @@ mod tests {
 
     #[test]
     fn matches_like_kubernetes() {
-        let labels: BTreeMap<String, String> =
-            [("team".to_string(), "qa".to_string())].into_iter().collect();
+        let labels: BTreeMap<String, String> = [("team".to_string(), "qa".to_string())]
+            .into_iter()
+            .collect();
         assert!(Selector::parse("team=qa").unwrap().matches(&labels));
         assert!(!Selector::parse("team!=qa").unwrap().matches(&labels));
         assert!(Selector::parse("env!=prod").unwrap().matches(&labels));

@@ -74,7 +74,10 @@ impl SqlStore<SqliteBackend> {
             .shared_cache(false)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = single_connection_pool().connect_with(options).await.map_err(db)?;
+        let pool = single_connection_pool()
+            .connect_with(options)
+            .await
+            .map_err(db)?;
         MIGRATOR.run(&pool).await.map_err(|e| db(e.into()))?;
         Ok(SqlStore::new(SqliteBackend {
             writer: pool.clone(),

@@ -24,36 +24,90 @@ fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let suite = Suite::default()
         // tenancy and identity
-        .test("orgs_insert_find_list", contract::tenancy::orgs_insert_find_list)
-        .test("org_uuid_shaped_slug", contract::tenancy::org_uuid_shaped_slug)
-        .test("envs_insert_find_list", contract::tenancy::envs_insert_find_list)
-        .test("users_and_memberships", contract::tenancy::users_and_memberships)
+        .test(
+            "orgs_insert_find_list",
+            contract::tenancy::orgs_insert_find_list,
+        )
+        .test(
+            "org_uuid_shaped_slug",
+            contract::tenancy::org_uuid_shaped_slug,
+        )
+        .test(
+            "envs_insert_find_list",
+            contract::tenancy::envs_insert_find_list,
+        )
+        .test(
+            "users_and_memberships",
+            contract::tenancy::users_and_memberships,
+        )
         .test("api_tokens", contract::tenancy::api_tokens)
         // workflows and templates
         .test("resource_crud", contract::resources::resource_crud)
-        .test("resource_pagination", contract::resources::resource_pagination)
+        .test(
+            "resource_pagination",
+            contract::resources::resource_pagination,
+        )
         .test("resource_filters", contract::resources::resource_filters)
-        .test("resource_invalid_input", contract::resources::resource_invalid_input)
+        .test(
+            "resource_invalid_input",
+            contract::resources::resource_invalid_input,
+        )
         .test("label_values", contract::resources::label_values)
         // executions
-        .test("execution_round_trip", contract::executions::execution_round_trip)
-        .test("timestamps_exact_to_microsecond", contract::executions::timestamps_exact_to_microsecond)
-        .test("execution_numbering", contract::executions::execution_numbering)
-        .test("concurrent_insert_execution", contract::executions::concurrent_insert_execution)
+        .test(
+            "execution_round_trip",
+            contract::executions::execution_round_trip,
+        )
+        .test(
+            "timestamps_exact_to_microsecond",
+            contract::executions::timestamps_exact_to_microsecond,
+        )
+        .test(
+            "execution_numbering",
+            contract::executions::execution_numbering,
+        )
+        .test(
+            "concurrent_insert_execution",
+            contract::executions::concurrent_insert_execution,
+        )
         .test("update_execution", contract::executions::update_execution)
-        .test("execution_survives_workflow_deletion", contract::executions::execution_survives_workflow_deletion)
-        .test("executions_with_status", contract::executions::executions_with_status)
+        .test(
+            "execution_survives_workflow_deletion",
+            contract::executions::execution_survives_workflow_deletion,
+        )
+        .test(
+            "executions_with_status",
+            contract::executions::executions_with_status,
+        )
         .test("recent_executions", contract::executions::recent_executions)
         .test("resource_samples", contract::executions::resource_samples)
         // listing executions
-        .test("execution_pagination", contract::listing::execution_pagination)
+        .test(
+            "execution_pagination",
+            contract::listing::execution_pagination,
+        )
         .test("execution_filters", contract::listing::execution_filters)
-        .test("execution_filters_paginate", contract::listing::execution_filters_paginate)
-        .test("execution_invalid_input", contract::listing::execution_invalid_input)
+        .test(
+            "execution_filters_paginate",
+            contract::listing::execution_filters_paginate,
+        )
+        .test(
+            "execution_invalid_input",
+            contract::listing::execution_invalid_input,
+        )
         // audit
-        .test("audit_append_and_read", contract::audit::audit_append_and_read)
-        .test("concurrent_append_audit", contract::audit::concurrent_append_audit)
-        .test("audit_duplicate_and_tamper", contract::audit::audit_duplicate_and_tamper);
+        .test(
+            "audit_append_and_read",
+            contract::audit::audit_append_and_read,
+        )
+        .test(
+            "concurrent_append_audit",
+            contract::audit::concurrent_append_audit,
+        )
+        .test(
+            "audit_duplicate_and_tamper",
+            contract::audit::audit_duplicate_and_tamper,
+        );
     let trials = suite
         .into_trials()
         .into_iter()

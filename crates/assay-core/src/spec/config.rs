@@ -51,13 +51,15 @@ pub(crate) fn coerce(p: &Parameter, value: &Value) -> Result<Value, String> {
         Value::String(s) => {
             let len = s.chars().count() as u64;
             if let Some(min) = p.min_length
-                && len < min {
-                    return Err(format!("must be at least {min} characters long"));
-                }
+                && len < min
+            {
+                return Err(format!("must be at least {min} characters long"));
+            }
             if let Some(max) = p.max_length
-                && len > max {
-                    return Err(format!("must be at most {max} characters long"));
-                }
+                && len > max
+            {
+                return Err(format!("must be at most {max} characters long"));
+            }
             if let Some(pattern) = &p.pattern {
                 let re = compile_pattern(pattern)?;
                 if !re.is_match(s) {
@@ -68,13 +70,15 @@ pub(crate) fn coerce(p: &Parameter, value: &Value) -> Result<Value, String> {
         Value::Number(n) => {
             let v = n.as_f64().unwrap_or(f64::NAN);
             if let Some(min) = p.minimum
-                && v < min {
-                    return Err(format!("must be at least {min}"));
-                }
+                && v < min
+            {
+                return Err(format!("must be at least {min}"));
+            }
             if let Some(max) = p.maximum
-                && v > max {
-                    return Err(format!("must be at most {max}"));
-                }
+                && v > max
+            {
+                return Err(format!("must be at most {max}"));
+            }
         }
         _ => {}
     }
@@ -225,16 +229,18 @@ pub(crate) fn check_declaration(name: &str, p: &Parameter, path: &str) -> Vec<Fi
         );
     }
     if let (Some(min), Some(max)) = (p.min_length, p.max_length)
-        && min > max {
-            err(
-                "minLength",
-                format!("{min} is greater than maxLength {max}"),
-            );
-        }
+        && min > max
+    {
+        err(
+            "minLength",
+            format!("{min} is greater than maxLength {max}"),
+        );
+    }
     if let (Some(min), Some(max)) = (p.minimum, p.maximum)
-        && min > max {
-            err("minimum", format!("{min} is greater than maximum {max}"));
-        }
+        && min > max
+    {
+        err("minimum", format!("{min} is greater than maximum {max}"));
+    }
     if let Some(allowed) = &p.allowed {
         if allowed.is_empty() {
             err("enum", "must list at least one value".into());
@@ -246,9 +252,10 @@ pub(crate) fn check_declaration(name: &str, p: &Parameter, path: &str) -> Vec<Fi
         }
     }
     if let Some(default) = &p.default
-        && let Err(e) = coerce(p, default) {
-            err("default", e);
-        }
+        && let Err(e) = coerce(p, default)
+    {
+        err("default", e);
+    }
     errors
 }
 

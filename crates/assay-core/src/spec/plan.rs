@@ -17,8 +17,9 @@
 //!   program and arguments, as written with `{{config.x}}` unexpanded so no value leaks),
 //!   after its templates for a `use` group, `artifacts` for an artifact-only step, and
 //!   `step <reference>` otherwise.
-//! - Shell scripts run as `/bin/sh -e -c <script>`: like Testkube, which prepends `set -e`,
-//!   a failing command fails the step.
+//! - Shell scripts run as `/bin/sh -e -c <script>` (`StepCommand::Shell { shell: ["/bin/sh",
+//!   "-e"], .. }`; the executor adds `-c`): like Testkube, which prepends `set -e`, a failing
+//!   command fails the step.
 
 use super::config::{self, Resolved};
 use super::document::{Condition, Content, EnvList, Spec, Step, TemplateRef};
@@ -37,8 +38,9 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-/// The interpreter prefix of shell steps.
-pub const DEFAULT_SHELL: [&str; 3] = ["/bin/sh", "-e", "-c"];
+/// The interpreter of shell steps, run as `<shell…> -c <script>` (see `StepCommand::Shell`):
+/// `-e` so a failing command fails the step, like Testkube's `set -e`.
+pub const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-e"];
 /// Where git content is cloned when `mountPath` is not given.
 pub const DEFAULT_MOUNT_PATH: &str = "repo";
 /// Most template expansions in one plan (bounds fan-out: a template using another twice, …).
@@ -197,11 +199,36 @@ pub(crate) fn build(
     })
 }
 
-/// Longest first, so masking replaces a secret before any secret it contains.
+/// Every form the secrets take in a plan (see `secret_forms`), longest first so masking
+/// replaces a secret before any secret it contains.
 fn ordered_secrets(secrets: BTreeSet<String>) -> Vec<String> {
-    let mut list: Vec<String> = secrets.into_iter().collect();
+    let mut list: Vec<String> = secrets
+        .iter()
+        .flat_map(|s| secret_forms(s))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     list.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     list
+}
+
+/// A secret as given, and as written inside single quotes (`'` → `'\''`, also what
+/// `set -x` traces print) and inside a here-document (`\`, `$`, `` ` `` escaped).
+fn secret_forms(secret: &str) -> Vec<String> {
+    if secret.is_empty() {
+        return Vec::new();
+    }
+    let mut heredoc = String::new();
+    for c in secret.chars() {
+        if matches!(c, '\\' | '$' | '`') {
+            heredoc.push('\\');
+        }
+        heredoc.push(c);
+    }
+    let mut forms = vec![secret.to_owned(), secret.replace('\'', "'\\''"), heredoc];
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 fn depth_of(steps: &[PlannedStep]) -> usize {
@@ -417,12 +444,13 @@ impl<'a> Builder<'a> {
             }
         }
         if level == Level::Spec
-            && let Some(total) = scope.spec.timeouts.as_ref().and_then(|t| t.total.as_ref()) {
-                match parse_duration(total) {
-                    Ok(d) => self.timeout = Some(d),
-                    Err(e) => self.error(format!("{prefix}spec.timeouts.total"), e),
-                }
+            && let Some(total) = scope.spec.timeouts.as_ref().and_then(|t| t.total.as_ref())
+        {
+            match parse_duration(total) {
+                Ok(d) => self.timeout = Some(d),
+                Err(e) => self.error(format!("{prefix}spec.timeouts.total"), e),
             }
+        }
         for (i, s) in scope.spec.setup.iter().enumerate() {
             let step = self.step(s, &format!("{prefix}spec.setup[{i}]"), scope, false);
             parts.setup.push(step);
@@ -637,21 +665,10 @@ impl<'a> Builder<'a> {
 }
 
 /// Replaces every secret in `text` with `***`, including the escaped forms a secret takes
-/// inside a plan's scripts.
+/// inside a plan's scripts. (`ExecutionPlan::secrets` from `build_plan` already lists those
+/// forms, so any plain substring masking of it is enough too.)
 pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
-    let mut variants: Vec<String> = Vec::new();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        variants.push(s.clone());
-        variants.push(s.replace('\'', "'\\''"));
-        let mut heredoc = String::new();
-        for c in s.chars() {
-            if matches!(c, '\\' | '$' | '`') {
-                heredoc.push('\\');
-            }
-            heredoc.push(c);
-        }
-        variants.push(heredoc);
-    }
+    let mut variants: Vec<String> = secrets.iter().flat_map(|s| secret_forms(s)).collect();
     variants.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     variants.dedup();
     let mut out = text.to_owned();

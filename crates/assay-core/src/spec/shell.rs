@@ -125,6 +125,9 @@ struct Scanner {
     word: String,
     line_start: bool,
     pending: Vec<Frame>,
+    /// `frame_hashes[i]` digests `frames[..=i]`, so a state digest costs O(1) per character.
+    frame_hashes: Vec<u64>,
+    pending_hash: u64,
     uncertain: bool,
     info: Vec<CharInfo>,
     marks: Vec<Result<Context, Unsafe>>,
@@ -148,6 +151,8 @@ impl Scanner {
             word: String::new(),
             line_start: false,
             pending: Vec::new(),
+            frame_hashes: Vec::new(),
+            pending_hash: 0,
             uncertain: false,
             info: Vec::with_capacity(chars.len()),
             marks: Vec::new(),
@@ -161,12 +166,28 @@ impl Scanner {
         s
     }
 
-    fn sig(&self) -> u64 {
+    /// Digest of the lexical state. A step changes only the frame on top when it starts
+    /// (in place or by popping it) and may push new ones, so every digest below that frame
+    /// is still valid.
+    fn sig(&mut self) -> u64 {
+        let valid = self
+            .frame_hashes
+            .len()
+            .min(self.frames.len())
+            .saturating_sub(1);
+        self.frame_hashes.truncate(valid);
+        while self.frame_hashes.len() < self.frames.len() {
+            let below = self.frame_hashes.last().copied().unwrap_or(0);
+            let mut h = DefaultHasher::new();
+            below.hash(&mut h);
+            self.frames[self.frame_hashes.len()].hash(&mut h);
+            self.frame_hashes.push(h.finish());
+        }
         let mut h = DefaultHasher::new();
-        self.frames.hash(&mut h);
+        self.frame_hashes.last().hash(&mut h);
         self.single.hash(&mut h);
         self.comment.hash(&mut h);
-        self.pending.hash(&mut h);
+        self.pending_hash.hash(&mut h);
         h.finish()
     }
 
@@ -269,6 +290,7 @@ impl Scanner {
         if !self.pending.is_empty() {
             // Bodies follow in the order the here-documents were declared.
             let mut pending = std::mem::take(&mut self.pending);
+            self.pending_hash = 0;
             pending.reverse();
             self.frames.extend(pending);
             self.line_start = true;
@@ -308,7 +330,11 @@ impl Scanner {
             self.end_word();
         }
         let at_word_start = self.word_start;
-        self.word_start = matches!(c, ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')');
+        // After a blank or an operator a new token starts, where `#` begins a comment.
+        self.word_start = matches!(
+            c,
+            ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>'
+        );
         match c {
             MARK => self.mark(sig, Ok(Context::Unquoted)),
             '\\' => {
@@ -345,7 +371,13 @@ impl Scanner {
                 self.emit(sig, false);
                 1
             }
-            '$' => self.dollar(chars, i, sig),
+            '$' => {
+                if next == Some('\'') {
+                    // bash's $'...' has escapes plain quotes lack; do not guess.
+                    self.uncertain = true;
+                }
+                self.dollar(chars, i, sig)
+            }
             '(' => {
                 if let Some((_, parens, _)) = self.code_frame() {
                     *parens += 1;
@@ -443,11 +475,16 @@ impl Scanner {
             self.emit_n(sig, false, operator_end - i);
             return operator_end - i;
         }
-        self.pending.push(Frame::Heredoc {
+        let frame = Frame::Heredoc {
             delim,
             strip_tabs,
             expand: !quoted,
-        });
+        };
+        let mut h = DefaultHasher::new();
+        self.pending_hash.hash(&mut h);
+        frame.hash(&mut h);
+        self.pending_hash = h.finish();
+        self.pending.push(frame);
         self.emit_n(sig, false, k - i);
         k - i
     }
@@ -689,6 +726,9 @@ fn with_marks(template: &Template) -> Vec<char> {
 /// Checks, when a document is parsed, that every string parameter in a script stands where
 /// it can be quoted. `is_string` tells whether a parameter is a string parameter.
 pub(crate) fn check_script(template: &Template, is_string: impl Fn(&str) -> bool) -> Vec<String> {
+    if !template.has_params() {
+        return Vec::new();
+    }
     let scan = Scanner::scan(&with_marks(template));
     template
         .params()
@@ -721,6 +761,9 @@ pub(crate) fn render_script(
     template: &Template,
     values: &BTreeMap<String, Resolved>,
 ) -> Result<String, String> {
+    if !template.has_params() {
+        return Ok(template.to_string());
+    }
     let scan = Scanner::scan(&with_marks(template));
     let author_sigs: Vec<u64> = {
         let mut sigs = Vec::new();
@@ -887,10 +930,12 @@ pub(crate) fn script_argument(argv: &[String]) -> Option<usize> {
             continue;
         }
         if let Some(flags) = arg.strip_prefix('-').or_else(|| arg.strip_prefix('+'))
-            && !flags.is_empty() && flags.chars().all(|c| c.is_ascii_alphabetic()) {
-                saw_c |= flags.contains('c');
-                continue;
-            }
+            && !flags.is_empty()
+            && flags.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            saw_c |= flags.contains('c');
+            continue;
+        }
         return saw_c.then_some(j);
     }
     None
@@ -1117,6 +1162,12 @@ mod tests {
         assert!(check("echo \"\\{{config.x}}\"")[0].contains("follows a backslash"));
         assert!(check("x=$(case a in a) echo;; esac) {{config.x}}")[0].contains("cannot tell"));
         assert!(check("cat <<{{config.x}}\nfoo\n")[0].contains("cannot tell"));
+        assert!(check("echo $'a\\'b' {{config.x}}")[0].contains("cannot tell"));
+        // `#` right after an operator starts a comment: the expression stays as written.
+        assert_eq!(
+            render("echo x >#{{config.x}}\necho {{config.x}}", &[("x", "a\nb")]).unwrap(),
+            "echo x >#{{config.x}}\necho 'a\nb'"
+        );
         // Integer parameters need no quoting, so they may stand anywhere.
         let t =
             parse("echo $(( {{config.n}} + 1 )) ${X:-{{config.n}}} `echo {{config.n}}`").unwrap();
@@ -1210,6 +1261,34 @@ mod tests {
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Scanning is linear: hostile nesting or many here-documents cannot make it quadratic.
+    #[test]
+    fn scanning_large_hostile_scripts_is_fast() {
+        let nested = format!(
+            "{}echo {{{{config.x}}}} {}{}",
+            "$(".repeat(50_000),
+            "y".repeat(100_000),
+            ")".repeat(50_000)
+        );
+        let heredocs = format!(
+            "cat{} {{{{config.x}}}} {}\n",
+            " <<A".repeat(30_000),
+            "z".repeat(100_000)
+        );
+        for script in [nested, heredocs] {
+            let started = std::time::Instant::now();
+            let t = parse(&script).unwrap();
+            assert_eq!(check_script(&t, |_| true), Vec::<String>::new());
+            let out = render_script(&t, &values(&[("x", "v")])).unwrap();
+            assert!(out.contains("echo 'v'") || out.contains(" 'v' "));
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{:?}",
+                started.elapsed()
+            );
+        }
     }
 
     #[test]

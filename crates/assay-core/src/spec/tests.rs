@@ -63,7 +63,7 @@ fn config(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
 fn shell_script(step: &crate::execution::PlannedStep) -> &str {
     match &step.command {
         Some(StepCommand::Shell { shell, script }) => {
-            assert_eq!(shell, &["/bin/sh", "-e", "-c"]);
+            assert_eq!(shell, &["/bin/sh", "-e"]);
             script
         }
         other => panic!("expected a shell command, got {other:?}"),
@@ -244,7 +244,15 @@ fn parameterised_example_plan() {
         .into()
     );
     let plan = &built.plan;
-    assert_eq!(plan.secrets, vec![password.to_string()]);
+    // The value as given, as quoted in scripts, as escaped in here-documents.
+    assert_eq!(
+        plan.secrets,
+        vec![
+            "$(touch /tmp/pwned); rm -rf ~ '\\''x'\\''".to_string(),
+            "\\$(touch /tmp/pwned); rm -rf ~ 'x'".to_string(),
+            password.to_string(),
+        ]
+    );
     assert_eq!(
         plan.env,
         [("BROWSER".to_string(), "firefox".to_string())].into()
@@ -1338,4 +1346,139 @@ fn to_json_is_canonical() {
             }
         })
     );
+}
+
+/// Runs the example plans with the real `/bin/sh` (a minimal stand-in for the executor:
+/// leaf steps in order, stop at the first failure) to prove the examples do what they say.
+#[test]
+fn examples_do_what_they_say_with_a_real_shell() {
+    use std::os::unix::fs::PermissionsExt;
+
+    fn leaves(steps: &[crate::execution::PlannedStep]) -> Vec<&crate::execution::PlannedStep> {
+        let mut out = Vec::new();
+        for s in steps {
+            if s.command.is_some() {
+                out.push(s);
+            }
+            out.extend(leaves(&s.steps));
+        }
+        out
+    }
+
+    /// (reference, exit code, stdout) of each step run.
+    fn run(plan: &ExecutionPlan, workspace: &std::path::Path) -> Vec<(String, i32, String)> {
+        for f in &plan.files {
+            let path = workspace.join(&f.path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &f.content).unwrap();
+            if let Some(mode) = f.mode {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            }
+        }
+        let mut results = Vec::new();
+        let mut failed = false;
+        for step in leaves(&plan.setup).into_iter().chain(leaves(&plan.steps)) {
+            if failed {
+                break;
+            }
+            let Some(StepCommand::Shell { shell, script }) = &step.command else {
+                panic!("examples use shell steps");
+            };
+            let cwd = match step.working_dir.as_ref().or(plan.working_dir.as_ref()) {
+                Some(dir) => workspace.join(dir),
+                None => workspace.to_path_buf(),
+            };
+            let out = std::process::Command::new(&shell[0])
+                .args(&shell[1..])
+                .arg("-c")
+                .arg(script)
+                .current_dir(cwd)
+                .envs(&plan.env)
+                .envs(&step.env)
+                .output()
+                .unwrap();
+            let code = out.status.code().unwrap_or(-1);
+            failed = code != 0;
+            results.push((
+                step.reference.clone(),
+                code,
+                mask_secrets(&String::from_utf8_lossy(&out.stdout), &plan.secrets),
+            ));
+        }
+        results
+    }
+
+    let root = std::env::temp_dir().join(format!("assay-examples-{}", std::process::id()));
+    let fresh = |name: &str| {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    };
+
+    let smoke = build_plan(&workflow(SMOKE), &no_templates(), &BTreeMap::new()).unwrap();
+    let results = run(&smoke.plan, &fresh("smoke"));
+    assert_eq!(
+        results,
+        vec![
+            ("1".to_string(), 0, "hello from assay\n".to_string()),
+            ("2".to_string(), 0, "2 + 3 = 5\n".to_string()),
+        ]
+    );
+
+    let junit = build_plan(&workflow(FAILING_JUNIT), &no_templates(), &BTreeMap::new()).unwrap();
+    let dir = fresh("junit");
+    let results = run(&junit.plan, &dir);
+    assert_eq!(
+        results,
+        vec![("1".to_string(), 1, "3 tests, 1 failure\n".to_string())]
+    );
+    let report = std::fs::read_to_string(dir.join("reports/junit.xml")).unwrap();
+    assert!(report.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
+    assert_eq!(report.matches("<testcase ").count(), 3);
+    assert_eq!(report.matches("<failure ").count(), 1);
+
+    let password = "it's $(touch pwned) `id`";
+    let params = build_plan(
+        &workflow(PARAMETERISED),
+        &no_templates(),
+        &config(&[("password", json!(password))]),
+    )
+    .unwrap();
+    let dir = fresh("params");
+    let results = run(&params.plan, &dir);
+    assert_eq!(
+        results,
+        vec![
+            (
+                "1".to_string(),
+                0,
+                "browser=chrome retries=2 verbose=false\n".to_string()
+            ),
+            (
+                "2".to_string(),
+                0,
+                "attempt 1: logging in with password ***\nattempt 2: logging in with password \
+                 ***\npassword has 24 characters\n"
+                    .to_string()
+            ),
+        ]
+    );
+    assert!(!dir.join("pwned").exists());
+
+    let templates: BTreeMap<String, WorkflowDocument> =
+        [("greeter".to_string(), template(GREETER))].into();
+    let user = build_plan(&workflow(TEMPLATE_USER), &templates, &BTreeMap::new()).unwrap();
+    let dir = fresh("template-user");
+    let results = run(&user.plan, &dir);
+    let codes: Vec<(&str, i32)> = results.iter().map(|(r, c, _)| (r.as_str(), *c)).collect();
+    assert_eq!(
+        codes,
+        vec![("setup.1", 0), ("1", 0), ("2", 0), ("3.1", 0), ("3.2", 0)]
+    );
+    assert_eq!(results[1].2, "hello, Assay team\nhello, Assay team\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out/greeting.txt")).unwrap(),
+        "hello, again\n"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -68,12 +68,13 @@ impl Checker<'_> {
 
     fn header(&mut self, doc: &RawDocument, expected: ResourceKind) {
         if let Some(v) = &doc.api_version
-            && v != API_VERSION {
-                self.err(
-                    "apiVersion",
-                    format!("{v:?} is not supported; use {API_VERSION:?} or leave it out"),
-                );
-            }
+            && v != API_VERSION
+        {
+            self.err(
+                "apiVersion",
+                format!("{v:?} is not supported; use {API_VERSION:?} or leave it out"),
+            );
+        }
         if let Some(kind) = &doc.kind {
             let want = kind_name(expected);
             if kind != KIND_WORKFLOW && kind != KIND_TEMPLATE {
@@ -106,12 +107,13 @@ impl Checker<'_> {
             ("metadata.description", &doc.metadata.description),
         ] {
             if let Some(d) = d
-                && d.chars().count() > MAX_DESCRIPTION_CHARS {
-                    self.err(
-                        path,
-                        format!("is longer than {MAX_DESCRIPTION_CHARS} characters"),
-                    );
-                }
+                && d.chars().count() > MAX_DESCRIPTION_CHARS
+            {
+                self.err(
+                    path,
+                    format!("is longer than {MAX_DESCRIPTION_CHARS} characters"),
+                );
+            }
         }
         if doc.metadata.labels.len() > MAX_LABELS {
             self.err("metadata.labels", format!("more than {MAX_LABELS} labels"));
@@ -147,9 +149,10 @@ impl Checker<'_> {
             self.container(container, "spec.container");
         }
         if let Some(t) = spec.timeouts.as_ref().and_then(|t| t.total.as_ref())
-            && let Err(e) = parse_duration(t) {
-                self.err("spec.timeouts.total", e);
-            }
+            && let Err(e) = parse_duration(t)
+        {
+            self.err("spec.timeouts.total", e);
+        }
         if let Some(exec) = &spec.execution {
             if exec.tags.len() > MAX_LABELS {
                 self.err(
@@ -286,15 +289,17 @@ impl Checker<'_> {
             let p = format!("{path}.git");
             if let Some(t) = self.text(&format!("{p}.uri"), &git.uri, Mode::Data)
                 && !t.has_params()
-                    && let Err(e) = check_git_uri(&git.uri) {
-                        self.err(format!("{p}.uri"), e);
-                    }
+                && let Err(e) = check_git_uri(&git.uri)
+            {
+                self.err(format!("{p}.uri"), e);
+            }
             if let Some(rev) = &git.revision
                 && let Some(t) = self.text(&format!("{p}.revision"), rev, Mode::Data)
-                    && !t.has_params()
-                        && let Err(e) = check_git_revision(rev) {
-                            self.err(format!("{p}.revision"), e);
-                        }
+                && !t.has_params()
+                && let Err(e) = check_git_revision(rev)
+            {
+                self.err(format!("{p}.revision"), e);
+            }
             for (i, sparse) in git.paths.iter().enumerate() {
                 self.literal_relative_path(&format!("{p}.paths[{i}]"), sparse);
             }
@@ -401,16 +406,18 @@ impl Checker<'_> {
             self.container(c, &format!("{path}.container"));
         }
         if let Some(t) = &step.timeout
-            && let Err(e) = parse_duration(t) {
-                self.err(format!("{path}.timeout"), e);
-            }
+            && let Err(e) = parse_duration(t)
+        {
+            self.err(format!("{path}.timeout"), e);
+        }
         if let Some(retry) = &step.retry
-            && retry.count > MAX_RETRIES {
-                self.err(
-                    format!("{path}.retry.count"),
-                    format!("{} is more than {MAX_RETRIES}", retry.count),
-                );
-            }
+            && retry.count > MAX_RETRIES
+        {
+            self.err(
+                format!("{path}.retry.count"),
+                format!("{} is more than {MAX_RETRIES}", retry.count),
+            );
+        }
         if let Some(a) = &step.artifacts {
             if a.paths.is_empty() {
                 self.err(format!("{path}.artifacts.paths"), "list at least one path");
@@ -419,9 +426,10 @@ impl Checker<'_> {
                 let p = format!("{path}.artifacts.paths[{i}]");
                 if let Some(t) = self.text(&p, glob, Mode::Data)
                     && !t.has_params()
-                        && let Err(e) = check_relative_path(glob) {
-                            self.err(&p, e);
-                        }
+                    && let Err(e) = check_relative_path(glob)
+                {
+                    self.err(&p, e);
+                }
             }
             if let Some(wd) = &a.working_dir {
                 self.text(&format!("{path}.artifacts.workingDir"), wd, Mode::Data);
@@ -531,11 +539,11 @@ pub(crate) fn check_git_uri(uri: &str) -> Result<(), String> {
     }
     if let Some((scheme, _)) = uri.split_once("://")
         && !["file", "http", "https", "ssh", "git"].contains(&scheme.to_ascii_lowercase().as_str())
-        {
-            return Err(format!(
-                "scheme {scheme:?} is not supported (use https, http, ssh, git or file)"
-            ));
-        }
+    {
+        return Err(format!(
+            "scheme {scheme:?} is not supported (use https, http, ssh, git or file)"
+        ));
+    }
     Ok(())
 }
 

@@ -356,7 +356,8 @@ impl Run {
             },
         });
         let mut status = ExecutionStatus::Passed;
-        let mut cwd = self.workspace.clone();
+        // Where the step ran; artifacts are looked for there.
+        let mut cwd: Option<PathBuf> = None;
         if is_group {
             self.scopes.push(false);
             if let Some(d) = own_timeout {
@@ -368,17 +369,15 @@ impl Run {
                 .run_command(id, &step, command, own_timeout.filter(|_| !is_group))
                 .await;
             status = s;
-            if let Some(dir) = dir {
-                cwd = dir;
-            }
+            cwd = dir;
             if is_group
                 && matches!(status, ExecutionStatus::Failed | ExecutionStatus::Timeout)
                 && let Some(scope) = self.scopes.last_mut()
             {
                 *scope = true;
             }
-        } else if let Ok(dir) = self.working_dir(&step) {
-            cwd = dir;
+        } else if step.artifacts.is_some() {
+            cwd = self.working_dir(&step).ok();
         }
         if is_group {
             for child in &children {
@@ -431,8 +430,9 @@ impl Run {
                 };
             }
         }
-        if let Some(spec) = step.artifacts.clone() {
-            self.collect_artifacts(id, &step.reference, spec, cwd).await;
+        // A step whose directory could not be resolved has nothing to collect from.
+        if let (Some(spec), Some(dir)) = (step.artifacts.clone(), cwd) {
+            self.collect_artifacts(id, &step.reference, spec, dir).await;
         }
         self.finish(id, status).await;
     }

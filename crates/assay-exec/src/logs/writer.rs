@@ -36,6 +36,11 @@ impl LogWriter {
         notify: Arc<watch::Sender<u64>>,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        // A log being (re)written is open, whatever an earlier close said.
+        match std::fs::remove_file(dir.join(super::CLOSED_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let table = serde_json::to_vec(steps).map_err(std::io::Error::other)?;
         std::fs::write(dir.join(STEPS_FILE), table)?;
         Ok(Self {
@@ -129,5 +134,53 @@ impl LogWriter {
         }
         self.notify.send_replace(self.next_line - 1);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::logs::mask::LineAssembler;
+    use assay_core::execution::LogQuery;
+
+    #[test]
+    fn written_lines_are_masked_valid_utf8_and_queryable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let steps = vec![StepEntry {
+            reference: "1".into(),
+            name: "one".into(),
+            parent: None,
+        }];
+        let masker = Arc::new(Masker::new(&["pa55word".into()]));
+        let notify = Arc::new(watch::channel(0).0);
+        let mut w = LogWriter::create(tmp.path(), &steps, Arc::clone(&masker), Arc::clone(&notify))
+            .unwrap();
+        let mut asm = LineAssembler::default();
+        let chunks: [&[u8]; 3] = [
+            b"plain\nbad \xff byte\nkey=pa5",
+            b"5word!\n\xc3",
+            b"\xa9t\xc3\xa9\n",
+        ];
+        for (i, chunk) in chunks.iter().enumerate() {
+            asm.push(chunk, &masker, &mut |p, k| {
+                w.write_piece(0, 1_000_000 + i as u64, p, k)
+            })
+            .unwrap();
+        }
+        w.flush().unwrap();
+        assert_eq!(*notify.borrow(), 4);
+        let page = crate::logs::reader::query(
+            tmp.path(),
+            &LogQuery {
+                from_line: Some(1),
+                ..LogQuery::default()
+            },
+        )
+        .unwrap();
+        let texts: Vec<_> = page.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, vec!["plain", "bad \u{fffd} byte", "key=***!", "été"]);
+        assert_eq!(page.lines[3].time.unix_timestamp_nanos(), 1_000_002_000);
+        assert_eq!(page.lines[3].step, "1");
     }
 }

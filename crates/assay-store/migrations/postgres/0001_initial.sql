@@ -115,25 +115,32 @@ CREATE INDEX executions_env_workflow ON executions (env_id, workflow_name, queue
 CREATE INDEX executions_env_status   ON executions (env_id, status, queued_at DESC, id DESC);
 CREATE INDEX executions_status       ON executions (status, queued_at, id);
 
+-- See the SQLite schema for why env_id, queued_at, workflow_name and status are copied.
 CREATE TABLE execution_tags (
-    execution_id  uuid        NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
-    key           text        COLLATE "C" NOT NULL,
-    value         text        COLLATE "C" NOT NULL,
-    env_id        uuid        NOT NULL,
-    queued_at     timestamptz NOT NULL,
+    execution_id   uuid        NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+    key            text        COLLATE "C" NOT NULL,
+    value          text        COLLATE "C" NOT NULL,
+    env_id         uuid        NOT NULL,
+    queued_at      timestamptz NOT NULL,
+    workflow_name  text        COLLATE "C" NOT NULL,
+    status         text        NOT NULL,
     PRIMARY KEY (execution_id, key)
 );
-CREATE INDEX execution_tags_lookup ON execution_tags (env_id, key, value, queued_at DESC, execution_id DESC);
+CREATE INDEX execution_tags_lookup ON execution_tags (env_id, key, value, queued_at DESC, execution_id DESC)
+    INCLUDE (workflow_name, status);
 
 CREATE TABLE execution_labels (
-    execution_id  uuid        NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
-    key           text        COLLATE "C" NOT NULL,
-    value         text        COLLATE "C" NOT NULL,
-    env_id        uuid        NOT NULL,
-    queued_at     timestamptz NOT NULL,
+    execution_id   uuid        NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+    key            text        COLLATE "C" NOT NULL,
+    value          text        COLLATE "C" NOT NULL,
+    env_id         uuid        NOT NULL,
+    queued_at      timestamptz NOT NULL,
+    workflow_name  text        COLLATE "C" NOT NULL,
+    status         text        NOT NULL,
     PRIMARY KEY (execution_id, key)
 );
-CREATE INDEX execution_labels_lookup ON execution_labels (env_id, key, value, queued_at DESC, execution_id DESC);
+CREATE INDEX execution_labels_lookup ON execution_labels (env_id, key, value, queued_at DESC, execution_id DESC)
+    INCLUDE (workflow_name, status);
 
 CREATE TABLE resource_samples (
     id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

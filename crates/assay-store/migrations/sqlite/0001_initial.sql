@@ -123,28 +123,36 @@ CREATE INDEX executions_env_workflow ON executions (env_id, workflow_name, queue
 CREATE INDEX executions_env_status   ON executions (env_id, status, queued_at DESC, id DESC);
 CREATE INDEX executions_status       ON executions (status, queued_at, id);
 
--- Tags and workflow labels of executions, one row per key. env_id and queued_at are
--- copied from the execution (both immutable) so a `key=value` selector is one index
--- range already in list order: no scan, no sort, and the count is an index count.
+-- Tags and workflow labels of executions, one row per key. env_id, queued_at and
+-- workflow_name are copied from the execution (all immutable), and so is status (kept in
+-- step by update_execution), so a `key=value` selector is one index range already in
+-- list order, and combining it with a workflow or status filter, or counting it, never
+-- touches the executions table: no scan, no sort.
 CREATE TABLE execution_tags (
-    execution_id  BLOB    NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
-    key           TEXT    NOT NULL,
-    value         TEXT    NOT NULL,
-    env_id        BLOB    NOT NULL,
-    queued_at     INTEGER NOT NULL,
+    execution_id   BLOB    NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+    key            TEXT    NOT NULL,
+    value          TEXT    NOT NULL,
+    env_id         BLOB    NOT NULL,
+    queued_at      INTEGER NOT NULL,
+    workflow_name  TEXT    NOT NULL,
+    status         TEXT    NOT NULL,
     PRIMARY KEY (execution_id, key)
 ) WITHOUT ROWID;
-CREATE INDEX execution_tags_lookup ON execution_tags (env_id, key, value, queued_at DESC, execution_id DESC);
+CREATE INDEX execution_tags_lookup ON execution_tags (env_id, key, value, queued_at DESC, execution_id DESC,
+    workflow_name, status);
 
 CREATE TABLE execution_labels (
-    execution_id  BLOB    NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
-    key           TEXT    NOT NULL,
-    value         TEXT    NOT NULL,
-    env_id        BLOB    NOT NULL,
-    queued_at     INTEGER NOT NULL,
+    execution_id   BLOB    NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+    key            TEXT    NOT NULL,
+    value          TEXT    NOT NULL,
+    env_id         BLOB    NOT NULL,
+    queued_at      INTEGER NOT NULL,
+    workflow_name  TEXT    NOT NULL,
+    status         TEXT    NOT NULL,
     PRIMARY KEY (execution_id, key)
 ) WITHOUT ROWID;
-CREATE INDEX execution_labels_lookup ON execution_labels (env_id, key, value, queued_at DESC, execution_id DESC);
+CREATE INDEX execution_labels_lookup ON execution_labels (env_id, key, value, queued_at DESC, execution_id DESC,
+    workflow_name, status);
 
 CREATE TABLE resource_samples (
     id              INTEGER PRIMARY KEY,

@@ -70,12 +70,10 @@ pub async fn append<B: Backend>(conn: &B, event: &mut AuditEvent) -> Result<()> 
     .arg(outcome(chained.outcome))
     .arg(chained.hash.as_str())
     .arg(to_json(&chained)?);
-    tx.execute(q)
-        .await
-        .map_err(crate::error::unique(format!(
-            "audit event {} was already appended",
-            chained.id
-        )))?;
+    tx.execute(q).await.map_err(crate::error::unique(format!(
+        "audit event {} was already appended",
+        chained.id
+    )))?;
     tx.execute(
         Sql::new("UPDATE audit_heads SET seq = $1, hash = $2 WHERE org_id = $3")
             .arg(chained.seq)

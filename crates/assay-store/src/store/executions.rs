@@ -7,8 +7,10 @@
 //! - otherwise a workflow filter walks `executions_env_workflow`, a single status
 //!   `executions_env_status`, and anything else `executions_env_queued`.
 //!
-//! Other requirements are probes on the side tables' primary keys. Totals count the
-//! same range (for a lone `key=value` that is an index-only count on the side table).
+//! Side rows carry the execution's env, queued_at, workflow name and status, so with a
+//! `key=value` driver the workflow/status filters and the total are answered from the
+//! side index alone. Other requirements are probes on the side tables' primary keys.
+//! Totals count the same index range the page walks.
 
 use super::rows;
 use crate::backend::{Backend, RowExt, WriteTx};
@@ -44,18 +46,38 @@ impl Side {
     }
 }
 
-async fn write_side<T: WriteTx>(
-    tx: &mut T,
-    side: Side,
+/// The execution columns copied into each side row.
+struct SideRow<'a> {
     execution_id: Uuid,
     env_id: Uuid,
     queued_at: Timestamp,
+    workflow_name: &'a str,
+    status: ExecutionStatus,
+}
+
+impl<'a> SideRow<'a> {
+    fn of(e: &'a Execution) -> Self {
+        Self {
+            execution_id: e.id,
+            env_id: e.env_id,
+            queued_at: e.queued_at,
+            workflow_name: &e.workflow_name,
+            status: e.status,
+        }
+    }
+}
+
+async fn write_side<T: WriteTx>(
+    tx: &mut T,
+    side: Side,
+    row: &SideRow<'_>,
     pairs: &BTreeMap<String, String>,
 ) -> Result<()> {
     let pairs: Vec<_> = pairs.iter().collect();
     for chunk in pairs.chunks(ROWS_PER_INSERT) {
         let mut q = Sql::new(&format!(
-            "INSERT INTO {} (execution_id, key, value, env_id, queued_at) VALUES ",
+            "INSERT INTO {} (execution_id, key, value, env_id, queued_at, workflow_name, \
+             status) VALUES ",
             side.table()
         ));
         for (i, (key, value)) in chunk.iter().enumerate() {
@@ -63,11 +85,13 @@ async fn write_side<T: WriteTx>(
                 q.push(", ");
             }
             q.bind_tuple([
-                Arg::Uuid(execution_id),
+                Arg::Uuid(row.execution_id),
                 Arg::Text((*key).clone()),
                 Arg::Text((*value).clone()),
-                Arg::Uuid(env_id),
-                Arg::Time(queued_at),
+                Arg::Uuid(row.env_id),
+                Arg::Time(row.queued_at),
+                Arg::Text(row.workflow_name.to_owned()),
+                Arg::Text(row.status.as_str().to_owned()),
             ]);
         }
         tx.execute(q).await.map_err(db)?;
@@ -125,11 +149,13 @@ async fn insert_in<T: WriteTx>(tx: &mut T, e: &Execution) -> Result<i64> {
     .arg(e.junit.as_ref().map(to_json).transpose()?)
     .arg(to_json(&e.steps)?)
     .arg(to_json(&e.plan)?);
-    tx.execute(q)
-        .await
-        .map_err(unique(format!("execution {} or {name:?} already exists", e.id)))?;
-    write_side(tx, Side::Tags, e.id, e.env_id, e.queued_at, &e.tags).await?;
-    write_side(tx, Side::Labels, e.id, e.env_id, e.queued_at, &e.labels).await?;
+    tx.execute(q).await.map_err(unique(format!(
+        "execution {} or {name:?} already exists",
+        e.id
+    )))?;
+    let side = SideRow::of(e);
+    write_side(tx, Side::Tags, &side, &e.tags).await?;
+    write_side(tx, Side::Labels, &side, &e.labels).await?;
     Ok(number)
 }
 
@@ -170,11 +196,12 @@ pub async fn bulk_insert<B: Backend>(conn: &B, executions: &mut [Execution]) -> 
 }
 
 /// Replaces the mutable fields. `queued_at` (the list order), identity, config, plan,
-/// labels and `started_by` are fixed at insert.
+/// labels and `started_by` are fixed at insert. Side rows follow tag and status changes.
 pub async fn update<B: Backend>(conn: &B, e: &Execution) -> Result<()> {
     let mut tx = conn.begin().await.map_err(db)?;
     let q = Sql::new(&format!(
-        "SELECT e.tags AS tags, e.queued_at AS queued_at FROM executions e \
+        "SELECT e.tags AS tags, e.status AS status, e.queued_at AS queued_at, \
+         e.workflow_name AS workflow_name FROM executions e \
          WHERE e.id = $1 AND e.env_id = $2{}",
         B::FOR_UPDATE
     ))
@@ -187,7 +214,15 @@ pub async fn update<B: Backend>(conn: &B, e: &Execution) -> Result<()> {
         .ok_or_else(|| Error::not_found("execution", e.id.to_string()))?;
     let old_tags: BTreeMap<String, String> =
         codec::from_json("tags", &row.text("tags").map_err(db)?)?;
-    let queued_at = row.time("queued_at").map_err(db)?;
+    let old_status = codec::status(&row.text("status").map_err(db)?)?;
+    let workflow_name = row.text("workflow_name").map_err(db)?;
+    let side = SideRow {
+        execution_id: e.id,
+        env_id: e.env_id,
+        queued_at: row.time("queued_at").map_err(db)?,
+        workflow_name: &workflow_name,
+        status: e.status,
+    };
     let q = Sql::new(
         "UPDATE executions SET status = $1, started_at = $2, finished_at = $3, \
          duration_ms = $4, steps = $5, junit = $6, error = $7, tags = $8, runner = $9 \
@@ -208,13 +243,31 @@ pub async fn update<B: Backend>(conn: &B, e: &Execution) -> Result<()> {
         tx.execute(Sql::new("DELETE FROM execution_tags WHERE execution_id = $1").arg(e.id))
             .await
             .map_err(db)?;
-        write_side(&mut tx, Side::Tags, e.id, e.env_id, queued_at, &e.tags).await?;
+        write_side(&mut tx, Side::Tags, &side, &e.tags).await?;
+    }
+    if old_status != e.status {
+        let mut tables = vec!["execution_labels"];
+        if old_tags == e.tags {
+            tables.push("execution_tags"); // otherwise rewritten above, new status included
+        }
+        for table in tables {
+            let q = Sql::new(&format!(
+                "UPDATE {table} SET status = $1 WHERE execution_id = $2"
+            ))
+            .arg(e.status.as_str())
+            .arg(e.id);
+            tx.execute(q).await.map_err(db)?;
+        }
     }
     tx.commit().await.map_err(db)
 }
 
 /// By ID when the text is a UUID of an execution in the environment, else by name.
-pub async fn get<B: Backend>(conn: &B, env_id: Uuid, id_or_name: &str) -> Result<Option<Execution>> {
+pub async fn get<B: Backend>(
+    conn: &B,
+    env_id: Uuid,
+    id_or_name: &str,
+) -> Result<Option<Execution>> {
     if let Ok(id) = Uuid::try_parse(id_or_name) {
         let q = Sql::new(&format!(
             "SELECT {} FROM executions e WHERE e.env_id = $1 AND e.id = $2",
@@ -246,7 +299,11 @@ fn push_requirement(q: &mut Sql, side: Side, id_col: &str, r: &Requirement) {
         Requirement::NotEquals { key, value } => (true, key, Some(value)),
         Requirement::Exists { key } => (false, key, None),
     };
-    q.push(if negate { " AND NOT EXISTS" } else { " AND EXISTS" });
+    q.push(if negate {
+        " AND NOT EXISTS"
+    } else {
+        " AND EXISTS"
+    });
     q.push(" (SELECT 1 FROM ").push(side.table());
     q.push(" s WHERE s.execution_id = ").push(id_col);
     q.push(" AND s.key = ").bind(key.as_str());
@@ -294,7 +351,6 @@ impl<'a> ListQuery<'a> {
     /// The count (`page: None`) or one page of summaries after `after`.
     fn build(&self, page: Option<(Option<&ExecutionCursor>, u32)>) -> Result<Sql> {
         let mut q = Sql::default();
-        let on_execution = self.filter.workflow.is_some() || !self.statuses.is_empty();
         match page {
             None => q.push("SELECT COUNT(*) AS n"),
             Some(_) => q.push("SELECT ").push(rows::SUMMARY_COLS),
@@ -306,32 +362,44 @@ impl<'a> ListQuery<'a> {
             };
             (side, &sel.requirements[i])
         });
-        let (time_col, id_col) = match driver_req {
+        // The table whose columns the filters read: the side table when it drives (it
+        // carries workflow_name and status), so counting never needs the join.
+        let (t, id_col) = match driver_req {
             Some((side, Requirement::Equals { key, value })) => {
                 q.push(" FROM ").push(side.table()).push(" d");
-                if page.is_some() || on_execution {
+                if page.is_some() {
                     q.push(" JOIN executions e ON e.id = d.execution_id");
                 }
                 q.push(" WHERE d.env_id = ").bind(self.env_id);
                 q.push(" AND d.key = ").bind(key.as_str());
                 q.push(" AND d.value = ").bind(value.as_str());
-                ("d.queued_at", "d.execution_id")
+                ("d", "d.execution_id")
             }
             _ => {
-                q.push(" FROM executions e WHERE e.env_id = ").bind(self.env_id);
-                ("e.queued_at", "e.id")
+                q.push(" FROM executions e WHERE e.env_id = ")
+                    .bind(self.env_id);
+                ("e", "e.id")
             }
         };
+        let time_col = if t == "d" {
+            "d.queued_at"
+        } else {
+            "e.queued_at"
+        };
         if let Some(workflow) = &self.filter.workflow {
-            q.push(" AND e.workflow_name = ").bind(workflow.as_str());
+            q.push(" AND ").push(t).push(".workflow_name = ");
+            q.bind(workflow.as_str());
         }
         match self.statuses.as_slice() {
             [] => {}
             [one] => {
-                q.push(" AND e.status = ").bind(one.as_str());
+                q.push(" AND ")
+                    .push(t)
+                    .push(".status = ")
+                    .bind(one.as_str());
             }
             many => {
-                q.push(" AND e.status IN ");
+                q.push(" AND ").push(t).push(".status IN ");
                 q.bind_tuple(many.iter().map(|s| Arg::Text(s.as_str().into())));
             }
         }
@@ -351,10 +419,20 @@ impl<'a> ListQuery<'a> {
         }
         if let Some((after, limit)) = page {
             if let Some(after) = after {
-                q.push(" AND (").push(time_col).push(", ").push(id_col).push(") < (");
-                q.bind(after.queued_at()?).push(", ").bind(after.id).push(")");
+                q.push(" AND (")
+                    .push(time_col)
+                    .push(", ")
+                    .push(id_col)
+                    .push(") < (");
+                q.bind(after.queued_at()?)
+                    .push(", ")
+                    .bind(after.id)
+                    .push(")");
             }
-            q.push(" ORDER BY ").push(time_col).push(" DESC, ").push(id_col);
+            q.push(" ORDER BY ")
+                .push(time_col)
+                .push(" DESC, ")
+                .push(id_col);
             q.push(" DESC LIMIT ").bind(i64::from(limit) + 1);
         }
         Ok(q)

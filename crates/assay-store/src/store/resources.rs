@@ -148,7 +148,11 @@ fn push_requirement(q: &mut Sql, id_col: &str, r: &Requirement) {
         Requirement::NotEquals { key, value } => (true, key, Some(value)),
         Requirement::Exists { key } => (false, key, None),
     };
-    q.push(if negate { " AND NOT EXISTS" } else { " AND EXISTS" });
+    q.push(if negate {
+        " AND NOT EXISTS"
+    } else {
+        " AND EXISTS"
+    });
     q.push(" (SELECT 1 FROM workflow_labels l WHERE l.workflow_id = ");
     q.push(id_col);
     q.push(" AND l.key = ").bind(key.as_str());
@@ -207,13 +211,18 @@ fn build(
     }
     if let Some(search) = search.filter(|s| !s.is_empty()) {
         let pattern = like_pattern(search);
-        q.push(" AND (lower(w.name) LIKE lower(").bind(pattern.clone());
-        q.push(") ESCAPE '\\' OR lower(w.description) LIKE lower(").bind(pattern);
+        q.push(" AND (lower(w.name) LIKE lower(")
+            .bind(pattern.clone());
+        q.push(") ESCAPE '\\' OR lower(w.description) LIKE lower(")
+            .bind(pattern);
         q.push(") ESCAPE '\\')");
     }
     if let Some((after, limit)) = page {
         if let Some(after) = after {
-            q.push(" AND ").push(name_col).push(" > ").bind(after.name.as_str());
+            q.push(" AND ")
+                .push(name_col)
+                .push(" > ")
+                .bind(after.name.as_str());
         }
         q.push(" ORDER BY ").push(name_col);
         q.push(" LIMIT ").bind(i64::from(limit) + 1);
@@ -238,7 +247,13 @@ pub async fn list<B: Backend>(
         Some(row) => rows::count(&row)?,
         None => 0,
     };
-    let q = build(env_id, kind, &selector, search, Some((after.as_ref(), size)));
+    let q = build(
+        env_id,
+        kind,
+        &selector,
+        search,
+        Some((after.as_ref(), size)),
+    );
     let mut items = conn
         .fetch_all(q)
         .await

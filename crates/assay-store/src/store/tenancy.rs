@@ -16,9 +16,10 @@ pub async fn insert_org<B: Backend>(conn: &B, org: &Organization) -> Result<()> 
         .arg(&org.slug)
         .arg(&org.name)
         .arg(org.created_at);
-    conn.execute(q)
-        .await
-        .map_err(unique(format!("organization {:?} already exists", org.slug)))?;
+    conn.execute(q).await.map_err(unique(format!(
+        "organization {:?} already exists",
+        org.slug
+    )))?;
     Ok(())
 }
 
@@ -26,13 +27,20 @@ pub async fn insert_org<B: Backend>(conn: &B, org: &Organization) -> Result<()> 
 /// no organization has that ID), else by slug.
 pub async fn find_org<B: Backend>(conn: &B, id_or_slug: &str) -> Result<Option<Organization>> {
     if let Ok(id) = Uuid::try_parse(id_or_slug) {
-        let q = Sql::new(&format!("SELECT {} FROM orgs o WHERE o.id = $1", rows::ORG_COLS)).arg(id);
+        let q = Sql::new(&format!(
+            "SELECT {} FROM orgs o WHERE o.id = $1",
+            rows::ORG_COLS
+        ))
+        .arg(id);
         if let Some(row) = conn.fetch_optional(q).await.map_err(db)? {
             return rows::org(&row).map(Some);
         }
     }
-    let q = Sql::new(&format!("SELECT {} FROM orgs o WHERE o.slug = $1", rows::ORG_COLS))
-        .arg(id_or_slug);
+    let q = Sql::new(&format!(
+        "SELECT {} FROM orgs o WHERE o.slug = $1",
+        rows::ORG_COLS
+    ))
+    .arg(id_or_slug);
     conn.fetch_optional(q)
         .await
         .map_err(db)?
@@ -41,8 +49,16 @@ pub async fn find_org<B: Backend>(conn: &B, id_or_slug: &str) -> Result<Option<O
 }
 
 pub async fn list_orgs<B: Backend>(conn: &B) -> Result<Vec<Organization>> {
-    let q = Sql::new(&format!("SELECT {} FROM orgs o ORDER BY o.slug", rows::ORG_COLS));
-    conn.fetch_all(q).await.map_err(db)?.iter().map(rows::org).collect()
+    let q = Sql::new(&format!(
+        "SELECT {} FROM orgs o ORDER BY o.slug",
+        rows::ORG_COLS
+    ));
+    conn.fetch_all(q)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::org)
+        .collect()
 }
 
 pub async fn insert_env<B: Backend>(conn: &B, env: &Environment) -> Result<()> {
@@ -96,7 +112,12 @@ pub async fn list_envs<B: Backend>(conn: &B, org_id: Uuid) -> Result<Vec<Environ
         rows::ENV_COLS
     ))
     .arg(org_id);
-    conn.fetch_all(q).await.map_err(db)?.iter().map(rows::env).collect()
+    conn.fetch_all(q)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::env)
+        .collect()
 }
 
 pub async fn insert_user<B: Backend>(conn: &B, user: &User) -> Result<()> {
@@ -117,7 +138,11 @@ pub async fn insert_user<B: Backend>(conn: &B, user: &User) -> Result<()> {
 }
 
 pub async fn find_user<B: Backend>(conn: &B, id: Uuid) -> Result<Option<User>> {
-    let q = Sql::new(&format!("SELECT {} FROM users u WHERE u.id = $1", rows::USER_COLS)).arg(id);
+    let q = Sql::new(&format!(
+        "SELECT {} FROM users u WHERE u.id = $1",
+        rows::USER_COLS
+    ))
+    .arg(id);
     conn.fetch_optional(q)
         .await
         .map_err(db)?

@@ -58,7 +58,12 @@ pub async fn audit_append_and_read(store: Arc<dyn Store>) {
         assert_eq!(ev.hash, audit_chain::chain_hash(&ev));
         // Nothing but the chain fields changed.
         assert_eq!(
-            AuditEvent { seq: 0, prev_hash: String::new(), hash: String::new(), ..ev.clone() },
+            AuditEvent {
+                seq: 0,
+                prev_hash: String::new(),
+                hash: String::new(),
+                ..ev.clone()
+            },
             before
         );
         appended.push(ev);
@@ -69,18 +74,36 @@ pub async fn audit_append_and_read(store: Arc<dyn Store>) {
 
     let mut other = event(org_b, "token.created");
     store.append_audit(&mut other).await.unwrap();
-    assert_eq!((other.seq, other.prev_hash.as_str()), (1, GENESIS_PREV_HASH));
+    assert_eq!(
+        (other.seq, other.prev_hash.as_str()),
+        (1, GENESIS_PREV_HASH)
+    );
 
     let read = store.audit_events(org_a, 0, 100).await.unwrap();
     assert_eq!(read, appended);
     audit_chain::verify(&read, None).unwrap();
-    assert_eq!(store.audit_events(org_a, 1, 1).await.unwrap(), vec![appended[1].clone()]);
-    assert_eq!(store.audit_events(org_a, 1, 100).await.unwrap(), appended[1..].to_vec());
+    assert_eq!(
+        store.audit_events(org_a, 1, 1).await.unwrap(),
+        vec![appended[1].clone()]
+    );
+    assert_eq!(
+        store.audit_events(org_a, 1, 100).await.unwrap(),
+        appended[1..].to_vec()
+    );
     audit_chain::verify(&appended[1..], Some((1, &appended[0].hash))).unwrap();
     assert!(store.audit_events(org_a, 3, 100).await.unwrap().is_empty());
     assert!(store.audit_events(org_a, 0, 0).await.unwrap().is_empty());
-    assert_eq!(store.audit_events(org_b, 0, 100).await.unwrap(), vec![other]);
-    assert!(store.audit_events(Uuid::now_v7(), 0, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.audit_events(org_b, 0, 100).await.unwrap(),
+        vec![other]
+    );
+    assert!(
+        store
+            .audit_events(Uuid::now_v7(), 0, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn concurrent_append_audit(store: Arc<dyn Store>) {
@@ -108,7 +131,10 @@ pub async fn concurrent_append_audit(store: Arc<dyn Store>) {
     assert_eq!(seqs, (1..=100).collect::<Vec<i64>>());
     let read = store.audit_events(org, 0, 1000).await.unwrap();
     assert_eq!(read.len(), 100);
-    assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=100).collect::<Vec<i64>>());
+    assert_eq!(
+        read.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=100).collect::<Vec<i64>>()
+    );
     audit_chain::verify(&read, None).unwrap();
     let actions: HashSet<_> = read.iter().map(|e| e.action.clone()).collect();
     assert_eq!(actions.len(), 100);
@@ -139,13 +165,22 @@ pub async fn audit_duplicate_and_tamper(store: Arc<dyn Store>) {
     audit_chain::verify(&chain, None).unwrap();
     let mut edited = chain.clone();
     edited[1].action = "something.else".into();
-    assert_eq!(audit_chain::verify(&edited, None), Err(ChainError::BadHash { seq: 2 }));
+    assert_eq!(
+        audit_chain::verify(&edited, None),
+        Err(ChainError::BadHash { seq: 2 })
+    );
     let removed = vec![chain[0].clone(), chain[2].clone()];
     assert_eq!(
         audit_chain::verify(&removed, None),
-        Err(ChainError::Gap { seq: 3, expected: 2 })
+        Err(ChainError::Gap {
+            seq: 3,
+            expected: 2
+        })
     );
     let mut relinked = chain.clone();
     relinked[2].prev_hash = chain[0].hash.clone();
-    assert_eq!(audit_chain::verify(&relinked, None), Err(ChainError::BrokenLink { seq: 3 }));
+    assert_eq!(
+        audit_chain::verify(&relinked, None),
+        Err(ChainError::BrokenLink { seq: 3 })
+    );
 }

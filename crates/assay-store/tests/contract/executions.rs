@@ -33,7 +33,10 @@ pub async fn execution_round_trip(store: Arc<dyn Store>) {
     assert_eq!(got.plan["nested"]["z"][2]["y"], serde_json::Value::Null);
     assert_eq!(got.plan["big"], serde_json::json!(12345678901234i64));
     assert_eq!(got.plan["float"], serde_json::json!(0.1));
-    assert_eq!(got.steps[0].error.as_deref(), Some("exit status 2\u{0}with a NUL"));
+    assert_eq!(
+        got.steps[0].error.as_deref(),
+        Some("exit status 2\u{0}with a NUL")
+    );
     assert_eq!(
         got.steps[0].started_at,
         Some(datetime!(2025-06-01 12:00:01.000000789 UTC)),
@@ -43,10 +46,25 @@ pub async fn execution_round_trip(store: Arc<dyn Store>) {
 
     // Not visible from another environment, by ID or by name; unknown names are None.
     let (_, other) = org_env(store.as_ref()).await;
-    assert_eq!(store.get_execution(other.id, &ex.id.to_string()).await.unwrap(), None);
-    assert_eq!(store.get_execution(other.id, "checkout-1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_execution(other.id, &ex.id.to_string())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_execution(other.id, "checkout-1").await.unwrap(),
+        None
+    );
     assert_eq!(store.get_execution(e.id, "checkout-2").await.unwrap(), None);
-    assert_eq!(store.get_execution(e.id, &Uuid::now_v7().to_string()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_execution(e.id, &Uuid::now_v7().to_string())
+            .await
+            .unwrap(),
+        None
+    );
 
     // A second insert with the same ID is a conflict and consumes nothing visible.
     let mut again = ex.clone();
@@ -63,16 +81,40 @@ pub async fn timestamps_exact_to_microsecond(store: Arc<dyn Store>) {
     let (_, e) = org_env(store.as_ref()).await;
     let wf = workflow(e.id, W, "clock");
     let cases: Vec<(Timestamp, Timestamp)> = vec![
-        (datetime!(2025-06-01 12:00:00.123456 UTC), datetime!(2025-06-01 12:00:00.123456 UTC)),
-        (datetime!(2025-06-01 12:00:00.000001 UTC), datetime!(2025-06-01 12:00:00.000001 UTC)),
-        (datetime!(2025-06-01 12:00:00.999999 UTC), datetime!(2025-06-01 12:00:00.999999 UTC)),
-        (datetime!(1970-01-01 00:00:00 UTC), datetime!(1970-01-01 00:00:00 UTC)),
-        (datetime!(1999-12-31 23:59:59.999999 UTC), datetime!(1999-12-31 23:59:59.999999 UTC)),
-        (datetime!(2262-04-11 23:47:16.854775 UTC), datetime!(2262-04-11 23:47:16.854775 UTC)),
+        (
+            datetime!(2025-06-01 12:00:00.123456 UTC),
+            datetime!(2025-06-01 12:00:00.123456 UTC),
+        ),
+        (
+            datetime!(2025-06-01 12:00:00.000001 UTC),
+            datetime!(2025-06-01 12:00:00.000001 UTC),
+        ),
+        (
+            datetime!(2025-06-01 12:00:00.999999 UTC),
+            datetime!(2025-06-01 12:00:00.999999 UTC),
+        ),
+        (
+            datetime!(1970-01-01 00:00:00 UTC),
+            datetime!(1970-01-01 00:00:00 UTC),
+        ),
+        (
+            datetime!(1999-12-31 23:59:59.999999 UTC),
+            datetime!(1999-12-31 23:59:59.999999 UTC),
+        ),
+        (
+            datetime!(2262-04-11 23:47:16.854775 UTC),
+            datetime!(2262-04-11 23:47:16.854775 UTC),
+        ),
         // Sub-microsecond digits are dropped (rounded down), the same on every backend.
-        (datetime!(2025-06-01 12:00:00.123456789 UTC), datetime!(2025-06-01 12:00:00.123456 UTC)),
+        (
+            datetime!(2025-06-01 12:00:00.123456789 UTC),
+            datetime!(2025-06-01 12:00:00.123456 UTC),
+        ),
         // A non-UTC offset is stored as the same instant, read back in UTC.
-        (datetime!(2025-06-01 14:00:00.5 +02:00), datetime!(2025-06-01 12:00:00.5 UTC)),
+        (
+            datetime!(2025-06-01 14:00:00.5 +02:00),
+            datetime!(2025-06-01 12:00:00.5 UTC),
+        ),
     ];
     for (i, (given, want)) in cases.into_iter().enumerate() {
         let mut ex = execution(e.id, &wf, given);
@@ -88,13 +130,25 @@ pub async fn timestamps_exact_to_microsecond(store: Arc<dyn Store>) {
         assert_eq!(got.queued_at, want, "case {i}");
         assert_eq!(got.queued_at.offset(), time::UtcOffset::UTC, "case {i}");
         assert_eq!(got.started_at, Some(want), "case {i}");
-        assert_eq!(got.finished_at, Some(want + time::Duration::microseconds(1)), "case {i}");
+        assert_eq!(
+            got.finished_at,
+            Some(want + time::Duration::microseconds(1)),
+            "case {i}"
+        );
     }
     // Also on the other tables.
     let mut o = org("clock-org");
     o.created_at = datetime!(2031-07-08 09:10:11.121314 UTC);
     store.insert_org(&o).await.unwrap();
-    assert_eq!(store.find_org("clock-org").await.unwrap().unwrap().created_at, o.created_at);
+    assert_eq!(
+        store
+            .find_org("clock-org")
+            .await
+            .unwrap()
+            .unwrap()
+            .created_at,
+        o.created_at
+    );
 }
 
 pub async fn execution_numbering(store: Arc<dyn Store>) {
@@ -137,7 +191,14 @@ pub async fn concurrent_insert_execution(store: Arc<dyn Store>) {
     numbers.sort();
     assert_eq!(numbers, (1..=50).collect::<Vec<i64>>());
     let page = store
-        .list_executions(e.id, &ExecutionFilter::default(), &PageRequest { limit: Some(500), cursor: None })
+        .list_executions(
+            e.id,
+            &ExecutionFilter::default(),
+            &PageRequest {
+                limit: Some(500),
+                cursor: None,
+            },
+        )
         .await
         .unwrap();
     let mut stored: Vec<i64> = page.items.iter().map(|s| s.number).collect();
@@ -151,8 +212,48 @@ pub async fn update_execution(store: Arc<dyn Store>) {
     let wf = workflow(e.id, W, "upd");
     let mut ex = execution(e.id, &wf, at(0));
     ex.tags = map(&[("branch", "main"), ("pr", "7")]);
+    ex.labels = map(&[("team", "qa")]);
     store.insert_execution(&mut ex).await.unwrap();
     let original = ex.clone();
+    // Filters combining a selector with status or workflow must follow updates.
+    let count_with =
+        |tags: Option<&'static str>, labels: Option<&'static str>, status: ExecutionStatus| {
+            let store = store.clone();
+            async move {
+                let filter = ExecutionFilter {
+                    tag_selector: tags.map(Into::into),
+                    label_selector: labels.map(Into::into),
+                    statuses: vec![status],
+                    workflow: Some("upd".into()),
+                    ..Default::default()
+                };
+                let total = store
+                    .list_executions(e.id, &filter, &PageRequest::default())
+                    .await
+                    .unwrap()
+                    .total;
+                let listed = store
+                    .list_executions(e.id, &filter, &PageRequest::default())
+                    .await
+                    .unwrap()
+                    .items
+                    .len() as u64;
+                assert_eq!(total, listed);
+                total
+            }
+        };
+    assert_eq!(
+        count_with(Some("branch=main"), None, ExecutionStatus::Queued).await,
+        1
+    );
+    assert_eq!(
+        count_with(None, Some("team=qa"), ExecutionStatus::Queued).await,
+        1
+    );
+    assert_eq!(
+        count_with(None, Some("team=qa"), ExecutionStatus::Passed).await,
+        0
+    );
 
     let mut changed = ex.clone();
     changed.status = ExecutionStatus::Passed;
@@ -176,8 +277,45 @@ pub async fn update_execution(store: Arc<dyn Store>) {
     changed.runner = Some("runner-9".into());
     changed.tags = map(&[("branch", "release"), ("new", "yes")]);
     store.update_execution(&changed).await.unwrap();
-    let got = store.get_execution(e.id, &ex.id.to_string()).await.unwrap().unwrap();
+    let got = store
+        .get_execution(e.id, &ex.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got, changed);
+    assert_eq!(
+        count_with(Some("branch=release"), None, ExecutionStatus::Passed).await,
+        1
+    );
+    assert_eq!(
+        count_with(Some("branch=release"), None, ExecutionStatus::Queued).await,
+        0
+    );
+    assert_eq!(
+        count_with(None, Some("team=qa"), ExecutionStatus::Passed).await,
+        1
+    );
+    assert_eq!(
+        count_with(None, Some("team=qa"), ExecutionStatus::Queued).await,
+        0
+    );
+    // Status change without a tag change updates the tag rows' status too.
+    let mut failed = changed.clone();
+    failed.status = ExecutionStatus::Failed;
+    store.update_execution(&failed).await.unwrap();
+    assert_eq!(
+        count_with(Some("new=yes"), None, ExecutionStatus::Failed).await,
+        1
+    );
+    assert_eq!(
+        count_with(Some("new=yes"), None, ExecutionStatus::Passed).await,
+        0
+    );
+    assert_eq!(
+        count_with(None, Some("team=qa"), ExecutionStatus::Failed).await,
+        1
+    );
+    store.update_execution(&changed).await.unwrap();
 
     // Tags are filterable by their new values only.
     let count = |sel: &'static str| {
@@ -186,7 +324,10 @@ pub async fn update_execution(store: Arc<dyn Store>) {
             store
                 .list_executions(
                     e.id,
-                    &ExecutionFilter { tag_selector: Some(sel.into()), ..Default::default() },
+                    &ExecutionFilter {
+                        tag_selector: Some(sel.into()),
+                        ..Default::default()
+                    },
                     &PageRequest::default(),
                 )
                 .await
@@ -207,16 +348,33 @@ pub async fn update_execution(store: Arc<dyn Store>) {
     cleared.tags.clear();
     cleared.duration_ms = None;
     store.update_execution(&cleared).await.unwrap();
-    assert_eq!(store.get_execution(e.id, &ex.id.to_string()).await.unwrap().unwrap(), cleared);
+    assert_eq!(
+        store
+            .get_execution(e.id, &ex.id.to_string())
+            .await
+            .unwrap()
+            .unwrap(),
+        cleared
+    );
     assert_eq!(count("branch").await, 0);
 
     // Immutable fields are not replaced.
     let mut sneaky = cleared.clone();
-    sneaky.config.insert("x".into(), assay_core::execution::ConfigValue { value: 1.into(), sensitive: false });
+    sneaky.config.insert(
+        "x".into(),
+        assay_core::execution::ConfigValue {
+            value: 1.into(),
+            sensitive: false,
+        },
+    );
     sneaky.plan = serde_json::json!({"changed": true});
     sneaky.workflow_name = "other".into();
     store.update_execution(&sneaky).await.unwrap();
-    let got = store.get_execution(e.id, &ex.id.to_string()).await.unwrap().unwrap();
+    let got = store
+        .get_execution(e.id, &ex.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got.config, original.config);
     assert_eq!(got.plan, original.plan);
     assert_eq!(got.workflow_name, "upd");
@@ -226,14 +384,20 @@ pub async fn update_execution(store: Arc<dyn Store>) {
     missing.id = Uuid::now_v7();
     assert!(matches!(
         store.update_execution(&missing).await,
-        Err(Error::NotFound { kind: "execution", .. })
+        Err(Error::NotFound {
+            kind: "execution",
+            ..
+        })
     ));
     let (_, other) = org_env(store.as_ref()).await;
     let mut wrong_env = cleared.clone();
     wrong_env.env_id = other.id;
     assert!(matches!(
         store.update_execution(&wrong_env).await,
-        Err(Error::NotFound { kind: "execution", .. })
+        Err(Error::NotFound {
+            kind: "execution",
+            ..
+        })
     ));
 }
 
@@ -252,8 +416,14 @@ pub async fn execution_survives_workflow_deletion(store: Arc<dyn Store>) {
         let got = store.get_execution(e.id, name).await.unwrap().unwrap();
         assert_eq!(got.workflow_id, wf.id);
     }
-    let filter = ExecutionFilter { workflow: Some("doomed".into()), ..Default::default() };
-    let page = store.list_executions(e.id, &filter, &PageRequest::default()).await.unwrap();
+    let filter = ExecutionFilter {
+        workflow: Some("doomed".into()),
+        ..Default::default()
+    };
+    let page = store
+        .list_executions(e.id, &filter, &PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(page.total, 3);
     assert_eq!(store.recent_executions(wf.id, 10).await.unwrap().len(), 3);
 
@@ -263,14 +433,32 @@ pub async fn execution_survives_workflow_deletion(store: Arc<dyn Store>) {
     let mut ex = execution(e.id, &again, at(10));
     store.insert_execution(&mut ex).await.unwrap();
     assert_eq!(ex.name, "doomed-4");
-    assert_eq!(store.recent_executions(again.id, 10).await.unwrap().len(), 1);
-    let page = store.list_executions(e.id, &filter, &PageRequest::default()).await.unwrap();
+    assert_eq!(
+        store.recent_executions(again.id, 10).await.unwrap().len(),
+        1
+    );
+    let page = store
+        .list_executions(e.id, &filter, &PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(page.total, 4);
     // Updating an execution of the deleted workflow still works.
-    let mut old = store.get_execution(e.id, "doomed-1").await.unwrap().unwrap();
+    let mut old = store
+        .get_execution(e.id, "doomed-1")
+        .await
+        .unwrap()
+        .unwrap();
     old.status = ExecutionStatus::Aborted;
     store.update_execution(&old).await.unwrap();
-    assert_eq!(store.get_execution(e.id, "doomed-1").await.unwrap().unwrap().status, ExecutionStatus::Aborted);
+    assert_eq!(
+        store
+            .get_execution(e.id, "doomed-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        ExecutionStatus::Aborted
+    );
 }
 
 pub async fn executions_with_status(store: Arc<dyn Store>) {
@@ -298,12 +486,27 @@ pub async fn executions_with_status(store: Arc<dyn Store>) {
         .await
         .unwrap();
     // Oldest first across environments: offsets 10, 20, 40, 50.
-    assert_eq!(got.iter().map(|x| x.id).collect::<Vec<_>>(), vec![ids[1], ids[4], ids[3], ids[0]]);
+    assert_eq!(
+        got.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![ids[1], ids[4], ids[3], ids[0]]
+    );
     assert_eq!(got[0].env_id, e2.id);
-    let passed = store.executions_with_status(&[ExecutionStatus::Passed]).await.unwrap();
-    assert_eq!(passed.iter().map(|x| x.id).collect::<Vec<_>>(), vec![ids[2]]);
+    let passed = store
+        .executions_with_status(&[ExecutionStatus::Passed])
+        .await
+        .unwrap();
+    assert_eq!(
+        passed.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![ids[2]]
+    );
     assert!(store.executions_with_status(&[]).await.unwrap().is_empty());
-    assert!(store.executions_with_status(&[ExecutionStatus::Timeout]).await.unwrap().is_empty());
+    assert!(
+        store
+            .executions_with_status(&[ExecutionStatus::Timeout])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn recent_executions(store: Arc<dyn Store>) {
@@ -321,8 +524,17 @@ pub async fn recent_executions(store: Arc<dyn Store>) {
         ["a-8", "a-7", "a-6", "a-5", "a-4"]
     );
     let all_b = store.recent_executions(b.id, 100).await.unwrap();
-    assert_eq!(all_b.iter().map(|s| s.number).collect::<Vec<_>>(), [4, 3, 2, 1]);
-    assert!(store.recent_executions(Uuid::now_v7(), 5).await.unwrap().is_empty());
+    assert_eq!(
+        all_b.iter().map(|s| s.number).collect::<Vec<_>>(),
+        [4, 3, 2, 1]
+    );
+    assert!(
+        store
+            .recent_executions(Uuid::now_v7(), 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.recent_executions(a.id, 0).await.unwrap().is_empty());
 }
 
@@ -337,11 +549,24 @@ pub async fn resource_samples(store: Arc<dyn Store>) {
         memory_bytes: mem,
     };
     // 450 samples for step "1" (several INSERT batches), interleaved in time with "2".
-    let step1: Vec<_> = (0..450).map(|i| sample(i * 100, i as u64, 1 << 30)).collect();
-    let step2: Vec<_> = (0..3).map(|i| sample(i * 100 + 50, 7, u64::from(u32::MAX) * 4)).collect();
-    store.insert_resource_samples(ex.id, "1", &step1).await.unwrap();
-    store.insert_resource_samples(ex.id, "2", &step2).await.unwrap();
-    store.insert_resource_samples(ex.id, "3", &[]).await.unwrap();
+    let step1: Vec<_> = (0..450)
+        .map(|i| sample(i * 100, i as u64, 1 << 30))
+        .collect();
+    let step2: Vec<_> = (0..3)
+        .map(|i| sample(i * 100 + 50, 7, u64::from(u32::MAX) * 4))
+        .collect();
+    store
+        .insert_resource_samples(ex.id, "1", &step1)
+        .await
+        .unwrap();
+    store
+        .insert_resource_samples(ex.id, "2", &step2)
+        .await
+        .unwrap();
+    store
+        .insert_resource_samples(ex.id, "3", &[])
+        .await
+        .unwrap();
     let got = store.resource_samples(ex.id).await.unwrap();
     assert_eq!(got.len(), 453);
     let times: Vec<_> = got.iter().map(|(_, s)| s.time).collect();
@@ -354,5 +579,11 @@ pub async fn resource_samples(store: Arc<dyn Store>) {
     assert_eq!(got.last().unwrap(), &("1".to_string(), step1[449].clone()));
     let steps: BTreeSet<_> = got.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(steps, BTreeSet::from(["1", "2"]));
-    assert!(store.resource_samples(Uuid::now_v7()).await.unwrap().is_empty());
+    assert!(
+        store
+            .resource_samples(Uuid::now_v7())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -13,13 +13,25 @@ use uuid::Uuid;
 const W: ResourceKind = ResourceKind::Workflow;
 
 /// Every page of a listing: checks totals, page sizes and cursors; returns the IDs.
-async fn all_pages(store: &dyn Store, env_id: Uuid, filter: &ExecutionFilter, limit: u32) -> Vec<Uuid> {
+async fn all_pages(
+    store: &dyn Store,
+    env_id: Uuid,
+    filter: &ExecutionFilter,
+    limit: u32,
+) -> Vec<Uuid> {
     let mut ids = Vec::new();
     let mut cursor = None;
     let mut total = None;
     for _ in 0..10_000 {
         let page = store
-            .list_executions(env_id, filter, &PageRequest { limit: Some(limit), cursor })
+            .list_executions(
+                env_id,
+                filter,
+                &PageRequest {
+                    limit: Some(limit),
+                    cursor,
+                },
+            )
             .await
             .unwrap();
         if let Some(t) = total {
@@ -50,7 +62,11 @@ fn newest_first(executions: &[&Execution]) -> Vec<Uuid> {
 
 pub async fn execution_pagination(store: Arc<dyn Store>) {
     let (_, e) = org_env(store.as_ref()).await;
-    let wfs = [workflow(e.id, W, "a"), workflow(e.id, W, "b"), workflow(e.id, W, "c")];
+    let wfs = [
+        workflow(e.id, W, "a"),
+        workflow(e.id, W, "b"),
+        workflow(e.id, W, "c"),
+    ];
     // 130 executions; groups of five share a queued_at (ties are broken by id).
     let mut all = Vec::new();
     for i in 0..130i64 {
@@ -67,17 +83,31 @@ pub async fn execution_pagination(store: Arc<dyn Store>) {
     for limit in [50, 13, 1, 130, 500] {
         let got = all_pages(store.as_ref(), e.id, &ExecutionFilter::default(), limit).await;
         assert_eq!(got.len(), 130, "limit {limit}");
-        assert_eq!(got.iter().collect::<HashSet<_>>().len(), 130, "duplicates at limit {limit}");
+        assert_eq!(
+            got.iter().collect::<HashSet<_>>().len(),
+            130,
+            "duplicates at limit {limit}"
+        );
         assert_eq!(got, want, "order at limit {limit}");
     }
     let first = store
-        .list_executions(e.id, &ExecutionFilter::default(), &PageRequest { limit: Some(50), cursor: None })
+        .list_executions(
+            e.id,
+            &ExecutionFilter::default(),
+            &PageRequest {
+                limit: Some(50),
+                cursor: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(first.total, 130);
     assert_eq!(first.items.len(), 50);
     let by_id: BTreeMap<_, _> = all.iter().map(|x| (x.id, x)).collect();
-    assert_eq!(first.items[0], assay_core::execution::ExecutionSummary::from(by_id[&want[0]]));
+    assert_eq!(
+        first.items[0],
+        assay_core::execution::ExecutionSummary::from(by_id[&want[0]])
+    );
 
     // A page taken later still continues after its cursor when newer executions arrive.
     let mut newer = execution(e.id, &wfs[0], at(99_999));
@@ -86,11 +116,17 @@ pub async fn execution_pagination(store: Arc<dyn Store>) {
         .list_executions(
             e.id,
             &ExecutionFilter::default(),
-            &PageRequest { limit: Some(50), cursor: first.next_cursor.clone() },
+            &PageRequest {
+                limit: Some(50),
+                cursor: first.next_cursor.clone(),
+            },
         )
         .await
         .unwrap();
-    assert_eq!(second.items.iter().map(|s| s.id).collect::<Vec<_>>(), want[50..100].to_vec());
+    assert_eq!(
+        second.items.iter().map(|s| s.id).collect::<Vec<_>>(),
+        want[50..100].to_vec()
+    );
     assert_eq!(second.total, 131);
 }
 
@@ -119,7 +155,10 @@ async fn fixture(store: &dyn Store) -> Fixture {
         let wf = [&a, &b, &c][i % 3];
         let mut ex = execution(e.id, wf, at(i as i64 * 10));
         ex.status = statuses[i % 5];
-        ex.tags.insert("branch".into(), if i % 2 == 0 { "main" } else { "dev" }.into());
+        ex.tags.insert(
+            "branch".into(),
+            if i % 2 == 0 { "main" } else { "dev" }.into(),
+        );
         if i % 4 == 0 {
             ex.tags.insert("nightly".into(), "true".into());
         }
@@ -155,45 +194,70 @@ pub async fn execution_filters(store: Arc<dyn Store>) {
         ("none", ExecutionFilter::default(), Box::new(|_| true)),
         (
             "workflow",
-            ExecutionFilter { workflow: s("b"), ..Default::default() },
+            ExecutionFilter {
+                workflow: s("b"),
+                ..Default::default()
+            },
             Box::new(|e| e.workflow_name == "b"),
         ),
         (
             "unknown workflow",
-            ExecutionFilter { workflow: s("zzz"), ..Default::default() },
+            ExecutionFilter {
+                workflow: s("zzz"),
+                ..Default::default()
+            },
             Box::new(|_| false),
         ),
         (
             "one status",
-            ExecutionFilter { statuses: vec![ExecutionStatus::Failed], ..Default::default() },
+            ExecutionFilter {
+                statuses: vec![ExecutionStatus::Failed],
+                ..Default::default()
+            },
             Box::new(|e| e.status == ExecutionStatus::Failed),
         ),
         (
             "statuses",
             ExecutionFilter {
-                statuses: vec![ExecutionStatus::Queued, ExecutionStatus::Running, ExecutionStatus::Queued],
+                statuses: vec![
+                    ExecutionStatus::Queued,
+                    ExecutionStatus::Running,
+                    ExecutionStatus::Queued,
+                ],
                 ..Default::default()
             },
             Box::new(|e| matches!(e.status, ExecutionStatus::Queued | ExecutionStatus::Running)),
         ),
         (
             "tag k=v",
-            ExecutionFilter { tag_selector: s("branch=main"), ..Default::default() },
+            ExecutionFilter {
+                tag_selector: s("branch=main"),
+                ..Default::default()
+            },
             Box::new(|e| tag(e, "branch").as_deref() == Some("main")),
         ),
         (
             "tag k!=v",
-            ExecutionFilter { tag_selector: s("nightly!=true"), ..Default::default() },
+            ExecutionFilter {
+                tag_selector: s("nightly!=true"),
+                ..Default::default()
+            },
             Box::new(|e| tag(e, "nightly").as_deref() != Some("true")),
         ),
         (
             "tag exists",
-            ExecutionFilter { tag_selector: s("pr"), ..Default::default() },
+            ExecutionFilter {
+                tag_selector: s("pr"),
+                ..Default::default()
+            },
             Box::new(|e| tag(e, "pr").is_some()),
         ),
         (
             "tag k=v,k!=v,k",
-            ExecutionFilter { tag_selector: s("branch=main,nightly!=true,pr"), ..Default::default() },
+            ExecutionFilter {
+                tag_selector: s("branch=main,nightly!=true,pr"),
+                ..Default::default()
+            },
             Box::new(|e| {
                 tag(e, "branch").as_deref() == Some("main")
                     && tag(e, "nightly").as_deref() != Some("true")
@@ -202,32 +266,52 @@ pub async fn execution_filters(store: Arc<dyn Store>) {
         ),
         (
             "two tag equalities",
-            ExecutionFilter { tag_selector: s("nightly=true,branch=dev"), ..Default::default() },
+            ExecutionFilter {
+                tag_selector: s("nightly=true,branch=dev"),
+                ..Default::default()
+            },
             Box::new(|e| tag(e, "nightly").is_some() && tag(e, "branch").as_deref() == Some("dev")),
         ),
         (
             "label k=v",
-            ExecutionFilter { label_selector: s("team=qa"), ..Default::default() },
+            ExecutionFilter {
+                label_selector: s("team=qa"),
+                ..Default::default()
+            },
             Box::new(|e| label(e, "team").as_deref() == Some("qa")),
         ),
         (
             "label k!=v",
-            ExecutionFilter { label_selector: s("team!=qa"), ..Default::default() },
+            ExecutionFilter {
+                label_selector: s("team!=qa"),
+                ..Default::default()
+            },
             Box::new(|e| label(e, "team").as_deref() != Some("qa")),
         ),
         (
             "label exists",
-            ExecutionFilter { label_selector: s("team"), ..Default::default() },
+            ExecutionFilter {
+                label_selector: s("team"),
+                ..Default::default()
+            },
             Box::new(|e| label(e, "team").is_some()),
         ),
         (
             "since/until (inclusive)",
-            ExecutionFilter { since: Some(at(200)), until: Some(at(400)), ..Default::default() },
+            ExecutionFilter {
+                since: Some(at(200)),
+                until: Some(at(400)),
+                ..Default::default()
+            },
             Box::new(|e| e.queued_at >= at(200) && e.queued_at <= at(400)),
         ),
         (
             "tag driver with since",
-            ExecutionFilter { tag_selector: s("branch=dev"), since: Some(at(450)), ..Default::default() },
+            ExecutionFilter {
+                tag_selector: s("branch=dev"),
+                since: Some(at(450)),
+                ..Default::default()
+            },
             Box::new(|e| tag(e, "branch").as_deref() == Some("dev") && e.queued_at >= at(450)),
         ),
         (
@@ -257,7 +341,9 @@ pub async fn execution_filters(store: Arc<dyn Store>) {
                 statuses: vec![ExecutionStatus::Passed],
                 ..Default::default()
             },
-            Box::new(|e| label(e, "team").as_deref() == Some("dev") && e.status == ExecutionStatus::Passed),
+            Box::new(|e| {
+                label(e, "team").as_deref() == Some("dev") && e.status == ExecutionStatus::Passed
+            }),
         ),
     ];
     for (name, filter, pred) in cases {
@@ -266,7 +352,14 @@ pub async fn execution_filters(store: Arc<dyn Store>) {
         let got = all_pages(store.as_ref(), fx.env_id, &filter, 500).await;
         assert_eq!(got, want, "filter {name}");
         let first = store
-            .list_executions(fx.env_id, &filter, &PageRequest { limit: Some(1), cursor: None })
+            .list_executions(
+                fx.env_id,
+                &filter,
+                &PageRequest {
+                    limit: Some(1),
+                    cursor: None,
+                },
+            )
             .await
             .unwrap();
         assert_eq!(first.total, want.len() as u64, "total for {name}");
@@ -277,10 +370,22 @@ pub async fn execution_filters(store: Arc<dyn Store>) {
 pub async fn execution_filters_paginate(store: Arc<dyn Store>) {
     let fx = fixture(store.as_ref()).await;
     let filters = [
-        ExecutionFilter { tag_selector: Some("branch=main".into()), ..Default::default() },
-        ExecutionFilter { workflow: Some("a".into()), ..Default::default() },
-        ExecutionFilter { statuses: vec![ExecutionStatus::Passed], ..Default::default() },
-        ExecutionFilter { label_selector: Some("team!=dev".into()), ..Default::default() },
+        ExecutionFilter {
+            tag_selector: Some("branch=main".into()),
+            ..Default::default()
+        },
+        ExecutionFilter {
+            workflow: Some("a".into()),
+            ..Default::default()
+        },
+        ExecutionFilter {
+            statuses: vec![ExecutionStatus::Passed],
+            ..Default::default()
+        },
+        ExecutionFilter {
+            label_selector: Some("team!=dev".into()),
+            ..Default::default()
+        },
     ];
     let expected_sizes = [45, 30, 36, 60];
     for (filter, size) in filters.iter().zip(expected_sizes) {
@@ -295,41 +400,97 @@ pub async fn execution_filters_paginate(store: Arc<dyn Store>) {
 pub async fn execution_invalid_input(store: Arc<dyn Store>) {
     let fx = fixture(store.as_ref()).await;
     for bad in ["a=b,,c", "=x", "a b", "k=v=w", "x,"] {
-        let tags = ExecutionFilter { tag_selector: Some(bad.into()), ..Default::default() };
-        assert_invalid(store.list_executions(fx.env_id, &tags, &PageRequest::default()).await, "selector");
-        let labels = ExecutionFilter { label_selector: Some(bad.into()), ..Default::default() };
-        assert_invalid(store.list_executions(fx.env_id, &labels, &PageRequest::default()).await, "selector");
+        let tags = ExecutionFilter {
+            tag_selector: Some(bad.into()),
+            ..Default::default()
+        };
+        assert_invalid(
+            store
+                .list_executions(fx.env_id, &tags, &PageRequest::default())
+                .await,
+            "selector",
+        );
+        let labels = ExecutionFilter {
+            label_selector: Some(bad.into()),
+            ..Default::default()
+        };
+        assert_invalid(
+            store
+                .list_executions(fx.env_id, &labels, &PageRequest::default())
+                .await,
+            "selector",
+        );
     }
     let page = store
-        .list_executions(fx.env_id, &ExecutionFilter::default(), &PageRequest { limit: Some(5), cursor: None })
+        .list_executions(
+            fx.env_id,
+            &ExecutionFilter::default(),
+            &PageRequest {
+                limit: Some(5),
+                cursor: None,
+            },
+        )
         .await
         .unwrap();
     let cursor = page.next_cursor.unwrap();
     for tampered in tamper(&cursor) {
         assert_invalid(
             store
-                .list_executions(fx.env_id, &ExecutionFilter::default(), &PageRequest { limit: Some(5), cursor: Some(tampered) })
+                .list_executions(
+                    fx.env_id,
+                    &ExecutionFilter::default(),
+                    &PageRequest {
+                        limit: Some(5),
+                        cursor: Some(tampered),
+                    },
+                )
                 .await,
             "cursor",
         );
     }
     // A workflow-list cursor is not an execution cursor.
     for i in 0..3 {
-        store.insert_resource(&workflow(fx.env_id, W, &format!("w{i}"))).await.unwrap();
+        store
+            .insert_resource(&workflow(fx.env_id, W, &format!("w{i}")))
+            .await
+            .unwrap();
     }
     let wf_page = store
-        .list_resources(fx.env_id, W, &Default::default(), &PageRequest { limit: Some(1), cursor: None })
+        .list_resources(
+            fx.env_id,
+            W,
+            &Default::default(),
+            &PageRequest {
+                limit: Some(1),
+                cursor: None,
+            },
+        )
         .await
         .unwrap();
     assert_invalid(
         store
-            .list_executions(fx.env_id, &ExecutionFilter::default(), &PageRequest { limit: Some(5), cursor: wf_page.next_cursor.clone() })
+            .list_executions(
+                fx.env_id,
+                &ExecutionFilter::default(),
+                &PageRequest {
+                    limit: Some(5),
+                    cursor: wf_page.next_cursor.clone(),
+                },
+            )
             .await,
         "cursor",
     );
     assert_invalid(
         store
-            .list_resources(fx.env_id, W, &Default::default(), &PageRequest { limit: Some(5), cursor: Some(cursor) })
+            .list_resources(
+                fx.env_id,
+                W,
+                &Default::default(),
+                &PageRequest {
+                    limit: Some(5),
+                    cursor: Some(cursor),
+                },
+            )
             .await,
         "cursor",
     );

@@ -1,10 +1,10 @@
 //! Workflows and templates.
 
 use super::support::*;
+use assay_core::Error;
 use assay_core::page::PageRequest;
 use assay_core::ports::Store;
 use assay_core::workflow::{ResourceKind, WorkflowFilter, WorkflowRecord};
-use assay_core::Error;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -17,19 +17,28 @@ pub async fn resource_crud(store: Arc<dyn Store>) {
     let mut wf = workflow(e.id, W, "smoke");
     wf.labels = map(&[("team", "qa"), ("tier", "1")]);
     store.insert_resource(&wf).await.unwrap();
-    assert_eq!(store.get_resource(e.id, W, "smoke").await.unwrap(), Some(wf.clone()));
+    assert_eq!(
+        store.get_resource(e.id, W, "smoke").await.unwrap(),
+        Some(wf.clone())
+    );
     // Kinds are separate namespaces.
     assert_eq!(store.get_resource(e.id, T, "smoke").await.unwrap(), None);
     let tpl = workflow(e.id, T, "smoke");
     store.insert_resource(&tpl).await.unwrap();
-    assert_eq!(store.get_resource(e.id, T, "smoke").await.unwrap(), Some(tpl.clone()));
+    assert_eq!(
+        store.get_resource(e.id, T, "smoke").await.unwrap(),
+        Some(tpl.clone())
+    );
 
     let mut dup = workflow(e.id, W, "smoke");
     dup.source = "other".into();
     let message = assert_conflict(store.insert_resource(&dup).await);
     assert!(message.contains("smoke"), "{message}");
     // The failed insert left nothing behind (no stray labels either).
-    assert_eq!(store.get_resource(e.id, W, "smoke").await.unwrap(), Some(wf.clone()));
+    assert_eq!(
+        store.get_resource(e.id, W, "smoke").await.unwrap(),
+        Some(wf.clone())
+    );
 
     // Update replaces source, description, labels, updated_at; keeps id and created_at.
     let mut changed = wf.clone();
@@ -38,7 +47,10 @@ pub async fn resource_crud(store: Arc<dyn Store>) {
     changed.labels = map(&[("team", "platform")]);
     changed.updated_at = at(30);
     store.update_resource(&changed).await.unwrap();
-    assert_eq!(store.get_resource(e.id, W, "smoke").await.unwrap(), Some(changed.clone()));
+    assert_eq!(
+        store.get_resource(e.id, W, "smoke").await.unwrap(),
+        Some(changed.clone())
+    );
     let page = store
         .list_resources(e.id, W, &selector("team=qa"), &PageRequest::default())
         .await
@@ -58,13 +70,22 @@ pub async fn resource_crud(store: Arc<dyn Store>) {
     assert!(!store.delete_resource(e.id, W, "smoke").await.unwrap());
     assert_eq!(store.get_resource(e.id, W, "smoke").await.unwrap(), None);
     // The template of the same name is untouched.
-    assert_eq!(store.get_resource(e.id, T, "smoke").await.unwrap(), Some(tpl));
+    assert_eq!(
+        store.get_resource(e.id, T, "smoke").await.unwrap(),
+        Some(tpl)
+    );
     // Re-creating after delete works (labels of the old record do not collide).
     store.insert_resource(&wf).await.unwrap();
-    assert_eq!(store.get_resource(e.id, W, "smoke").await.unwrap(), Some(wf));
+    assert_eq!(
+        store.get_resource(e.id, W, "smoke").await.unwrap(),
+        Some(wf)
+    );
     // Other environments do not see it.
     let (_, other) = org_env(store.as_ref()).await;
-    assert_eq!(store.get_resource(other.id, W, "smoke").await.unwrap(), None);
+    assert_eq!(
+        store.get_resource(other.id, W, "smoke").await.unwrap(),
+        None
+    );
     assert!(!store.delete_resource(other.id, W, "smoke").await.unwrap());
 }
 
@@ -96,7 +117,15 @@ async fn all_pages(
     let mut total = None;
     loop {
         let page = store
-            .list_resources(env_id, kind, filter, &PageRequest { limit: Some(limit), cursor })
+            .list_resources(
+                env_id,
+                kind,
+                filter,
+                &PageRequest {
+                    limit: Some(limit),
+                    cursor,
+                },
+            )
             .await
             .unwrap();
         pages += 1;
@@ -120,7 +149,10 @@ async fn all_pages(
 }
 
 fn names(range: impl IntoIterator<Item = usize>, prefix: &str) -> Vec<String> {
-    let mut v: Vec<String> = range.into_iter().map(|i| format!("{prefix}{i:03}")).collect();
+    let mut v: Vec<String> = range
+        .into_iter()
+        .map(|i| format!("{prefix}{i:03}"))
+        .collect();
     v.sort();
     v
 }
@@ -134,14 +166,25 @@ pub async fn resource_pagination(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
-    store.insert_resource(&workflow(e.id, T, "tpl-000")).await.unwrap();
+    store
+        .insert_resource(&workflow(e.id, T, "tpl-000"))
+        .await
+        .unwrap();
 
     let (listed, pages) = all_pages(store.as_ref(), e.id, W, &WorkflowFilter::default(), 50).await;
     assert_eq!(pages, 3);
     assert_eq!(listed, names(0..123, "wf-"));
 
     let first = store
-        .list_resources(e.id, W, &WorkflowFilter::default(), &PageRequest { limit: Some(50), cursor: None })
+        .list_resources(
+            e.id,
+            W,
+            &WorkflowFilter::default(),
+            &PageRequest {
+                limit: Some(50),
+                cursor: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(first.total, 123);
@@ -159,22 +202,46 @@ pub async fn resource_pagination(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(page.items.len(), 50);
     let page = store
-        .list_resources(e.id, W, &WorkflowFilter::default(), &PageRequest { limit: Some(0), cursor: None })
+        .list_resources(
+            e.id,
+            W,
+            &WorkflowFilter::default(),
+            &PageRequest {
+                limit: Some(0),
+                cursor: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(page.items.len(), 1);
     let page = store
-        .list_resources(e.id, W, &WorkflowFilter::default(), &PageRequest { limit: Some(10_000), cursor: None })
+        .list_resources(
+            e.id,
+            W,
+            &WorkflowFilter::default(),
+            &PageRequest {
+                limit: Some(10_000),
+                cursor: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!((page.items.len(), page.next_cursor), (123, None));
     // An empty environment.
     let (_, empty) = org_env(store.as_ref()).await;
     let page = store
-        .list_resources(empty.id, W, &WorkflowFilter::default(), &PageRequest::default())
+        .list_resources(
+            empty.id,
+            W,
+            &WorkflowFilter::default(),
+            &PageRequest::default(),
+        )
         .await
         .unwrap();
-    assert_eq!((page.items.len(), page.total, page.next_cursor), (0, 0, None));
+    assert_eq!(
+        (page.items.len(), page.total, page.next_cursor),
+        (0, 0, None)
+    );
 }
 
 pub async fn resource_filters(store: Arc<dyn Store>) {
@@ -257,29 +324,64 @@ pub async fn resource_filters(store: Arc<dyn Store>) {
 pub async fn resource_invalid_input(store: Arc<dyn Store>) {
     let (_, e) = org_env(store.as_ref()).await;
     for i in 0..5 {
-        store.insert_resource(&workflow(e.id, W, &format!("w{i}"))).await.unwrap();
+        store
+            .insert_resource(&workflow(e.id, W, &format!("w{i}")))
+            .await
+            .unwrap();
     }
     for bad in ["a=b,,c", "=x", "a b", "k=v=w"] {
         assert_invalid(
-            store.list_resources(e.id, W, &selector(bad), &PageRequest::default()).await,
+            store
+                .list_resources(e.id, W, &selector(bad), &PageRequest::default())
+                .await,
             "selector",
         );
     }
     let page = store
-        .list_resources(e.id, W, &WorkflowFilter::default(), &PageRequest { limit: Some(2), cursor: None })
+        .list_resources(
+            e.id,
+            W,
+            &WorkflowFilter::default(),
+            &PageRequest {
+                limit: Some(2),
+                cursor: None,
+            },
+        )
         .await
         .unwrap();
     let cursor = page.next_cursor.unwrap();
     // The untouched cursor works.
     let next = store
-        .list_resources(e.id, W, &WorkflowFilter::default(), &PageRequest { limit: Some(2), cursor: Some(cursor.clone()) })
+        .list_resources(
+            e.id,
+            W,
+            &WorkflowFilter::default(),
+            &PageRequest {
+                limit: Some(2),
+                cursor: Some(cursor.clone()),
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(next.items.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["w2", "w3"]);
+    assert_eq!(
+        next.items
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect::<Vec<_>>(),
+        ["w2", "w3"]
+    );
     for tampered in tamper(&cursor) {
         assert_invalid(
             store
-                .list_resources(e.id, W, &WorkflowFilter::default(), &PageRequest { limit: Some(2), cursor: Some(tampered) })
+                .list_resources(
+                    e.id,
+                    W,
+                    &WorkflowFilter::default(),
+                    &PageRequest {
+                        limit: Some(2),
+                        cursor: Some(tampered),
+                    },
+                )
                 .await,
             "cursor",
         );
@@ -338,7 +440,16 @@ pub async fn label_values(store: Arc<dyn Store>) {
         want(&[("owner", &["ada"]), ("team", &["qa"]), ("tier", &["1"])])
     );
     assert!(store.delete_resource(e.id, W, "a").await.unwrap());
-    assert_eq!(store.label_values(e.id).await.unwrap(), want(&[("owner", &["ada"])]));
-    assert_eq!(store.label_values(other.id).await.unwrap(), want(&[("region", &["eu"])]));
-    assert_eq!(store.label_values(Uuid::now_v7()).await.unwrap(), BTreeMap::new());
+    assert_eq!(
+        store.label_values(e.id).await.unwrap(),
+        want(&[("owner", &["ada"])])
+    );
+    assert_eq!(
+        store.label_values(other.id).await.unwrap(),
+        want(&[("region", &["eu"])])
+    );
+    assert_eq!(
+        store.label_values(Uuid::now_v7()).await.unwrap(),
+        BTreeMap::new()
+    );
 }

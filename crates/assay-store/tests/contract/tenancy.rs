@@ -17,10 +17,16 @@ pub async fn orgs_insert_find_list(store: Arc<dyn Store>) {
     store.insert_org(&b).await.unwrap();
     store.insert_org(&a).await.unwrap();
 
-    assert_eq!(store.find_org(&a.id.to_string()).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.find_org(&a.id.to_string()).await.unwrap(),
+        Some(a.clone())
+    );
     assert_eq!(store.find_org("beta").await.unwrap(), Some(b.clone()));
     assert_eq!(store.find_org("gamma").await.unwrap(), None);
-    assert_eq!(store.find_org(&Uuid::now_v7().to_string()).await.unwrap(), None);
+    assert_eq!(
+        store.find_org(&Uuid::now_v7().to_string()).await.unwrap(),
+        None
+    );
     assert_eq!(store.list_orgs().await.unwrap(), vec![a.clone(), b.clone()]);
 
     let mut dup = org("alpha");
@@ -37,8 +43,14 @@ pub async fn org_uuid_shaped_slug(store: Arc<dyn Store>) {
     // `b`'s slug is `a`'s ID: looking it up must find `a` (ID wins).
     let b = org(&a.id.to_string());
     store.insert_org(&b).await.unwrap();
-    assert_eq!(store.find_org(&a.id.to_string()).await.unwrap(), Some(a.clone()));
-    assert_eq!(store.find_org(&b.id.to_string()).await.unwrap(), Some(b.clone()));
+    assert_eq!(
+        store.find_org(&a.id.to_string()).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.find_org(&b.id.to_string()).await.unwrap(),
+        Some(b.clone())
+    );
     // A UUID-shaped slug that is no one's ID falls back to the slug.
     let ghost = Uuid::now_v7().to_string();
     let c = org(&ghost);
@@ -49,8 +61,14 @@ pub async fn org_uuid_shaped_slug(store: Arc<dyn Store>) {
     store.insert_env(&e1).await.unwrap();
     let e2 = env(a.id, &e1.id.to_string());
     store.insert_env(&e2).await.unwrap();
-    assert_eq!(store.find_env(a.id, &e1.id.to_string()).await.unwrap(), Some(e1));
-    assert_eq!(store.find_env(a.id, &e2.id.to_string()).await.unwrap(), Some(e2));
+    assert_eq!(
+        store.find_env(a.id, &e1.id.to_string()).await.unwrap(),
+        Some(e1)
+    );
+    assert_eq!(
+        store.find_env(a.id, &e2.id.to_string()).await.unwrap(),
+        Some(e2)
+    );
 }
 
 pub async fn envs_insert_find_list(store: Arc<dyn Store>) {
@@ -64,13 +82,28 @@ pub async fn envs_insert_find_list(store: Arc<dyn Store>) {
     for e in [&prod, &dev, &other] {
         store.insert_env(e).await.unwrap();
     }
-    assert_eq!(store.find_env(o1.id, "dev").await.unwrap(), Some(dev.clone()));
-    assert_eq!(store.find_env(o2.id, "dev").await.unwrap(), Some(other.clone()));
-    assert_eq!(store.find_env(o1.id, &prod.id.to_string()).await.unwrap(), Some(prod.clone()));
+    assert_eq!(
+        store.find_env(o1.id, "dev").await.unwrap(),
+        Some(dev.clone())
+    );
+    assert_eq!(
+        store.find_env(o2.id, "dev").await.unwrap(),
+        Some(other.clone())
+    );
+    assert_eq!(
+        store.find_env(o1.id, &prod.id.to_string()).await.unwrap(),
+        Some(prod.clone())
+    );
     // Another organization's environment is invisible, by slug or by ID.
     assert_eq!(store.find_env(o2.id, "prod").await.unwrap(), None);
-    assert_eq!(store.find_env(o2.id, &prod.id.to_string()).await.unwrap(), None);
-    assert_eq!(store.list_envs(o1.id).await.unwrap(), vec![dev.clone(), prod.clone()]);
+    assert_eq!(
+        store.find_env(o2.id, &prod.id.to_string()).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.list_envs(o1.id).await.unwrap(),
+        vec![dev.clone(), prod.clone()]
+    );
     assert_eq!(store.list_envs(o2.id).await.unwrap(), vec![other]);
     assert_eq!(store.list_envs(Uuid::now_v7()).await.unwrap(), vec![]);
 
@@ -78,7 +111,10 @@ pub async fn envs_insert_find_list(store: Arc<dyn Store>) {
     assert!(message.contains("prod"), "{message}");
     // An environment needs its organization.
     let orphan = env(Uuid::now_v7(), "x");
-    assert!(matches!(store.insert_env(&orphan).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        store.insert_env(&orphan).await,
+        Err(Error::Conflict(_))
+    ));
 }
 
 fn user(email: &str) -> User {
@@ -103,9 +139,18 @@ pub async fn users_and_memberships(store: Arc<dyn Store>) {
     assert_eq!(store.find_user(bob.id).await.unwrap(), Some(bob.clone()));
     assert_eq!(store.find_user(Uuid::now_v7()).await.unwrap(), None);
     // Emails match case-insensitively, and are unique that way.
-    assert_eq!(store.find_user_by_email("ada@example.com").await.unwrap(), Some(ada.clone()));
-    assert_eq!(store.find_user_by_email("ADA@EXAMPLE.COM").await.unwrap(), Some(ada.clone()));
-    assert_eq!(store.find_user_by_email("eve@example.com").await.unwrap(), None);
+    assert_eq!(
+        store.find_user_by_email("ada@example.com").await.unwrap(),
+        Some(ada.clone())
+    );
+    assert_eq!(
+        store.find_user_by_email("ADA@EXAMPLE.COM").await.unwrap(),
+        Some(ada.clone())
+    );
+    assert_eq!(
+        store.find_user_by_email("eve@example.com").await.unwrap(),
+        None
+    );
     assert_conflict(store.insert_user(&user("ada@example.com")).await);
 
     let o = org("acme");
@@ -116,14 +161,22 @@ pub async fn users_and_memberships(store: Arc<dyn Store>) {
         org_id: o.id,
         user_id: ada.id,
         role: OrgRole::Member,
-        grants: [(dev, Level::Write), (prod, Level::Read)].into_iter().collect(),
+        grants: [(dev, Level::Write), (prod, Level::Read)]
+            .into_iter()
+            .collect(),
     };
     store.upsert_membership(&m).await.unwrap();
-    assert_eq!(store.find_membership(o.id, ada.id).await.unwrap(), Some(m.clone()));
+    assert_eq!(
+        store.find_membership(o.id, ada.id).await.unwrap(),
+        Some(m.clone())
+    );
     m.role = OrgRole::Admin;
     m.grants = BTreeMap::new();
     store.upsert_membership(&m).await.unwrap();
-    assert_eq!(store.find_membership(o.id, ada.id).await.unwrap(), Some(m.clone()));
+    assert_eq!(
+        store.find_membership(o.id, ada.id).await.unwrap(),
+        Some(m.clone())
+    );
     assert_eq!(store.find_membership(o.id, bob.id).await.unwrap(), None);
     let owner = Membership {
         org_id: o.id,
@@ -132,7 +185,10 @@ pub async fn users_and_memberships(store: Arc<dyn Store>) {
         grants: BTreeMap::new(),
     };
     store.upsert_membership(&owner).await.unwrap();
-    assert_eq!(store.find_membership(o.id, bob.id).await.unwrap(), Some(owner));
+    assert_eq!(
+        store.find_membership(o.id, bob.id).await.unwrap(),
+        Some(owner)
+    );
     assert_eq!(store.find_membership(o.id, ada.id).await.unwrap(), Some(m));
 }
 
@@ -171,14 +227,26 @@ pub async fn api_tokens(store: Arc<dyn Store>) {
     };
     store.insert_api_token(&full).await.unwrap();
     store.insert_api_token(&bare).await.unwrap();
-    assert_eq!(store.find_api_token_by_hash(&"a".repeat(64)).await.unwrap(), Some(full.clone()));
-    assert_eq!(store.find_api_token_by_hash(&"b".repeat(64)).await.unwrap(), Some(bare));
-    assert_eq!(store.find_api_token_by_hash(&"c".repeat(64)).await.unwrap(), None);
+    assert_eq!(
+        store.find_api_token_by_hash(&"a".repeat(64)).await.unwrap(),
+        Some(full.clone())
+    );
+    assert_eq!(
+        store.find_api_token_by_hash(&"b".repeat(64)).await.unwrap(),
+        Some(bare)
+    );
+    assert_eq!(
+        store.find_api_token_by_hash(&"c".repeat(64)).await.unwrap(),
+        None
+    );
     let mut dup = full.clone();
     dup.id = Uuid::now_v7();
     dup.kind = ApiTokenKind::Admin;
     let message = assert_conflict(store.insert_api_token(&dup).await);
-    assert!(!message.contains(&"a".repeat(64)), "secret hash leaked: {message}");
+    assert!(
+        !message.contains(&"a".repeat(64)),
+        "secret hash leaked: {message}"
+    );
 }
 
 // ----- constructor tests (SQLite only: they need no server) -----------------------------
@@ -221,7 +289,12 @@ pub async fn reopen_keeps_data() -> Result<(), Failed> {
     let t: Timestamp = datetime!(2024-02-29 23:59:59.999999 UTC);
     {
         let store = assay_store::SqliteStore::open(&path).await?;
-        store.insert_org(&assay_core::Organization { created_at: t, ..o.clone() }).await?;
+        store
+            .insert_org(&assay_core::Organization {
+                created_at: t,
+                ..o.clone()
+            })
+            .await?;
     }
     // Migrations are idempotent and data persists.
     let store = assay_store::SqliteStore::open(&path).await?;
