@@ -35,13 +35,14 @@ pub(crate) async fn recover(dispatcher: &Dispatcher) -> Result<()> {
         abort(&mut execution, now, RUNNING_REASON);
         store.update_execution(&execution).await?;
         close_logs(dispatcher, execution.id).await;
-        audit_recovery(
-            dispatcher,
-            &orgs,
-            &execution,
-            format!("aborted: {RUNNING_REASON}"),
-        )
-        .await?;
+        // The previous process died without stopping its step processes; stop them now.
+        let reaped = dispatcher.executor().reap_orphans(execution.id).await;
+        let detail = if reaped > 0 {
+            format!("aborted: {RUNNING_REASON}; stopped {reaped} orphaned process group(s)")
+        } else {
+            format!("aborted: {RUNNING_REASON}")
+        };
+        audit_recovery(dispatcher, &orgs, &execution, detail).await?;
     }
 
     let mut queued = store

@@ -166,6 +166,13 @@ pub trait Executor: Send + Sync {
         observer: Arc<dyn ExecutionObserver>,
         cancel: CancellationToken,
     ) -> ExecutionOutcome;
+    /// Stops whatever an earlier server process left running for this execution when it
+    /// died (orphaned step processes). Called by start-up recovery; returns how many
+    /// process groups were stopped.
+    async fn reap_orphans(&self, execution_id: Uuid) -> usize {
+        let _ = execution_id;
+        0
+    }
 }
 
 /// Logs and artifacts of executions. The executor writes them; the control plane reads

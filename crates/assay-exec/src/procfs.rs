@@ -110,3 +110,31 @@ mod tests {
         assert!(rss_bytes(me).unwrap() > 0);
     }
 }
+
+/// Process groups of live processes whose environment holds exactly `entry`
+/// (e.g. `ASSAY_EXECUTION_ID=<id>`). Every step process gets that variable, so this finds
+/// an execution's processes even after the server that started them is gone.
+pub(crate) fn groups_with_env_entry(entry: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut groups: Vec<i32> = entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == entry.as_bytes()))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|s| parse_stat(&s))
+        .filter(|s| s.is_alive())
+        .map(|s| s.pgrp)
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups
+}

@@ -39,7 +39,10 @@ fn main() {
             break;
         }
     }
-    let http = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
     let base = format!("{url}/v1/organizations/default/environments/dev");
     let ready = Instant::now();
     while http.get(format!("{url}/healthz")).send().is_err() {
@@ -60,7 +63,10 @@ fn main() {
     let mut baseline = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        let status = Command::new("/bin/sh").args(["-c", "true"]).status().unwrap();
+        let status = Command::new("/bin/sh")
+            .args(["-c", "true"])
+            .status()
+            .unwrap();
         assert!(status.success());
         baseline.push(t.elapsed());
     }
@@ -95,7 +101,9 @@ fn main() {
         assert_eq!(done["status"], "passed", "{done}");
         let queued = ts(&done["queued_at"]);
         let started = ts(&done["steps"][0]["started_at"]);
-        dispatch.push(Duration::from_secs_f64((started - queued).as_seconds_f64().max(0.0)));
+        dispatch.push(Duration::from_secs_f64(
+            (started - queued).as_seconds_f64().max(0.0),
+        ));
     }
     let _ = server.kill();
     let _ = server.wait();
@@ -104,7 +112,10 @@ fn main() {
     let (d50, d99) = percentiles(&mut dispatch);
     let (p50, p99) = percentiles(&mut post);
     println!("run → first step started, {runs} sequential runs (SQLite, local runner)");
-    println!("{:<44} {:>10} {:>10} {:>8}", "measure", "p50 ms", "p99 ms", "× base");
+    println!(
+        "{:<44} {:>10} {:>10} {:>8}",
+        "measure", "p50 ms", "p99 ms", "× base"
+    );
     row("baseline: spawn /bin/sh -c true", b50, b99, b50);
     row("queued_at → first step started_at", d50, d99, b50);
     row("POST …/executions → 201 (client)", p50, p99, b50);

@@ -57,7 +57,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 args.listen
             )
         })?;
-    let bound = listener.local_addr().context("cannot read the bound address")?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
     let public_url = match &args.public_url {
         Some(u) => u.clone(),
         None => url::Url::parse(&format!("http://{bound}"))

@@ -242,12 +242,17 @@ fn kill_dash_nine_during_a_run_is_recovered_at_restart() {
     let pgid = pgid_from_log(&log);
 
     server.kill9();
-    // The orphaned step processes are not ours to judge here; clean them up.
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &format!("-{pgid}")])
-        .status();
+    assert!(
+        !processes_in_group(pgid).is_empty(),
+        "the step's processes outlive a kill -9 of the server"
+    );
 
     let server = server.restart();
+    // Recovery stops the orphans that the dead server left behind.
+    assert_eq!(
+        wait_group_gone(pgid, Duration::from_secs(10)),
+        Vec::<i32>::new()
+    );
     let http = server.http();
     let recovered = http.get_json(&server.api(&format!("/executions/{name}")));
     assert_eq!(recovered["status"], "aborted", "{recovered}");

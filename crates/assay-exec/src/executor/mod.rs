@@ -84,6 +84,24 @@ impl Executor for LocalExecutor {
         }
         outcome
     }
+
+    async fn reap_orphans(&self, execution_id: uuid::Uuid) -> usize {
+        let entry = format!("ASSAY_EXECUTION_ID={execution_id}");
+        let groups =
+            tokio::task::spawn_blocking(move || crate::procfs::groups_with_env_entry(&entry))
+                .await
+                .unwrap_or_default();
+        let own = nix::unistd::getpgrp().as_raw();
+        let mut stopped = 0;
+        for pgid in groups.into_iter().filter(|g| *g != own) {
+            if crate::process::terminate_group(pgid, std::time::Duration::from_secs(2)).await {
+                stopped += 1;
+            } else {
+                tracing::warn!(execution = %execution_id, pgid, "an orphaned process group survived SIGKILL");
+            }
+        }
+        stopped
+    }
 }
 
 impl LocalExecutor {
