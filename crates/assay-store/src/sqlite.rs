@@ -95,6 +95,9 @@ impl SqlStore<SqliteBackend> {
         let writer_options = options
             .clone()
             .journal_mode(SqliteJournalMode::Wal)
+            // ANALYZE samples instead of reading whole tables, so start-up stays fast
+            // at millions of rows.
+            .analysis_limit(1000)
             .optimize_on_close(true, 1000);
         let writer = single_connection_pool()
             .connect_with(writer_options)

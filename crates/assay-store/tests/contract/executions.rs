@@ -42,7 +42,7 @@ pub async fn execution_round_trip(store: Arc<dyn Store>) {
         Some(datetime!(2025-06-01 12:00:01.000000789 UTC)),
         "timestamps inside JSON keep full precision"
     );
-    assert_eq!(got.config["token"].sensitive, true);
+    assert!(got.config["token"].sensitive);
 
     // Not visible from another environment, by ID or by name; unknown names are None.
     let (_, other) = org_env(store.as_ref()).await;
