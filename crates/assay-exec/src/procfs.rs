@@ -85,32 +85,6 @@ fn sysconf(var: nix::unistd::SysconfVar) -> Option<u64> {
     u64::try_from(value).ok().filter(|v| *v > 0)
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn parses_stat_with_odd_command_names() {
-        let line = "4242 (my (odd) cmd) S 1 4240 4240 0 -1 4194560 100 0 0 0 7 3 2 1 20 0 1 0 \
-                    123 4096 10 18446744073709551615";
-        let stat = parse_stat(line).unwrap();
-        assert_eq!(stat.pid, 4242);
-        assert_eq!(stat.pgrp, 4240);
-        assert_eq!(stat.state, 'S');
-        assert_eq!(stat.ticks, 13);
-        assert!(stat.is_alive());
-    }
-
-    #[test]
-    fn sees_own_process_group() {
-        let me = std::process::id() as i32;
-        let pgid = nix::unistd::getpgid(None).unwrap().as_raw();
-        assert!(group_members(pgid).iter().any(|s| s.pid == me));
-        assert!(rss_bytes(me).unwrap() > 0);
-    }
-}
-
 /// Process groups of live processes whose environment holds exactly `entry`
 /// (e.g. `ASSAY_EXECUTION_ID=<id>`). Every step process gets that variable, so this finds
 /// an execution's processes even after the server that started them is gone.
@@ -137,4 +111,30 @@ pub(crate) fn groups_with_env_entry(entry: &str) -> Vec<i32> {
     groups.sort_unstable();
     groups.dedup();
     groups
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_command_names() {
+        let line = "4242 (my (odd) cmd) S 1 4240 4240 0 -1 4194560 100 0 0 0 7 3 2 1 20 0 1 0 \
+                    123 4096 10 18446744073709551615";
+        let stat = parse_stat(line).unwrap();
+        assert_eq!(stat.pid, 4242);
+        assert_eq!(stat.pgrp, 4240);
+        assert_eq!(stat.state, 'S');
+        assert_eq!(stat.ticks, 13);
+        assert!(stat.is_alive());
+    }
+
+    #[test]
+    fn sees_own_process_group() {
+        let me = std::process::id() as i32;
+        let pgid = nix::unistd::getpgid(None).unwrap().as_raw();
+        assert!(group_members(pgid).iter().any(|s| s.pid == me));
+        assert!(rss_bytes(me).unwrap() > 0);
+    }
 }
