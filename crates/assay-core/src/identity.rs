@@ -91,4 +91,120 @@ pub struct ApiTokenRecord {
     pub last_used_ip: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<Timestamp>,
+    /// After a rotation with a grace period: the old secret's hash, accepted until
+    /// `previous_valid_until`. Never serialized.
+    #[serde(default, skip_serializing)]
+    pub previous_secret_hash: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub previous_valid_until: Option<Timestamp>,
+}
+
+/// Longest grace period a rotation may leave the old secret working.
+pub const MAX_ROTATION_GRACE_SECS: u64 = 24 * 3600;
+/// Expiry of a new API token when none is asked for.
+pub const DEFAULT_TOKEN_EXPIRY_DAYS: u32 = 90;
+
+/// What a caller asks for when creating an API token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewApiToken {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub kind: ApiTokenKind,
+    /// Environment (ID or slug) → level; only for `member` tokens.
+    #[serde(default)]
+    pub grants: BTreeMap<String, Level>,
+    /// Days until expiry; `None` = `DEFAULT_TOKEN_EXPIRY_DAYS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<u32>,
+    /// No expiry at all; must be asked for explicitly and is flagged in listings.
+    #[serde(default)]
+    pub never_expires: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenState {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// An API token as shown to people: never the secret or its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiTokenInfo {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub kind: ApiTokenKind,
+    /// Environment slug → level.
+    pub grants: BTreeMap<String, Level>,
+    pub created_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<Timestamp>,
+    /// True when the token has no expiry (flagged in listings).
+    pub never_expires: bool,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<Timestamp>,
+    #[serde(default)]
+    pub last_used_ip: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<Timestamp>,
+    /// Until when the pre-rotation secret still works, if a grace period was given.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub previous_valid_until: Option<Timestamp>,
+    pub state: TokenState,
+}
+
+/// A token just created or rotated: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedApiToken {
+    pub token: ApiTokenInfo,
+    pub secret: String,
+}
+
+/// A member of an organization as shown to admins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub user_id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: OrgRole,
+    /// Environment slug → level (members only).
+    pub grants: BTreeMap<String, Level>,
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+}
+
+/// Adding someone to an organization (creating the local account if needed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewMember {
+    pub email: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// Initial password for a new local account (hashed with Argon2id; never stored in
+    /// clear, never logged or audited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    pub role: OrgRole,
+    /// Environment (ID or slug) → level.
+    #[serde(default)]
+    pub grants: BTreeMap<String, Level>,
+}
+
+/// A change to a membership; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemberUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<OrgRole>,
+    /// Replaces all grants. Environment (ID or slug) → level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<BTreeMap<String, Level>>,
+    /// Disabling ends every token and grant of the user at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
 }

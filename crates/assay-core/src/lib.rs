@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod audit;
+pub mod audit_chain;
 pub mod error;
 pub mod execution;
 pub mod identity;

@@ -3,10 +3,15 @@
 
 use crate::Timestamp;
 use crate::actor::Actor;
-use crate::audit::AuditEvent;
+use crate::audit::{
+    ActorActivity, AuditCheckpoint, AuditEvent, AuditFilter, AuditSettings, AuditVerifyReport,
+};
 use crate::error::Result;
 use crate::execution::*;
-use crate::identity::{ApiTokenRecord, Membership, User};
+use crate::identity::{
+    ApiTokenInfo, ApiTokenRecord, CreatedApiToken, MemberInfo, MemberUpdate, Membership,
+    NewApiToken, NewMember, User,
+};
 use crate::page::{Page, PageRequest};
 use crate::tenancy::{EnvRef, Environment, Organization};
 use crate::workflow::*;
@@ -55,7 +60,32 @@ pub trait Store: Send + Sync {
     async fn find_membership(&self, org_id: Uuid, user_id: Uuid) -> Result<Option<Membership>>;
     /// `Conflict` when the hash exists.
     async fn insert_api_token(&self, token: &ApiTokenRecord) -> Result<()>;
+    /// Matches the current secret hash, or `previous_secret_hash` (the caller checks
+    /// `previous_valid_until`).
     async fn find_api_token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiTokenRecord>>;
+    /// `NotFound` if absent; `Conflict` if the email is taken by another user.
+    async fn update_user(&self, user: &User) -> Result<()>;
+    async fn list_memberships(&self, org_id: Uuid) -> Result<Vec<Membership>>;
+    /// Returns whether a membership was removed.
+    async fn delete_membership(&self, org_id: Uuid, user_id: Uuid) -> Result<bool>;
+    /// Every token of the organization, newest first.
+    async fn list_api_tokens(&self, org_id: Uuid) -> Result<Vec<ApiTokenRecord>>;
+    async fn get_api_token(&self, org_id: Uuid, id: Uuid) -> Result<Option<ApiTokenRecord>>;
+    /// Replaces every mutable field (name, description, grants, secret hashes, expiry,
+    /// revocation, last use) of (org, id); `NotFound` if absent.
+    async fn update_api_token(&self, token: &ApiTokenRecord) -> Result<()>;
+    /// Records last use for many tokens at once (batched by the authenticator):
+    /// (token id, time, client IP). Unknown IDs are ignored; never moves last use backwards.
+    async fn record_token_usage(&self, usages: &[(Uuid, Timestamp, Option<String>)]) -> Result<()>;
+    /// Revokes every unrevoked token the user created in the organization; returns how many.
+    async fn revoke_api_tokens_created_by(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+        at: Timestamp,
+    ) -> Result<u64>;
+    /// Sets the organization's audit retention (days ≥ 1); `NotFound` if absent.
+    async fn set_audit_retention_days(&self, org_id: Uuid, days: u32) -> Result<()>;
 
     // --- workflows and templates ---------------------------------------------------
     /// `Conflict` when (env, kind, name) exists.
@@ -125,6 +155,36 @@ pub trait Store: Send + Sync {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>>;
+    /// Group commit: appends many events (any organizations) in ONE transaction, assigning
+    /// each its chain position in slice order. All or nothing.
+    async fn append_audit_batch(&self, events: &mut [AuditEvent]) -> Result<()>;
+    /// Filtered events of an organization in chain order after `after_seq` (for export:
+    /// callers page by the last seq they saw). Uses indexes on (org, seq), (org, time).
+    async fn query_audit(
+        &self,
+        org_id: Uuid,
+        filter: &AuditFilter,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>>;
+    /// Retention: deletes the organization's events with `time < before` that form a prefix
+    /// of the chain (stops at the first newer event), and in the same transaction records a
+    /// checkpoint (seq and hash of the last deleted event). `None` when nothing was purged.
+    async fn purge_audit_before(
+        &self,
+        org_id: Uuid,
+        before: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<AuditCheckpoint>>;
+    /// The latest retention checkpoint of the organization.
+    async fn audit_checkpoint(&self, org_id: Uuid) -> Result<Option<AuditCheckpoint>>;
+    /// Distinct actors with events in [since, until], with counts and first/last seen.
+    async fn audit_actors(
+        &self,
+        org_id: Uuid,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<ActorActivity>>;
 }
 
 /// What an executor is told to run.
@@ -381,15 +441,85 @@ pub trait ControlPlane: Send + Sync {
         env: &EnvRef,
     ) -> Result<BTreeMap<String, BTreeSet<String>>>;
     async fn list_runners(&self, actor: &Actor, env: &EnvRef) -> Result<Vec<RunnerInfo>>;
+
+    // --- organization: members (org admins) -----------------------------------------
+    // `org` is an organization ID or slug. An organization the actor does not belong to
+    // is `NotFound`, like a missing one.
+    async fn list_members(&self, actor: &Actor, org: &str) -> Result<Vec<MemberInfo>>;
+    async fn add_member(&self, actor: &Actor, org: &str, member: &NewMember) -> Result<MemberInfo>;
+    /// `user` is a user ID or email.
+    async fn update_member(
+        &self,
+        actor: &Actor,
+        org: &str,
+        user: &str,
+        update: &MemberUpdate,
+    ) -> Result<MemberInfo>;
+    /// Ends every token and grant of the user in the organization at once.
+    async fn remove_member(&self, actor: &Actor, org: &str, user: &str) -> Result<()>;
+
+    // --- organization: API tokens ---------------------------------------------------
+    // Anyone may manage their own tokens, never with more power than they have; org
+    // admins manage everyone's.
+    async fn create_api_token(
+        &self,
+        actor: &Actor,
+        org: &str,
+        request: &NewApiToken,
+    ) -> Result<CreatedApiToken>;
+    /// Admins see every token; others see their own.
+    async fn list_api_tokens(&self, actor: &Actor, org: &str) -> Result<Vec<ApiTokenInfo>>;
+    async fn get_api_token(&self, actor: &Actor, org: &str, id: Uuid) -> Result<ApiTokenInfo>;
+    /// New secret; the old one stops at once, or after `grace_secs` (≤ 24 h).
+    async fn rotate_api_token(
+        &self,
+        actor: &Actor,
+        org: &str,
+        id: Uuid,
+        grace_secs: Option<u64>,
+    ) -> Result<CreatedApiToken>;
+    async fn revoke_api_token(&self, actor: &Actor, org: &str, id: Uuid) -> Result<ApiTokenInfo>;
+
+    // --- organization: audit (org admins) --------------------------------------------
+    /// Streams matching events in chain order with bounded memory.
+    async fn export_audit(
+        &self,
+        actor: &Actor,
+        org: &str,
+        filter: &AuditFilter,
+    ) -> Result<BoxStream<'static, Result<AuditEvent>>>;
+    /// Walks the whole chain (from the retention checkpoint) and reports the first break.
+    async fn verify_audit(&self, actor: &Actor, org: &str) -> Result<AuditVerifyReport>;
+    /// Distinct users and tokens active in [since, until] (seat tracking).
+    async fn audit_actors(
+        &self,
+        actor: &Actor,
+        org: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<ActorActivity>>;
+    async fn audit_settings(&self, actor: &Actor, org: &str) -> Result<AuditSettings>;
+    /// Minimum 1 day.
+    async fn set_audit_settings(
+        &self,
+        actor: &Actor,
+        org: &str,
+        settings: &AuditSettings,
+    ) -> Result<AuditSettings>;
 }
 
 /// Turns a bearer credential into a principal (API tokens now; JWTs with the OAuth issue).
 /// Failures are `Unauthenticated` with a reason fit for the caller, and are audited.
 #[async_trait]
 pub trait Authenticator: Send + Sync {
+    /// `org` is the organization (ID or slug) the request addresses, when its URL names one:
+    /// a credential of another organization is `Unauthenticated`, and failures are audited
+    /// into that organization's chain (or into the unscoped chain, org ID nil, when no
+    /// organization can be attributed).
     async fn authenticate(
         &self,
         bearer: &str,
         client: &crate::actor::ClientInfo,
+        org: Option<&str>,
     ) -> Result<crate::actor::Principal>;
 }

@@ -10,6 +10,9 @@ pub struct Organization {
     /// Human identifier usable in URLs (DNS label).
     pub slug: String,
     pub name: String,
+    /// How long audit events are kept (minimum 1).
+    #[serde(default = "default_audit_retention_days")]
+    pub audit_retention_days: u32,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
 }
@@ -22,6 +25,13 @@ pub struct Environment {
     pub name: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
+}
+
+/// DESIGN.md §5: audit events are kept 180 days unless an organization says otherwise.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 180;
+
+fn default_audit_retention_days() -> u32 {
+    DEFAULT_AUDIT_RETENTION_DAYS
 }
 
 /// How a caller names an environment: organization and environment, each by ID or slug.
