@@ -8,7 +8,13 @@ use crate::ndjson::parse_lines;
 use crate::problem::Expect;
 use crate::routes::{artifact_segments, check_segment, env_url, root_url, with_query};
 use crate::transport::{Deadline, document_request};
+use assay_core::audit::{
+    ActorActivity, AuditEvent, AuditFilter, AuditSettings, AuditVerifyReport,
+};
 use assay_core::execution::*;
+use assay_core::identity::{
+    ApiTokenInfo, CreatedApiToken, MemberInfo, MemberUpdate, NewApiToken, NewMember,
+};
 use assay_core::ports::ControlPlane;
 use assay_core::workflow::*;
 use assay_core::{Actor, EnvRef, Error, Level, Page, PageRequest, Result, Timestamp};
@@ -553,5 +559,111 @@ impl ControlPlane for RemoteControlPlane {
         let expect = Expect::new("environment", env.env.clone(), Level::Read);
         let items: Items<RunnerInfo> = self.call(self.request(Method::GET, url), &expect).await?;
         Ok(items.items)
+    }
+
+    // Organization-level operations live in `org.rs`.
+
+    async fn list_members(&self, _actor: &Actor, org: &str) -> Result<Vec<MemberInfo>> {
+        self.members(org).await
+    }
+
+    async fn add_member(
+        &self,
+        _actor: &Actor,
+        org: &str,
+        member: &NewMember,
+    ) -> Result<MemberInfo> {
+        self.member_add(org, member).await
+    }
+
+    async fn update_member(
+        &self,
+        _actor: &Actor,
+        org: &str,
+        user: &str,
+        update: &MemberUpdate,
+    ) -> Result<MemberInfo> {
+        self.member_update(org, user, update).await
+    }
+
+    async fn remove_member(&self, _actor: &Actor, org: &str, user: &str) -> Result<()> {
+        self.member_remove(org, user).await
+    }
+
+    async fn create_api_token(
+        &self,
+        _actor: &Actor,
+        org: &str,
+        request: &NewApiToken,
+    ) -> Result<CreatedApiToken> {
+        self.token_create(org, request).await
+    }
+
+    async fn list_api_tokens(&self, _actor: &Actor, org: &str) -> Result<Vec<ApiTokenInfo>> {
+        self.tokens(org).await
+    }
+
+    async fn get_api_token(
+        &self,
+        _actor: &Actor,
+        org: &str,
+        id: uuid::Uuid,
+    ) -> Result<ApiTokenInfo> {
+        self.token(org, id).await
+    }
+
+    async fn rotate_api_token(
+        &self,
+        _actor: &Actor,
+        org: &str,
+        id: uuid::Uuid,
+        grace_secs: Option<u64>,
+    ) -> Result<CreatedApiToken> {
+        self.token_rotate(org, id, grace_secs).await
+    }
+
+    async fn revoke_api_token(
+        &self,
+        _actor: &Actor,
+        org: &str,
+        id: uuid::Uuid,
+    ) -> Result<ApiTokenInfo> {
+        self.token_revoke(org, id).await
+    }
+
+    async fn export_audit(
+        &self,
+        _actor: &Actor,
+        org: &str,
+        filter: &AuditFilter,
+    ) -> Result<BoxStream<'static, Result<AuditEvent>>> {
+        self.audit_export(org, filter).await
+    }
+
+    async fn verify_audit(&self, _actor: &Actor, org: &str) -> Result<AuditVerifyReport> {
+        self.audit_verify(org).await
+    }
+
+    async fn audit_actors(
+        &self,
+        _actor: &Actor,
+        org: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<ActorActivity>> {
+        self.audit_actor_activity(org, since, until).await
+    }
+
+    async fn audit_settings(&self, _actor: &Actor, org: &str) -> Result<AuditSettings> {
+        self.audit_get_settings(org).await
+    }
+
+    async fn set_audit_settings(
+        &self,
+        _actor: &Actor,
+        org: &str,
+        settings: &AuditSettings,
+    ) -> Result<AuditSettings> {
+        self.audit_put_settings(org, settings).await
     }
 }

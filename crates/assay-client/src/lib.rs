@@ -1,7 +1,7 @@
 //! REST client implementing Assay's [`ControlPlane`] remotely.
 //!
-//! [`RemoteControlPlane`] speaks the REST API v1 (`/v1/organizations/{org}/environments/{env}/…`)
-//! and maps `application/problem+json` answers back to [`assay_core::Error`] so that callers
+//! [`RemoteControlPlane`] speaks the REST API v1 (`/v1/organizations/{org}/environments/{env}/…`
+//! and, for members, API tokens and audit, `/v1/organizations/{org}/…`) and maps `application/problem+json` answers back to [`assay_core::Error`] so that callers
 //! (the CLI, `assay mcp serve`) handle remote and local failures the same way.
 //!
 //! Identity is the bearer token: the `actor` argument of every trait method is ignored, the
@@ -12,6 +12,7 @@
 
 mod control_plane;
 mod ndjson;
+mod org;
 mod problem;
 mod routes;
 mod transport;
@@ -21,6 +22,7 @@ use assay_core::{Actor, ClientInfo, EnvRef, Error, Principal, PrincipalKind, Res
 use std::time::Duration;
 use url::Url;
 
+pub use org::AuditExportFormat;
 pub use transport::{CANNOT_REACH, is_connection_error};
 
 /// Where and as whom the client talks to the server.

@@ -14,6 +14,14 @@ pub(crate) fn env_url(base: &Url, env: &EnvRef, segments: &[&str]) -> Result<Url
     build(base, &all)
 }
 
+/// `<base>/v1/organizations/{org}/<segments…>` (members, API tokens, audit).
+pub(crate) fn org_url(base: &Url, org: &str, segments: &[&str]) -> Result<Url> {
+    check_segment("org", org)?;
+    let mut all = vec!["v1", "organizations", org];
+    all.extend_from_slice(segments);
+    build(base, &all)
+}
+
 /// `<base>/<segments…>` for routes outside an environment (health).
 pub(crate) fn root_url(base: &Url, segments: &[&str]) -> Result<Url> {
     build(base, segments)
@@ -94,6 +102,20 @@ mod tests {
             url.as_str(),
             "http://127.0.0.1:7357/v1/organizations/acme/environments/dev/workflows/a%2Fb%3Fc%23d%20e%25"
         );
+    }
+
+    #[test]
+    fn organization_urls_encode_emails_and_refuse_dot_orgs() {
+        let base = Url::parse("http://h:1/prefix").unwrap();
+        let url = org_url(&base, "acme", &["members", "bob+qa@example.com"]).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://h:1/prefix/v1/organizations/acme/members/bob+qa@example.com"
+        );
+        let url = org_url(&base, "acme", &["members", "a/b@x"]).unwrap();
+        assert_eq!(url.path(), "/prefix/v1/organizations/acme/members/a%2Fb@x");
+        assert!(org_url(&base, "..", &["members"]).is_err());
+        assert!(org_url(&base, "", &["members"]).is_err());
     }
 
     #[test]

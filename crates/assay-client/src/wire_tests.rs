@@ -355,3 +355,225 @@ fn debug_output_never_shows_the_token() {
     assert!(!shown.contains("secret-token"), "{shown}");
     assert!(shown.contains("token: \"***\""), "{shown}");
 }
+
+// --- organization routes: members, API tokens, audit -----------------------------------
+
+fn token_info() -> serde_json::Value {
+    serde_json::json!({
+        "id": "0193a0a0-0000-7000-8000-0000000000aa",
+        "org_id": "0193a0a0-0000-7000-8000-000000000001",
+        "name": "ci",
+        "description": "",
+        "kind": "member",
+        "grants": {"dev": "run"},
+        "created_by": null,
+        "created_at": "2025-01-01T00:00:00Z",
+        "expires_at": "2025-01-31T00:00:00Z",
+        "never_expires": false,
+        "state": "active",
+    })
+}
+
+fn audit_line(seq: i64) -> String {
+    serde_json::json!({
+        "id": format!("0193a0a0-0000-7000-8000-0000000001{seq:02}"),
+        "time": "2025-01-01T00:00:00Z",
+        "org_id": "0193a0a0-0000-7000-8000-000000000001",
+        "actor": {"kind": "api_token", "id": "0193a0a0-0000-7000-8000-0000000000aa",
+                  "name": "ci", "auth_method": "api_token"},
+        "client": {"ip": "127.0.0.1"},
+        "action": "auth.failed",
+        "resources": [],
+        "outcome": "denied",
+        "reason": "revoked",
+        "seq": seq,
+        "prev_hash": "00",
+        "hash": "11",
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn creating_a_token_posts_the_request_and_returns_the_secret_once() {
+    let answer = Answer::json(
+        "201 Created",
+        serde_json::json!({"token": token_info(), "secret": "assay_abc"}),
+    );
+    let (c, server) = serve_once(answer).await;
+    let request = assay_core::identity::NewApiToken {
+        name: "ci".into(),
+        description: String::new(),
+        kind: assay_core::identity::ApiTokenKind::Member,
+        grants: [("dev".to_owned(), assay_core::Level::Run)].into(),
+        expires_in_days: Some(30),
+        never_expires: false,
+    };
+    let created = c
+        .create_api_token(&c.actor(), "acme", &request)
+        .await
+        .unwrap();
+    let got = server.await.unwrap();
+    assert_eq!(got.request_line, "POST /v1/organizations/acme/tokens HTTP/1.1");
+    let sent: serde_json::Value = serde_json::from_str(&got.body).unwrap();
+    assert_eq!(
+        sent,
+        serde_json::json!({"name": "ci", "description": "", "kind": "member",
+                           "grants": {"dev": "run"}, "expires_in_days": 30,
+                           "never_expires": false})
+    );
+    assert_eq!(created.secret, "assay_abc");
+    assert_eq!(created.token.name, "ci");
+    assert_eq!(
+        created.token.state,
+        assay_core::identity::TokenState::Active
+    );
+}
+
+#[tokio::test]
+async fn rotation_sends_the_grace_period_and_revocation_has_no_body() {
+    let answer = Answer::json(
+        "200 OK",
+        serde_json::json!({"token": token_info(), "secret": "assay_new"}),
+    );
+    let (c, server) = serve_once(answer).await;
+    let id: uuid::Uuid = "0193a0a0-0000-7000-8000-0000000000aa".parse().unwrap();
+    let rotated = c
+        .rotate_api_token(&c.actor(), "acme", id, Some(3600))
+        .await
+        .unwrap();
+    let got = server.await.unwrap();
+    assert_eq!(
+        got.request_line,
+        format!("POST /v1/organizations/acme/tokens/{id}/rotate HTTP/1.1")
+    );
+    assert_eq!(got.body, r#"{"grace_secs":3600}"#);
+    assert_eq!(rotated.secret, "assay_new");
+
+    let (c, server) = serve_once(Answer::json("200 OK", token_info())).await;
+    c.revoke_api_token(&c.actor(), "acme", id).await.unwrap();
+    let got = server.await.unwrap();
+    assert_eq!(
+        got.request_line,
+        format!("POST /v1/organizations/acme/tokens/{id}/revoke HTTP/1.1")
+    );
+    assert_eq!(got.body, "");
+}
+
+#[tokio::test]
+async fn members_are_addressed_by_email_and_patched() {
+    let member = serde_json::json!({
+        "user_id": "0193a0a0-0000-7000-8000-0000000000bb",
+        "email": "bob+qa@example.com",
+        "display_name": "Bob",
+        "role": "member",
+        "grants": {"dev": "read"},
+        "disabled": true,
+        "created_at": "2025-01-01T00:00:00Z",
+    });
+    let (c, server) = serve_once(Answer::json("200 OK", member)).await;
+    let update = assay_core::identity::MemberUpdate {
+        disabled: Some(true),
+        ..Default::default()
+    };
+    let got_member = c
+        .update_member(&c.actor(), "acme", "bob+qa@example.com", &update)
+        .await
+        .unwrap();
+    let got = server.await.unwrap();
+    assert_eq!(
+        got.request_line,
+        "PATCH /v1/organizations/acme/members/bob+qa@example.com HTTP/1.1"
+    );
+    assert_eq!(got.body, r#"{"disabled":true}"#);
+    assert!(got_member.disabled);
+}
+
+#[tokio::test]
+async fn a_forbidden_organization_call_needs_admin() {
+    let (c, server) = serve_once(Answer::problem(
+        "403 Forbidden",
+        serde_json::json!({"type": "urn:assay:problem:forbidden", "status": 403,
+                           "detail": "this needs organization admin rights (an owner or admin user, or an admin API token)"}),
+    ))
+    .await;
+    let err = c.list_members(&c.actor(), "acme").await.unwrap_err();
+    server.await.unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::Forbidden {
+                needed: assay_core::Level::Admin
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_export_sends_the_filter_and_streams_events_split_across_chunks() {
+    let body = format!("{}\n{}\n{}\n", audit_line(1), audit_line(2), audit_line(3));
+    let (a, rest) = body.split_at(100);
+    let (b, c_part) = rest.split_at(250);
+    let answer = Answer {
+        status: "200 OK",
+        headers: vec![("content-type", "application/x-ndjson".into())],
+        chunks: vec![a.into(), b.into(), c_part.into()],
+    };
+    let (c, server) = serve_once(answer).await;
+    let filter = assay_core::audit::AuditFilter {
+        since: Some(time::macros::datetime!(2025-01-01 00:00:00 UTC)),
+        until: None,
+        actor: Some("ci bot".into()),
+        action: Some("token.*".into()),
+        env: Some("dev".into()),
+        outcome: Some(assay_core::audit::Outcome::Denied),
+    };
+    let events: Vec<_> = c
+        .export_audit(&c.actor(), "acme", &filter)
+        .await
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect()
+        .await;
+    let got = server.await.unwrap();
+    assert_eq!(
+        got.request_line,
+        "GET /v1/organizations/acme/audit/events?since=2025-01-01T00%3A00%3A00Z&actor=ci+bot&action=token.*&env=dev&outcome=denied&format=jsonl HTTP/1.1"
+    );
+    assert_eq!(
+        got.header("accept"),
+        Some("application/x-ndjson, application/problem+json")
+    );
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+    assert_eq!(events[0].reason.as_deref(), Some("revoked"));
+}
+
+#[tokio::test]
+async fn the_raw_csv_export_is_passed_through_byte_for_byte() {
+    let csv = "seq,time\r\n1,\"'=1+2\"\r\n";
+    let answer = Answer {
+        status: "200 OK",
+        headers: vec![("content-type", "text/csv; charset=utf-8".into())],
+        chunks: vec![csv.as_bytes()[..5].to_vec(), csv.as_bytes()[5..].to_vec()],
+    };
+    let (c, server) = serve_once(answer).await;
+    let bytes: Vec<u8> = c
+        .export_audit_raw(
+            "acme",
+            &assay_core::audit::AuditFilter::default(),
+            crate::AuditExportFormat::Csv,
+        )
+        .await
+        .unwrap()
+        .map(|b| b.unwrap().to_vec())
+        .collect::<Vec<_>>()
+        .await
+        .concat();
+    let got = server.await.unwrap();
+    assert_eq!(
+        got.request_line,
+        "GET /v1/organizations/acme/audit/events?format=csv HTTP/1.1"
+    );
+    assert_eq!(bytes, csv.as_bytes());
+}

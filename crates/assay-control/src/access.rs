@@ -1,10 +1,13 @@
-//! Environment resolution and authorization, in one function used by every operation
-//! (DESIGN.md §3). An environment the principal may not see is answered exactly like one
-//! that does not exist: same error, same message.
+//! Resolution and authorization, in one place used by every operation (DESIGN.md §3):
+//! environments for environment operations, organizations for organization operations.
+//! Anything the principal may not see is answered exactly like something that does not
+//! exist: same error, same message.
 
 use crate::audit::Call;
+use crate::permissions::Requirement;
+use assay_core::actor::{Access, PrincipalKind};
 use assay_core::ports::Store;
-use assay_core::{EnvRef, Environment, Error, Result};
+use assay_core::{EnvRef, Environment, Error, Level, Organization, Principal, Result};
 
 /// A resolved environment the caller may act in (at least at the operation's level).
 #[derive(Debug, Clone)]
@@ -20,6 +23,12 @@ pub(crate) async fn authorize(
     let hidden = || Error::NotFound {
         kind: "environment",
         name: format!("{}/{}", env_ref.org, env_ref.env),
+    };
+    let Some(needed) = call.operation.required_level() else {
+        return Err(Error::internal(format!(
+            "{:?} is not an environment operation",
+            call.operation
+        )));
     };
     let principal = &call.actor.principal;
     let org = match store.find_org(&env_ref.org).await? {
@@ -40,10 +49,51 @@ pub(crate) async fn authorize(
         call.denied = true;
         return Err(hidden());
     };
-    let needed = call.operation.required_level();
     if level < needed {
         call.denied = true;
         return Err(Error::Forbidden { needed });
     }
     Ok(Scope { env })
+}
+
+/// Whether the principal administers its organization: owner/admin users and admin API
+/// tokens, unless a credential scope narrows it below admin.
+pub(crate) fn is_org_admin(principal: &Principal) -> bool {
+    principal.access == Access::OrgAdmin && principal.scope_cap.is_none_or(|c| c >= Level::Admin)
+}
+
+/// Resolves the organization of an organization operation (by ID or slug) and checks the
+/// operation's requirement. Another organization is `NotFound`, like a missing one.
+pub(crate) async fn authorize_org(
+    store: &dyn Store,
+    call: &mut Call<'_>,
+    org_ref: &str,
+) -> Result<Organization> {
+    let principal = &call.actor.principal;
+    let org = match store.find_org(org_ref).await? {
+        Some(org) if org.id == principal.org_id => org,
+        _ => {
+            call.denied = true;
+            return Err(Error::not_found("organization", org_ref));
+        }
+    };
+    call.org_id = org.id;
+    let allowed = match call.operation.requirement() {
+        Requirement::OrgAdmin => is_org_admin(principal),
+        // Users manage their own tokens; of API tokens only admin tokens manage tokens.
+        Requirement::Member => principal.kind != PrincipalKind::ApiToken || is_org_admin(principal),
+        Requirement::Env(_) => {
+            return Err(Error::internal(format!(
+                "{:?} is not an organization operation",
+                call.operation
+            )));
+        }
+    };
+    if !allowed {
+        call.denied = true;
+        return Err(Error::Forbidden {
+            needed: Level::Admin,
+        });
+    }
+    Ok(org)
 }

@@ -1,4 +1,5 @@
-//! One audit event per control-plane call, committed before the caller sees the result.
+//! One audit event per control-plane call, committed (through the group-commit writer,
+//! `audit_log`) before the caller sees the result.
 //!
 //! Order of events for a call: resolve + authorize → act → append the event → return.
 //! For mutations the event is written after acting (it records what actually happened,
@@ -9,11 +10,12 @@
 //! before it takes effect: the execution is only handed to the dispatcher after its event is
 //! committed, and is canceled otherwise (see `runs`).
 
+use crate::audit_log::{Appended, AuditLog};
 use crate::permissions::Operation;
 use assay_core::actor::{Actor, Principal};
 use assay_core::audit::{AuditActor, AuditEvent, Outcome};
-use assay_core::ports::{Clock, Store};
-use assay_core::{ClientInfo, Error, Result};
+use assay_core::ports::Clock;
+use assay_core::{ClientInfo, Result};
 use uuid::Uuid;
 
 /// Longest resource reference recorded; names come from callers and are bounded here.
@@ -30,6 +32,9 @@ pub(crate) struct Call<'a> {
     pub resources: Vec<String>,
     /// Set by authorization when it refuses the call (outcome `denied`).
     pub denied: bool,
+    /// A more specific action than the operation's own (e.g. `member.disabled` for an
+    /// update that disables).
+    pub action: Option<&'static str>,
 }
 
 impl<'a> Call<'a> {
@@ -41,6 +46,7 @@ impl<'a> Call<'a> {
             env_id: None,
             resources: Vec::new(),
             denied: false,
+            action: None,
         }
     }
 
@@ -70,7 +76,7 @@ impl<'a> Call<'a> {
             &self.actor.client,
             self.org_id,
             self.env_id,
-            self.operation.action(),
+            self.action.unwrap_or(self.operation.action()),
             self.resources.clone(),
             outcome,
             reason,
@@ -125,24 +131,6 @@ pub(crate) fn event(
     }
 }
 
-/// The error every caller gets when its event could not be committed.
-pub(crate) fn unavailable() -> Error {
-    Error::Unavailable(
-        "audit log unavailable: the operation cannot be confirmed because its audit event \
-         could not be recorded (a change may have been applied; retry later)"
-            .into(),
-    )
-}
-
-/// Appends an event; a failure becomes [`unavailable`] (the store's message goes to the
-/// server log only).
-pub(crate) async fn append(store: &dyn Store, mut event: AuditEvent) -> Result<()> {
-    store.append_audit(&mut event).await.map_err(|e| {
-        tracing::error!(error = %e, action = %event.action, "audit append failed; failing closed");
-        unavailable()
-    })
-}
-
 /// How `result` is recorded for `call`. Computed before any await so results that are
 /// not `Sync` (streams) can be held across the append.
 pub(crate) fn outcome_of<T>(call: &Call<'_>, result: &Result<T>) -> (Outcome, Option<String>) {
@@ -153,25 +141,25 @@ pub(crate) fn outcome_of<T>(call: &Call<'_>, result: &Result<T>) -> (Outcome, Op
     }
 }
 
-/// Records the outcome of a call.
+/// Records the outcome of a call; where its event landed (`None` when auditing is off).
 pub(crate) async fn record(
-    store: &dyn Store,
+    log: &AuditLog,
     clock: &dyn Clock,
     call: &Call<'_>,
     (outcome, reason): (Outcome, Option<String>),
-) -> Result<()> {
-    append(store, call.event(outcome, reason, clock)).await
+) -> Result<Option<Appended>> {
+    log.append(call.event(outcome, reason, clock)).await
 }
 
 /// Records the outcome and returns the result only once its event is committed.
 pub(crate) async fn commit<T>(
-    store: &dyn Store,
+    log: &AuditLog,
     clock: &dyn Clock,
     call: Call<'_>,
     result: Result<T>,
 ) -> Result<T> {
     let outcome = outcome_of(&call, &result);
-    record(store, clock, &call, outcome).await?;
+    record(log, clock, &call, outcome).await?;
     result
 }
 

@@ -2,9 +2,8 @@
 //! and an admin API token, and hand their secrets out exactly once (only hashes are kept).
 
 use crate::audit;
+use crate::passwords::hash_password;
 use crate::tokens;
-use argon2::Argon2;
-use argon2::password_hash::PasswordHasher;
 use assay_core::audit::Outcome;
 use assay_core::identity::{ApiTokenKind, ApiTokenRecord, Membership, OrgRole, User};
 use assay_core::ports::{Clock, Store};
@@ -40,6 +39,7 @@ pub async fn bootstrap(store: &dyn Store, clock: &dyn Clock) -> Result<Option<Bo
         id: Uuid::now_v7(),
         slug: "default".into(),
         name: "Default".into(),
+        audit_retention_days: assay_core::tenancy::DEFAULT_AUDIT_RETENTION_DAYS,
         created_at: now,
     };
     match store.insert_org(&org).await {
@@ -94,10 +94,12 @@ pub async fn bootstrap(store: &dyn Store, clock: &dyn Clock) -> Result<Option<Bo
         last_used_at: None,
         last_used_ip: None,
         revoked_at: None,
+        previous_secret_hash: None,
+        previous_valid_until: None,
     };
     store.insert_api_token(&token).await?;
 
-    let event = audit::event(
+    let mut event = audit::event(
         &Principal::system(org.id),
         &ClientInfo::default(),
         org.id,
@@ -113,7 +115,11 @@ pub async fn bootstrap(store: &dyn Store, clock: &dyn Clock) -> Result<Option<Bo
         None,
         clock,
     );
-    audit::append(store, event).await?;
+    // Before any control plane (and its group-commit writer) exists: append directly.
+    store.append_audit(&mut event).await.map_err(|e| {
+        tracing::error!(error = %e, "audit append failed during bootstrap");
+        crate::audit_log::unavailable()
+    })?;
 
     Ok(Some(Bootstrap {
         org,
@@ -122,37 +128,4 @@ pub async fn bootstrap(store: &dyn Store, clock: &dyn Clock) -> Result<Option<Bo
         owner_password,
         admin_token,
     }))
-}
-
-/// Argon2id PHC string with the crate's default (OWASP-recommended) parameters.
-fn hash_password(password: &str) -> Result<String> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|e| Error::internal(format!("password hashing failed: {e}")))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-    use argon2::password_hash::PasswordVerifier;
-    use argon2::password_hash::phc::PasswordHash;
-
-    #[test]
-    fn password_hash_verifies_and_is_argon2id() {
-        let phc = hash_password("correct horse").unwrap();
-        assert!(phc.starts_with("$argon2id$"), "{phc}");
-        let parsed = PasswordHash::new(&phc).unwrap();
-        assert!(
-            Argon2::default()
-                .verify_password(b"correct horse", &parsed)
-                .is_ok()
-        );
-        assert!(
-            Argon2::default()
-                .verify_password(b"wrong", &parsed)
-                .is_err()
-        );
-    }
 }

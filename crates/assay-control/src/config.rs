@@ -2,14 +2,30 @@
 
 use std::time::Duration;
 
+/// Whether operations are audited. There is no production setting other than `On`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuditMode {
+    /// Every operation is recorded, durably, before its result is returned.
+    #[default]
+    On,
+    /// Nothing is recorded. ONLY for benchmarks that measure what auditing costs; never
+    /// use it in a server (it removes the audit trail and its fail-closed guarantee).
+    OffForBenchmarks,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControlPlaneConfig {
     /// Executions running at once; further ones wait in FIFO order. `0` is treated as `1`.
     pub concurrency: u32,
     /// Execution workspaces older than this are removed (logs and artifacts stay).
     pub workspace_retention: Duration,
-    /// How often the retention sweep runs.
+    /// How often the retention sweeps (workspaces, audit events) run.
     pub retention_interval: Duration,
+    /// See [`AuditMode`]; always `On` outside benchmarks.
+    pub audit: AuditMode,
+    /// How often API-token last-use times are written (in one batch); also written at
+    /// shutdown.
+    pub token_usage_flush_interval: Duration,
 }
 
 impl Default for ControlPlaneConfig {
@@ -18,6 +34,8 @@ impl Default for ControlPlaneConfig {
             concurrency: 4,
             workspace_retention: Duration::from_secs(24 * 60 * 60),
             retention_interval: Duration::from_secs(10 * 60),
+            audit: AuditMode::On,
+            token_usage_flush_interval: Duration::from_secs(5),
         }
     }
 }

@@ -5,20 +5,29 @@
 //! let result = async { let scope = self.authorize(&mut call, env).await?; …act… }.await;
 //! self.commit(call, result).await        // audit event committed, then the result
 //! ```
+//!
+//! Organization operations (members, API tokens, audit) are the same with
+//! `authorize_org` in place of `authorize`.
 
 use crate::LocalControlPlane;
 use crate::audit::{self, Call};
+use crate::audit_ops::export_stream;
 use crate::permissions::Operation;
 use crate::resources::resource_ref;
 use assay_core::actor::Actor;
+use assay_core::audit::{ActorActivity, AuditEvent, AuditFilter, AuditSettings, AuditVerifyReport};
 use assay_core::execution::*;
+use assay_core::identity::{
+    ApiTokenInfo, CreatedApiToken, MemberInfo, MemberUpdate, NewApiToken, NewMember,
+};
 use assay_core::page::{Page, PageRequest};
 use assay_core::ports::ControlPlane;
 use assay_core::workflow::*;
-use assay_core::{EnvRef, Result};
+use assay_core::{EnvRef, Result, Timestamp};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
 
 fn execution_ref(reference: &str) -> String {
     format!("execution:{reference}")
@@ -235,8 +244,9 @@ impl ControlPlane for LocalControlPlane {
         }
         .await;
         let outcome = audit::outcome_of(&call, &prepared);
-        let recorded =
-            audit::record(self.store.as_ref(), self.clock.as_ref(), &call, outcome).await;
+        let recorded = audit::record(&self.audit, self.clock.as_ref(), &call, outcome)
+            .await
+            .map(|_| ());
         match (prepared, recorded) {
             (Ok(prepared), Ok(())) => Ok(self.start_run(prepared)),
             (Ok(prepared), Err(unavailable)) => {
@@ -482,4 +492,203 @@ impl ControlPlane for LocalControlPlane {
         .await;
         self.commit(call, result).await
     }
+
+    async fn list_members(&self, actor: &Actor, org: &str) -> Result<Vec<MemberInfo>> {
+        let mut call = Call::new(actor, Operation::ListMembers);
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.list_members_in(&org).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn add_member(&self, actor: &Actor, org: &str, member: &NewMember) -> Result<MemberInfo> {
+        let mut call = Call::new(actor, Operation::AddMember);
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.add_member_in(&mut call, &org, member).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn update_member(
+        &self,
+        actor: &Actor,
+        org: &str,
+        user: &str,
+        update: &MemberUpdate,
+    ) -> Result<MemberInfo> {
+        let mut call = Call::new(actor, Operation::UpdateMember);
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.update_member_in(&mut call, &org, user, update).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn remove_member(&self, actor: &Actor, org: &str, user: &str) -> Result<()> {
+        let mut call = Call::new(actor, Operation::RemoveMember);
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.remove_member_in(&mut call, &org, user).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn create_api_token(
+        &self,
+        actor: &Actor,
+        org: &str,
+        request: &NewApiToken,
+    ) -> Result<CreatedApiToken> {
+        let mut call = Call::new(actor, Operation::CreateApiToken);
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.create_api_token_in(&mut call, &org, request).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn list_api_tokens(&self, actor: &Actor, org: &str) -> Result<Vec<ApiTokenInfo>> {
+        let mut call = Call::new(actor, Operation::ListApiTokens);
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.list_api_tokens_in(&call, &org).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn get_api_token(&self, actor: &Actor, org: &str, id: Uuid) -> Result<ApiTokenInfo> {
+        let mut call = Call::new(actor, Operation::GetApiToken).with(token_ref(id));
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.get_api_token_in(&call, &org, id).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn rotate_api_token(
+        &self,
+        actor: &Actor,
+        org: &str,
+        id: Uuid,
+        grace_secs: Option<u64>,
+    ) -> Result<CreatedApiToken> {
+        let mut call = Call::new(actor, Operation::RotateApiToken).with(token_ref(id));
+        if let Some(grace) = grace_secs {
+            call.add(format!("grace_secs:{grace}"));
+        }
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.rotate_api_token_in(&call, &org, id, grace_secs).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn revoke_api_token(&self, actor: &Actor, org: &str, id: Uuid) -> Result<ApiTokenInfo> {
+        let mut call = Call::new(actor, Operation::RevokeApiToken).with(token_ref(id));
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.revoke_api_token_in(&call, &org, id).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    /// The export's own event is committed first (durable before anything is returned);
+    /// the stream then reads up to, not including, that event.
+    async fn export_audit(
+        &self,
+        actor: &Actor,
+        org: &str,
+        filter: &AuditFilter,
+    ) -> Result<BoxStream<'static, Result<AuditEvent>>> {
+        let mut call = Call::new(actor, Operation::ExportAudit);
+        let prepared = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            let filter = self.export_filter(&mut call, &org, filter).await?;
+            Ok((org.id, filter))
+        }
+        .await;
+        let outcome = audit::outcome_of(&call, &prepared);
+        let appended = audit::record(&self.audit, self.clock.as_ref(), &call, outcome).await?;
+        let (org_id, filter) = prepared?;
+        Ok(export_stream(
+            self.store.clone(),
+            org_id,
+            filter,
+            appended.map(|a| a.seq),
+        ))
+    }
+
+    /// Reads first, then records the verification (so it is not part of what it checked).
+    async fn verify_audit(&self, actor: &Actor, org: &str) -> Result<AuditVerifyReport> {
+        let mut call = Call::new(actor, Operation::VerifyAudit);
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.verify_chain(org.id).await
+        }
+        .await;
+        if let Ok(report) = &result
+            && let Some(broken) = &report.broken
+        {
+            call.add(format!("broken_seq:{}", broken.seq));
+        }
+        self.commit(call, result).await
+    }
+
+    async fn audit_actors(
+        &self,
+        actor: &Actor,
+        org: &str,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<ActorActivity>> {
+        let mut call = Call::new(actor, Operation::AuditActors);
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.audit_actors_in(&org, since, until).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn audit_settings(&self, actor: &Actor, org: &str) -> Result<AuditSettings> {
+        let mut call = Call::new(actor, Operation::AuditSettings);
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            Ok(AuditSettings {
+                retention_days: org.audit_retention_days,
+            })
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn set_audit_settings(
+        &self,
+        actor: &Actor,
+        org: &str,
+        settings: &AuditSettings,
+    ) -> Result<AuditSettings> {
+        let mut call = Call::new(actor, Operation::SetAuditSettings);
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.set_audit_settings_in(&mut call, &org, settings).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+}
+
+fn token_ref(id: Uuid) -> String {
+    format!("token:{id}")
 }

@@ -3,22 +3,31 @@
 //! honest: the FIFO dispatcher with its concurrency limit, start-up recovery and workspace
 //! retention.
 //!
-//! Layout: `access` (environment resolution + authorization), `audit` (one event per call,
-//! committed before the result is returned), `resources` (workflows and templates), `runs`
-//! (run, abort, tags), `insight` (health and metrics), `dispatcher` (queue and runner),
-//! `events` (live execution state), `recovery`, `retention`, `auth` (bearer → principal),
-//! `bootstrap` (first start), `tokens` (API token secrets), `permissions` (the level table).
+//! Layout: `access` (environment/organization resolution + authorization), `audit` (one
+//! event per call, committed before the result is returned) over `audit_log` (the
+//! group-commit writer), `resources` (workflows and templates), `runs` (run, abort, tags),
+//! `insight` (health and metrics), `dispatcher` (queue and runner), `events` (live
+//! execution state), `recovery`, `retention` (workspaces, audit events), `members`,
+//! `api_tokens` (lifecycle), `audit_ops` (export, verify, activity, settings), `auth`
+//! (bearer → principal) with `token_cache` and `token_usage`, `bootstrap` (first start),
+//! `tokens` (API token secrets), `passwords`, `permissions` (the requirement table).
 
 mod access;
+mod api_tokens;
 mod audit;
+mod audit_log;
+mod audit_ops;
 pub mod auth;
 pub mod bootstrap;
 mod config;
 mod control_plane;
 mod dispatcher;
+mod env_index;
 mod events;
 mod insight;
 mod masking;
+mod members;
+pub mod passwords;
 pub mod permissions;
 mod plane;
 mod recovery;
@@ -28,7 +37,11 @@ mod runs;
 mod stamp;
 pub mod suggest;
 mod tags;
+mod token_cache;
+mod token_usage;
 pub mod tokens;
 
-pub use config::ControlPlaneConfig;
+pub use api_tokens::{MAX_TOKEN_DESCRIPTION_CHARS, MAX_TOKEN_EXPIRY_DAYS, MAX_TOKEN_NAME_CHARS};
+pub use audit_ops::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
+pub use config::{AuditMode, ControlPlaneConfig};
 pub use plane::LocalControlPlane;

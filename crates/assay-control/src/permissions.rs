@@ -1,7 +1,22 @@
-//! The one table saying which environment level each operation needs (DESIGN.md §3),
-//! and the audit action name each operation is recorded under.
+//! The one table saying what each operation requires (DESIGN.md §3) — an environment
+//! level, organization admin, or just an authenticated member of the organization — and
+//! the audit action name each operation is recorded under.
 
 use assay_core::Level;
+
+/// What a principal needs for an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Requirement {
+    /// At least this level in the addressed environment.
+    Env(Level),
+    /// Organization owner or admin (`Access::OrgAdmin`: owner/admin users, admin API
+    /// tokens), not narrowed by a scope below admin.
+    OrgAdmin,
+    /// Any member of the organization; the operation itself limits what is touched (own
+    /// API tokens only, never more power than the caller has). API tokens other than
+    /// admin tokens are refused.
+    Member,
+}
 
 /// One variant per `ControlPlane` method.
 ///
@@ -37,6 +52,20 @@ pub enum Operation {
     ResourceHistory,
     ListLabels,
     ListRunners,
+    ListMembers,
+    AddMember,
+    UpdateMember,
+    RemoveMember,
+    CreateApiToken,
+    ListApiTokens,
+    GetApiToken,
+    RotateApiToken,
+    RevokeApiToken,
+    ExportAudit,
+    VerifyAudit,
+    AuditActors,
+    AuditSettings,
+    SetAuditSettings,
 }
 
 impl Operation {
@@ -68,19 +97,46 @@ impl Operation {
         Self::ResourceHistory,
         Self::ListLabels,
         Self::ListRunners,
+        Self::ListMembers,
+        Self::AddMember,
+        Self::UpdateMember,
+        Self::RemoveMember,
+        Self::CreateApiToken,
+        Self::ListApiTokens,
+        Self::GetApiToken,
+        Self::RotateApiToken,
+        Self::RevokeApiToken,
+        Self::ExportAudit,
+        Self::VerifyAudit,
+        Self::AuditActors,
+        Self::AuditSettings,
+        Self::SetAuditSettings,
     ];
 
-    /// The environment level a principal needs for this operation.
-    pub fn required_level(self) -> Level {
+    /// What a principal needs for this operation.
+    pub fn requirement(self) -> Requirement {
         use Operation::*;
         match self {
             ListWorkflows | GetWorkflow | ListTemplates | GetTemplate | ListExecutions
             | GetExecution | ExecutionLogs | FollowExecutionLogs | ListArtifacts | ReadArtifact
             | DownloadArtifact | WorkflowMetrics | ExecutionMetrics | ResourceHistory
-            | ListLabels | ListRunners => Level::Read,
-            RunWorkflow | AbortExecution | UpdateExecutionTags => Level::Run,
+            | ListLabels | ListRunners => Requirement::Env(Level::Read),
+            RunWorkflow | AbortExecution | UpdateExecutionTags => Requirement::Env(Level::Run),
             CreateWorkflow | UpdateWorkflow | ApplyWorkflow | DeleteWorkflow | CreateTemplate
-            | UpdateTemplate | ApplyTemplate | DeleteTemplate => Level::Write,
+            | UpdateTemplate | ApplyTemplate | DeleteTemplate => Requirement::Env(Level::Write),
+            ListMembers | AddMember | UpdateMember | RemoveMember | ExportAudit | VerifyAudit
+            | AuditActors | AuditSettings | SetAuditSettings => Requirement::OrgAdmin,
+            CreateApiToken | ListApiTokens | GetApiToken | RotateApiToken | RevokeApiToken => {
+                Requirement::Member
+            }
+        }
+    }
+
+    /// The environment level this operation needs, for environment-scoped operations.
+    pub fn required_level(self) -> Option<Level> {
+        match self.requirement() {
+            Requirement::Env(level) => Some(level),
+            Requirement::OrgAdmin | Requirement::Member => None,
         }
     }
 
@@ -115,6 +171,20 @@ impl Operation {
             ResourceHistory => "workflow.resource_history",
             ListLabels => "label.list",
             ListRunners => "runner.list",
+            ListMembers => "member.list",
+            AddMember => "member.added",
+            UpdateMember => "member.updated",
+            RemoveMember => "member.removed",
+            CreateApiToken => "token.created",
+            ListApiTokens => "token.list",
+            GetApiToken => "token.get",
+            RotateApiToken => "token.rotated",
+            RevokeApiToken => "token.revoked",
+            ExportAudit => "audit.export",
+            VerifyAudit => "audit.verify",
+            AuditActors => "audit.actors",
+            AuditSettings => "audit.settings.get",
+            SetAuditSettings => "audit.settings.updated",
         }
     }
 }
@@ -157,6 +227,20 @@ mod tests {
             ResourceHistory => "resource_history",
             ListLabels => "list_labels",
             ListRunners => "list_runners",
+            ListMembers => "list_members",
+            AddMember => "add_member",
+            UpdateMember => "update_member",
+            RemoveMember => "remove_member",
+            CreateApiToken => "create_api_token",
+            ListApiTokens => "list_api_tokens",
+            GetApiToken => "get_api_token",
+            RotateApiToken => "rotate_api_token",
+            RevokeApiToken => "revoke_api_token",
+            ExportAudit => "export_audit",
+            VerifyAudit => "verify_audit",
+            AuditActors => "audit_actors",
+            AuditSettings => "audit_settings",
+            SetAuditSettings => "set_audit_settings",
         }
     }
 
@@ -186,7 +270,7 @@ mod tests {
     #[test]
     fn every_control_plane_method_has_exactly_one_operation() {
         let methods = control_plane_methods();
-        assert_eq!(methods.len(), 27, "methods found: {methods:?}");
+        assert_eq!(methods.len(), 41, "methods found: {methods:?}");
         let ops: BTreeSet<String> = Operation::ALL
             .iter()
             .map(|op| method(*op).to_string())
@@ -216,24 +300,33 @@ mod tests {
 
     #[test]
     fn levels_follow_the_design_table() {
-        assert_eq!(Operation::ListWorkflows.required_level(), Level::Read);
-        assert_eq!(Operation::FollowExecutionLogs.required_level(), Level::Read);
-        assert_eq!(Operation::DownloadArtifact.required_level(), Level::Read);
-        assert_eq!(Operation::ListRunners.required_level(), Level::Read);
-        assert_eq!(Operation::RunWorkflow.required_level(), Level::Run);
-        assert_eq!(Operation::AbortExecution.required_level(), Level::Run);
-        assert_eq!(Operation::UpdateExecutionTags.required_level(), Level::Run);
-        assert_eq!(Operation::ApplyTemplate.required_level(), Level::Write);
-        assert_eq!(Operation::DeleteWorkflow.required_level(), Level::Write);
-        let by_level = |level| {
+        let env = |op: Operation| op.required_level();
+        assert_eq!(env(Operation::ListWorkflows), Some(Level::Read));
+        assert_eq!(env(Operation::FollowExecutionLogs), Some(Level::Read));
+        assert_eq!(env(Operation::DownloadArtifact), Some(Level::Read));
+        assert_eq!(env(Operation::ListRunners), Some(Level::Read));
+        assert_eq!(env(Operation::RunWorkflow), Some(Level::Run));
+        assert_eq!(env(Operation::AbortExecution), Some(Level::Run));
+        assert_eq!(env(Operation::UpdateExecutionTags), Some(Level::Run));
+        assert_eq!(env(Operation::ApplyTemplate), Some(Level::Write));
+        assert_eq!(env(Operation::DeleteWorkflow), Some(Level::Write));
+        assert_eq!(env(Operation::AddMember), None);
+        let count = |req| {
             Operation::ALL
                 .iter()
-                .filter(|op| op.required_level() == level)
+                .filter(|op| op.requirement() == req)
                 .count()
         };
-        assert_eq!(by_level(Level::Read), 16);
-        assert_eq!(by_level(Level::Run), 3);
-        assert_eq!(by_level(Level::Write), 8);
-        assert_eq!(by_level(Level::Admin), 0);
+        assert_eq!(count(Requirement::Env(Level::Read)), 16);
+        assert_eq!(count(Requirement::Env(Level::Run)), 3);
+        assert_eq!(count(Requirement::Env(Level::Write)), 8);
+        assert_eq!(count(Requirement::Env(Level::Admin)), 0);
+        assert_eq!(count(Requirement::OrgAdmin), 9);
+        assert_eq!(count(Requirement::Member), 5);
+        assert_eq!(
+            Operation::SetAuditSettings.requirement(),
+            Requirement::OrgAdmin
+        );
+        assert_eq!(Operation::RotateApiToken.requirement(), Requirement::Member);
     }
 }

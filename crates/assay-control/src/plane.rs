@@ -3,11 +3,12 @@
 use crate::ControlPlaneConfig;
 use crate::access::{self, Scope};
 use crate::audit::{self, Call};
+use crate::audit_log::AuditLog;
 use crate::auth::ApiTokenAuthenticator;
 use crate::dispatcher::Dispatcher;
-use crate::{recovery, retention};
+use crate::{recovery, retention, token_usage};
 use assay_core::ports::{Authenticator, Clock, ExecutionFiles, Executor, Store};
-use assay_core::{EnvRef, Result};
+use assay_core::{EnvRef, Organization, Result};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,14 +22,16 @@ pub struct LocalControlPlane {
     pub(crate) files: Arc<dyn ExecutionFiles>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) dispatcher: Arc<Dispatcher>,
-    authenticator: Arc<ApiTokenAuthenticator>,
+    pub(crate) audit: Arc<AuditLog>,
+    pub(crate) authenticator: Arc<ApiTokenAuthenticator>,
     background: TaskTracker,
     stop: CancellationToken,
 }
 
 impl LocalControlPlane {
-    /// Recovers what the previous process left behind, then starts the dispatcher and the
-    /// retention task. Must be called inside a Tokio runtime.
+    /// Recovers what the previous process left behind, then starts the dispatcher, the
+    /// audit writer, the retention task (workspaces and audit events) and the API-token
+    /// usage flusher. Must be called inside a Tokio runtime.
     pub async fn start(
         config: ControlPlaneConfig,
         store: Arc<dyn Store>,
@@ -36,6 +39,7 @@ impl LocalControlPlane {
         files: Arc<dyn ExecutionFiles>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>> {
+        let audit = Arc::new(AuditLog::start(store.clone(), config.audit));
         let dispatcher = Arc::new(Dispatcher::new(
             config.concurrency,
             store.clone(),
@@ -43,21 +47,34 @@ impl LocalControlPlane {
             files.clone(),
             clock.clone(),
         ));
-        recovery::recover(&dispatcher).await?;
+        recovery::recover(&dispatcher, &audit).await?;
+        let authenticator = Arc::new(ApiTokenAuthenticator::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+        ));
 
         let stop = CancellationToken::new();
         let background = TaskTracker::new();
         background.spawn(dispatcher.clone().run_loop(stop.clone()));
         background.spawn(retention::run(
             dispatcher.clone(),
+            audit.clone(),
             config.retention_interval,
             config.workspace_retention,
+            stop.clone(),
+        ));
+        background.spawn(token_usage::run(
+            authenticator.usage(),
+            store.clone(),
+            config.token_usage_flush_interval,
             stop.clone(),
         ));
         background.close();
 
         Ok(Arc::new(Self {
-            authenticator: Arc::new(ApiTokenAuthenticator::new(store.clone(), clock.clone())),
+            authenticator,
+            audit,
             store,
             executor,
             files,
@@ -68,8 +85,9 @@ impl LocalControlPlane {
         }))
     }
 
-    /// Stops accepting executions, stops the background tasks and aborts running
-    /// executions (their final state is recorded). Queued ones stay queued in the store.
+    /// Stops accepting executions, stops the background tasks (writing pending API-token
+    /// usage) and aborts running executions (their final state is recorded). Queued ones
+    /// stay queued in the store.
     pub async fn shutdown(&self) {
         self.dispatcher.abort_all();
         self.stop.cancel();
@@ -82,12 +100,32 @@ impl LocalControlPlane {
         self.authenticator.clone()
     }
 
+    /// Writes pending API-token last-use times now (they are otherwise written every few
+    /// seconds and at shutdown); returns how many tokens were updated.
+    pub async fn flush_token_usage(&self) -> Result<usize> {
+        self.authenticator.flush_usage().await
+    }
+
+    /// One audit-retention sweep now (it otherwise runs every `retention_interval`);
+    /// returns how many organizations had events purged.
+    pub async fn purge_audit(&self) -> usize {
+        retention::purge_audit(self.store.as_ref(), &self.audit, self.clock.as_ref()).await
+    }
+
     pub(crate) async fn authorize(&self, call: &mut Call<'_>, env: &EnvRef) -> Result<Scope> {
         access::authorize(self.store.as_ref(), call, env).await
     }
 
+    pub(crate) async fn authorize_org(
+        &self,
+        call: &mut Call<'_>,
+        org: &str,
+    ) -> Result<Organization> {
+        access::authorize_org(self.store.as_ref(), call, org).await
+    }
+
     pub(crate) async fn commit<T>(&self, call: Call<'_>, result: Result<T>) -> Result<T> {
-        audit::commit(self.store.as_ref(), self.clock.as_ref(), call, result).await
+        audit::commit(&self.audit, self.clock.as_ref(), call, result).await
     }
 }
 

@@ -9,6 +9,7 @@
 //! Each decision is audited as a system action in the execution's organization.
 
 use crate::audit;
+use crate::audit_log::AuditLog;
 use crate::dispatcher::{Dispatcher, QueuedJob, millis_between};
 use crate::masking::WITHHELD_KEY;
 use assay_core::audit::Outcome;
@@ -23,7 +24,7 @@ pub(crate) const SECRETS_REASON: &str =
     "queued execution had sensitive config values, which are never stored; run it again";
 pub(crate) const ACTION: &str = "execution.recover";
 
-pub(crate) async fn recover(dispatcher: &Dispatcher) -> Result<()> {
+pub(crate) async fn recover(dispatcher: &Dispatcher, log: &AuditLog) -> Result<()> {
     let store = dispatcher.store().clone();
     let orgs = env_orgs(dispatcher).await?;
 
@@ -42,7 +43,7 @@ pub(crate) async fn recover(dispatcher: &Dispatcher) -> Result<()> {
         } else {
             format!("aborted: {RUNNING_REASON}")
         };
-        audit_recovery(dispatcher, &orgs, &execution, detail).await?;
+        audit_recovery(dispatcher, log, &orgs, &execution, detail).await?;
     }
 
     let mut queued = store
@@ -53,7 +54,7 @@ pub(crate) async fn recover(dispatcher: &Dispatcher) -> Result<()> {
         match requeueable_plan(&execution) {
             Ok(plan) => {
                 let live = dispatcher.events.register(execution.clone());
-                audit_recovery(dispatcher, &orgs, &execution, "re-queued".into()).await?;
+                audit_recovery(dispatcher, log, &orgs, &execution, "re-queued".into()).await?;
                 dispatcher.enqueue(QueuedJob { live, plan });
             }
             Err(reason) => {
@@ -61,7 +62,14 @@ pub(crate) async fn recover(dispatcher: &Dispatcher) -> Result<()> {
                 abort(&mut execution, now, &reason);
                 store.update_execution(&execution).await?;
                 close_logs(dispatcher, execution.id).await;
-                audit_recovery(dispatcher, &orgs, &execution, format!("aborted: {reason}")).await?;
+                audit_recovery(
+                    dispatcher,
+                    log,
+                    &orgs,
+                    &execution,
+                    format!("aborted: {reason}"),
+                )
+                .await?;
             }
         }
     }
@@ -116,6 +124,7 @@ async fn env_orgs(dispatcher: &Dispatcher) -> Result<HashMap<Uuid, Uuid>> {
 
 async fn audit_recovery(
     dispatcher: &Dispatcher,
+    log: &AuditLog,
     orgs: &HashMap<Uuid, Uuid>,
     execution: &Execution,
     reason: String,
@@ -135,7 +144,7 @@ async fn audit_recovery(
         Some(reason),
         dispatcher.clock().as_ref(),
     );
-    audit::append(dispatcher.store().as_ref(), event).await
+    log.append(event).await.map(|_| ())
 }
 
 #[cfg(test)]

@@ -1,8 +1,17 @@
-//! Workspace retention: execution workspaces (checkouts, build output) are large and only
-//! useful for a while; logs and artifacts stay. Ages are measured with the injected clock.
+//! Retention, measured with the injected clock:
+//! - execution workspaces (checkouts, build output) are large and only useful for a while;
+//!   logs and artifacts stay;
+//! - audit events older than their organization's `audit_retention_days` are purged, the
+//!   store leaving a checkpoint (seq and hash of the last purged event) so the remaining
+//!   chain still verifies. Each purge is itself recorded in the chain (`audit.purged`).
 
+use crate::audit;
+use crate::audit_log::AuditLog;
 use crate::dispatcher::Dispatcher;
-use assay_core::Timestamp;
+use assay_core::audit::Outcome;
+use assay_core::ports::{Clock, Store};
+use assay_core::tenancy::DEFAULT_AUDIT_RETENTION_DAYS;
+use assay_core::{ClientInfo, Principal, Timestamp};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,9 +60,62 @@ pub(crate) async fn sweep(dispatcher: &Dispatcher, retention: Duration) -> usize
     removed
 }
 
+pub(crate) const PURGED_ACTION: &str = "audit.purged";
+
+/// One audit sweep over every organization (and the unscoped chain of authentication
+/// failures nobody could be attributed to, kept for the default period); returns how many
+/// chains had events purged. Failures are logged and retried at the next sweep.
+pub(crate) async fn purge_audit(store: &dyn Store, log: &AuditLog, clock: &dyn Clock) -> usize {
+    let orgs = match store.list_orgs().await {
+        Ok(orgs) => orgs,
+        Err(e) => {
+            tracing::warn!(error = %e, "audit retention: could not list organizations");
+            return 0;
+        }
+    };
+    let chains = orgs
+        .iter()
+        .map(|o| (o.id, o.audit_retention_days))
+        .chain([(Uuid::nil(), DEFAULT_AUDIT_RETENTION_DAYS)]);
+    let mut purged = 0;
+    for (org_id, days) in chains {
+        let now = crate::stamp::now(clock);
+        let before = now - time::Duration::days(i64::from(days.max(1)));
+        let checkpoint = match store.purge_audit_before(org_id, before, now).await {
+            Ok(Some(checkpoint)) => checkpoint,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(org = %org_id, error = %e, "audit retention: purge failed");
+                continue;
+            }
+        };
+        purged += 1;
+        tracing::info!(org = %org_id, through_seq = checkpoint.seq, "audit retention: purged old events");
+        let event = audit::event(
+            &Principal::system(org_id),
+            &ClientInfo::default(),
+            org_id,
+            None,
+            PURGED_ACTION,
+            Vec::new(),
+            Outcome::Success,
+            Some(format!(
+                "retention ({days} days): purged events through seq {}; checkpoint hash {}",
+                checkpoint.seq, checkpoint.hash
+            )),
+            clock,
+        );
+        if let Err(e) = log.append(event).await {
+            tracing::error!(org = %org_id, error = %e, "audit retention: could not record the purge");
+        }
+    }
+    purged
+}
+
 /// Sweeps every `interval` (the first sweep right away) until `shutdown`.
 pub(crate) async fn run(
     dispatcher: Arc<Dispatcher>,
+    log: Arc<AuditLog>,
     interval: Duration,
     retention: Duration,
     shutdown: CancellationToken,
@@ -65,6 +127,7 @@ pub(crate) async fn run(
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {
                 sweep(&dispatcher, retention).await;
+                purge_audit(dispatcher.store().as_ref(), &log, dispatcher.clock().as_ref()).await;
             }
         }
     }

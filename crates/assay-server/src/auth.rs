@@ -6,7 +6,8 @@ use crate::AppState;
 use crate::layers::RequestId;
 use crate::problem::{ApiError, CHALLENGE_INVALID_TOKEN, ProblemKind};
 use assay_core::{Actor, ClientInfo, Error};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -61,13 +62,26 @@ fn client_info(req: &Request) -> ClientInfo {
     }
 }
 
+/// The organization the request addresses (`/v1/organizations/{org}/…`), percent-decoded.
+/// A credential of another organization is refused by the authenticator, and failures are
+/// audited into this organization's chain.
+fn addressed_org(params: &Result<RawPathParams, RawPathParamsRejection>) -> Option<String> {
+    let params = params.as_ref().ok()?;
+    params
+        .iter()
+        .find(|(name, _)| *name == "org")
+        .map(|(_, value)| value.to_owned())
+}
+
 /// Route layer for every non-public route.
 pub async fn require_bearer(
     State(state): State<AppState>,
+    params: Result<RawPathParams, RawPathParamsRejection>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let client = client_info(&req);
+    let org = addressed_org(&params);
     let principal = match bearer(req.headers()) {
         Bearer::Missing => {
             return ApiError::new(
@@ -84,7 +98,12 @@ pub async fn require_bearer(
             .with_challenge(CHALLENGE_INVALID_TOKEN)
             .into_response();
         }
-        Bearer::Token(token) => state.auth.authenticate(token, &client).await,
+        Bearer::Token(token) => {
+            state
+                .auth
+                .authenticate(token, &client, org.as_deref())
+                .await
+        }
     };
     match principal {
         Ok(principal) => {

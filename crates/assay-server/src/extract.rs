@@ -137,6 +137,33 @@ pub fn reject_unknown_fields(
     }
 }
 
+/// Fields whose values must never be quoted back in an error (they may be secrets).
+const SECRET_FIELDS: &[&str] = &["password"];
+
+/// Decodes a JSON object body into `T` after rejecting unknown keys. Every problem names
+/// its field (`grants.dev: unknown variant ...`); values of secret fields are never
+/// quoted back.
+pub fn typed_body<T: DeserializeOwned>(
+    body: serde_json::Map<String, serde_json::Value>,
+    known: &[&str],
+) -> Result<T, Error> {
+    reject_unknown_fields(&body, known)?;
+    let value = serde_json::Value::Object(body);
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let secret = SECRET_FIELDS
+            .iter()
+            .any(|f| path == *f || path.starts_with(&format!("{f}.")));
+        let message = if secret {
+            "must be a string".to_owned()
+        } else {
+            e.inner().to_string()
+        };
+        Error::Invalid(vec![FieldError { path, message }])
+    })
+}
+
 /// Path parameters; a parameter that cannot be decoded is a 400 problem.
 pub struct ApiPath<T>(pub T);
 
@@ -261,6 +288,21 @@ impl Query {
         }
     }
 
+    /// One of a fixed set of words.
+    pub fn one_of(&mut self, name: &str, allowed: &[&'static str]) -> Option<&'static str> {
+        let raw = self.string(name)?;
+        match allowed.iter().find(|a| **a == raw) {
+            Some(a) => Some(*a),
+            None => {
+                self.error(
+                    name,
+                    format!("{raw:?} is not allowed; use one of {}", allowed.join(", ")),
+                );
+                None
+            }
+        }
+    }
+
     /// Comma-separated execution statuses; every value must be known.
     pub fn statuses(&mut self, name: &str) -> Vec<ExecutionStatus> {
         let Some(raw) = self.string(name) else {
@@ -338,6 +380,62 @@ mod tests {
             vec!["status", "limit", "since", "last", "download", "big"]
         );
         assert!(errors[0].message.contains("\"bogus\""));
+    }
+
+    #[test]
+    fn typed_bodies_name_the_bad_field_and_never_quote_secrets() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            name: String,
+            #[serde(default)]
+            password: Option<String>,
+            #[serde(default)]
+            grants: std::collections::BTreeMap<String, assay_core::Level>,
+        }
+        let map = |s: &str| serde_json::from_str(s).unwrap();
+        let known = &["name", "password", "grants"];
+        let Err(Error::Invalid(errors)) = typed_body::<Body>(
+            map(r#"{"name": "x", "grants": {"dev": "superuser"}}"#),
+            known,
+        ) else {
+            panic!("expected Invalid");
+        };
+        assert_eq!(errors[0].path, "grants.dev");
+        assert!(errors[0].message.contains("superuser"), "{errors:?}");
+        let Err(Error::Invalid(errors)) =
+            typed_body::<Body>(map(r#"{"name": "x", "password": 1234567}"#), known)
+        else {
+            panic!("expected Invalid");
+        };
+        assert_eq!(errors[0].path, "password");
+        assert_eq!(errors[0].message, "must be a string");
+        let Err(Error::Invalid(errors)) = typed_body::<Body>(map(r#"{"grants": {}}"#), known)
+        else {
+            panic!("expected Invalid");
+        };
+        assert_eq!(errors[0].path, "");
+        assert_eq!(errors[0].message, "missing field `name`");
+        let Err(Error::Invalid(errors)) = typed_body::<Body>(map(r#"{"nme": "x"}"#), known)
+        else {
+            panic!("expected Invalid");
+        };
+        assert_eq!(errors[0].path, "nme");
+        let ok = typed_body::<Body>(map(r#"{"name": "x", "grants": {"dev": "run"}}"#), known);
+        assert_eq!(ok.unwrap().grants["dev"], assay_core::Level::Run);
+    }
+
+    #[test]
+    fn one_of_accepts_only_listed_words() {
+        let mut q = Query::parse(Some("format=csv&outcome=maybe"));
+        assert_eq!(q.one_of("format", &["jsonl", "csv"]), Some("csv"));
+        assert_eq!(q.one_of("outcome", &["success", "denied", "error"]), None);
+        assert_eq!(q.one_of("absent", &["x"]), None);
+        let Err(Error::Invalid(errors)) = q.finish() else {
+            panic!("expected Invalid");
+        };
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, "outcome");
     }
 
     #[test]

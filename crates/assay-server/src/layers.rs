@@ -65,6 +65,28 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
+/// The request path as it may be logged: a segment that looks like an API token secret
+/// (someone pasted a secret where an ID belongs) is masked, so it never reaches a log.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains(SECRET_PREFIX) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let masked: Vec<&str> = path
+        .split('/')
+        .map(|seg| {
+            if seg.starts_with(SECRET_PREFIX) {
+                "assay_***"
+            } else {
+                seg
+            }
+        })
+        .collect();
+    std::borrow::Cow::Owned(masked.join("/"))
+}
+
+/// How every Assay API token secret starts.
+const SECRET_PREFIX: &str = "assay_";
+
 /// Largest non-problem error body we read to reuse its text as the detail.
 const MAX_FOREIGN_ERROR_BODY: usize = 4096;
 
@@ -73,7 +95,7 @@ const MAX_FOREIGN_ERROR_BODY: usize = 4096;
 pub async fn finish_problems(req: Request, next: Next) -> Response {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = loggable_path(req.uri().path()).into_owned();
     let mut res = next.run(req).await;
 
     if let Some(InternalCause(cause)) = res.extensions_mut().remove::<InternalCause>() {
@@ -167,7 +189,21 @@ pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::acceptable_request_id;
+    use super::{acceptable_request_id, loggable_path};
+
+    #[test]
+    fn secret_looking_path_segments_are_masked_for_logs() {
+        assert_eq!(
+            loggable_path("/v1/organizations/acme/tokens/assay_abcDEF123/revoke"),
+            "/v1/organizations/acme/tokens/assay_***/revoke"
+        );
+        assert_eq!(
+            loggable_path("/v1/organizations/acme/tokens"),
+            "/v1/organizations/acme/tokens"
+        );
+        // Only whole segments that start like a secret are masked.
+        assert_eq!(loggable_path("/x/my_assay_y"), "/x/my_assay_y");
+    }
 
     #[test]
     fn only_plain_client_request_ids_are_kept() {

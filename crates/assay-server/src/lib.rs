@@ -3,8 +3,11 @@
 //! The server owns HTTP concerns only — routing, limits, headers, error → response. It
 //! turns a bearer token into a `Principal` through the [`Authenticator`] port, builds an
 //! `Actor` and calls the [`ControlPlane`]; it never checks a role or writes an audit
-//! event itself (DESIGN.md §1). Every route is declared once, in [`routes::ROUTES`].
+//! event itself (DESIGN.md §1). Every route is declared once, in [`routes::ROUTES`]:
+//! environment routes (workflows, executions, …) and organization routes (members, API
+//! tokens, audit export/verify/settings).
 
+mod audit_csv;
 mod auth;
 pub mod extract;
 mod handlers;
@@ -91,11 +94,12 @@ pub fn router(state: AppState) -> Router {
                     .get::<RequestId>()
                     .map(|r| r.0.as_str())
                     .unwrap_or("-");
-                // The path only: a query string may carry something secret by mistake.
+                // The path only: a query string may carry something secret by mistake, and
+                // a secret pasted where an ID belongs is masked.
                 tracing::info_span!(
                     "http",
                     method = %req.method(),
-                    path = req.uri().path(),
+                    path = %layers::loggable_path(req.uri().path()),
                     request_id,
                 )
             }),

@@ -16,6 +16,8 @@ fn path_param_description(name: &str) -> &'static str {
         "name" => "Workflow or template name.",
         "execution" => "Execution ID or name (<workflow>-<number>).",
         "path" => "Artifact path relative to the execution's artifact root.",
+        "user" => "User ID or email.",
+        "id" => "API token ID.",
         _ => "",
     }
 }
@@ -125,6 +127,18 @@ fn responses(route: &Route) -> Value {
                 }),
             );
         }
+        Reply::Export { schema } => {
+            r.insert(
+                "200".into(),
+                json!({
+                    "description": "Streamed in chain order: JSON lines (format=jsonl, default), or CSV with a header row (format=csv; RFC 4180, formula cells prefixed with ', control characters written as \\u{..}).",
+                    "content": {
+                        "application/x-ndjson": {"itemSchema": schema_ref(schema), "schema": {"type": "string"}},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                }),
+            );
+        }
         Reply::NoContent => {
             r.insert("204".into(), json!({"description": "Done."}));
         }
@@ -146,7 +160,7 @@ fn responses(route: &Route) -> Value {
         );
         r.insert(
             "403".into(),
-            problem_response("The token lacks the permission level this needs."),
+            problem_response("The caller lacks the permission this needs (x-assay-permission)."),
         );
         r.insert(
             "404".into(),
@@ -200,7 +214,7 @@ pub fn document(routes: &[Route], server_url: &url::Url) -> Value {
         "info": {
             "title": "Assay REST API",
             "version": "1",
-            "description": "Test-orchestration control plane. Errors are RFC 9457 problem+json; x-assay-permission names the environment level each operation needs.",
+            "description": "Test-orchestration control plane. Errors are RFC 9457 problem+json; x-assay-permission names what each operation needs: an environment level (read, run, write), org-admin (organization owner/admin users and admin API tokens), or authenticated (any principal of the organization; the server decides per call).",
         },
         "servers": [{"url": server_url.as_str().trim_end_matches('/')}],
         "security": [{"bearer": []}],
@@ -229,7 +243,7 @@ fn schemas() -> Value {
             },
         })
     };
-    json!({
+    let mut out = json!({
         "Problem": {
             "type": "object",
             "required": ["type", "title", "status", "detail"],
@@ -506,6 +520,207 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["items"],
             "properties": {"items": {"type": "array", "items": schema_ref("RunnerInfo")}},
+        },
+    });
+    if let (Value::Object(all), Value::Object(more)) = (&mut out, identity_schemas()) {
+        all.extend(more);
+    }
+    out
+}
+
+/// Members, API tokens and audit.
+fn identity_schemas() -> Value {
+    let time = json!({"type": "string", "format": "date-time"});
+    let uuid = json!({"type": "string", "format": "uuid"});
+    let level = json!({"type": "string", "enum": ["read", "run", "write", "admin"]});
+    let grants = json!({
+        "type": "object",
+        "description": "Environment (slug; ID accepted on input) → level.",
+        "additionalProperties": level,
+    });
+    let role = json!({"type": "string", "enum": ["owner", "admin", "member"]});
+    let token_kind = json!({"type": "string", "enum": ["admin", "member", "org-read"]});
+    let list = |item: &str| {
+        json!({
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": schema_ref(item)}},
+        })
+    };
+    json!({
+        "MemberInfo": {
+            "type": "object",
+            "required": ["user_id", "email", "display_name", "role", "grants", "disabled", "created_at"],
+            "properties": {
+                "user_id": uuid,
+                "email": {"type": "string"},
+                "display_name": {"type": "string"},
+                "role": role,
+                "grants": grants,
+                "disabled": {"type": "boolean"},
+                "created_at": time,
+            },
+        },
+        "MemberList": list("MemberInfo"),
+        "NewMember": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["email", "role"],
+            "properties": {
+                "email": {"type": "string"},
+                "display_name": {"type": "string"},
+                "password": {"type": "string", "writeOnly": true, "description": "Initial password of a new local account; hashed with Argon2id, never stored, logged or audited."},
+                "role": role,
+                "grants": grants,
+            },
+        },
+        "MemberUpdate": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "Absent fields stay as they are.",
+            "properties": {
+                "role": role,
+                "grants": {"allOf": [grants], "description": "Replaces all grants."},
+                "disabled": {"type": "boolean", "description": "Disabling ends every token and grant of the user at once."},
+            },
+        },
+        "ApiTokenInfo": {
+            "type": "object",
+            "required": ["id", "org_id", "name", "description", "kind", "grants", "created_at", "never_expires", "state"],
+            "properties": {
+                "id": uuid,
+                "org_id": uuid,
+                "name": {"type": "string"},
+                "description": {"type": "string"},
+                "kind": token_kind,
+                "grants": grants,
+                "created_by": uuid,
+                "created_at": time,
+                "expires_at": time,
+                "never_expires": {"type": "boolean", "description": "No expiry: asked for explicitly, flagged in listings."},
+                "last_used_at": time,
+                "last_used_ip": {"type": "string"},
+                "revoked_at": time,
+                "previous_valid_until": {"allOf": [time], "description": "Until when the pre-rotation secret still works."},
+                "state": {"type": "string", "enum": ["active", "expired", "revoked"]},
+            },
+        },
+        "ApiTokenList": list("ApiTokenInfo"),
+        "NewApiToken": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name", "kind"],
+            "properties": {
+                "name": {"type": "string"},
+                "description": {"type": "string"},
+                "kind": token_kind,
+                "grants": {"allOf": [grants], "description": "Only for member tokens: read, run or write per environment."},
+                "expires_in_days": {"type": "integer", "minimum": 1, "description": "Default 90."},
+                "never_expires": {"type": "boolean", "description": "No expiry at all; must be asked for explicitly."},
+            },
+        },
+        "CreatedApiToken": {
+            "type": "object",
+            "required": ["token", "secret"],
+            "properties": {
+                "token": schema_ref("ApiTokenInfo"),
+                "secret": {"type": "string", "description": "assay_…: shown this once, stored only as a hash."},
+            },
+        },
+        "RotateRequest": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "grace_secs": {"type": "integer", "minimum": 0, "maximum": 86400, "description": "How long the old secret keeps working (default 0: stops at once)."},
+            },
+        },
+        "AuditEvent": {
+            "type": "object",
+            "required": ["id", "time", "org_id", "actor", "client", "action", "resources", "outcome", "seq", "prev_hash", "hash"],
+            "properties": {
+                "id": uuid,
+                "time": time,
+                "org_id": uuid,
+                "env_id": uuid,
+                "actor": {
+                    "type": "object",
+                    "required": ["kind", "id", "name", "auth_method"],
+                    "properties": {
+                        "kind": {"type": "string", "enum": ["user", "api_token", "system"]},
+                        "id": uuid,
+                        "name": {"type": "string"},
+                        "auth_method": {"type": "string", "enum": ["api_token", "o_auth", "cli_login", "session", "system"]},
+                        "credential_id": {"type": "string"},
+                    },
+                },
+                "client": {
+                    "type": "object",
+                    "properties": {
+                        "ip": {"type": "string"},
+                        "user_agent": {"type": "string"},
+                        "mcp_client": {"type": "string"},
+                        "request_id": {"type": "string"},
+                    },
+                },
+                "action": {"type": "string", "examples": ["token.created", "auth.failed"]},
+                "resources": {"type": "array", "items": {"type": "string"}},
+                "outcome": {"type": "string", "enum": ["success", "denied", "error"]},
+                "reason": {"type": "string"},
+                "seq": {"type": "integer"},
+                "prev_hash": {"type": "string"},
+                "hash": {"type": "string"},
+            },
+        },
+        "AuditCheckpoint": {
+            "type": "object",
+            "required": ["org_id", "seq", "hash", "purged_before", "created_at"],
+            "properties": {
+                "org_id": uuid,
+                "seq": {"type": "integer"},
+                "hash": {"type": "string"},
+                "purged_before": time,
+                "created_at": time,
+            },
+        },
+        "AuditVerifyReport": {
+            "type": "object",
+            "required": ["ok", "events_checked"],
+            "properties": {
+                "ok": {"type": "boolean"},
+                "events_checked": {"type": "integer"},
+                "first_seq": {"type": "integer"},
+                "last_seq": {"type": "integer"},
+                "checkpoint": schema_ref("AuditCheckpoint"),
+                "broken": {
+                    "type": "object",
+                    "required": ["seq", "reason"],
+                    "description": "The first broken link: an edited, deleted, reordered or inserted event.",
+                    "properties": {
+                        "seq": {"type": "integer"},
+                        "event_id": uuid,
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "ActorActivity": {
+            "type": "object",
+            "required": ["kind", "id", "name", "events", "first_seen", "last_seen"],
+            "properties": {
+                "kind": {"type": "string", "enum": ["user", "api_token", "system"]},
+                "id": uuid,
+                "name": {"type": "string"},
+                "events": {"type": "integer"},
+                "first_seen": time,
+                "last_seen": time,
+            },
+        },
+        "ActorActivityList": list("ActorActivity"),
+        "AuditSettings": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["retention_days"],
+            "properties": {"retention_days": {"type": "integer", "minimum": 1, "description": "Days audit events are kept (default 180)."}},
         },
     })
 }

@@ -1,11 +1,15 @@
 //! THE route table: every route the server answers, declared once. The axum router and
 //! the OpenAPI document are both built from [`ROUTES`], so they cannot drift, and every
-//! route states the permission level it needs (enforced by the control plane; here it
+//! route states the permission it needs (enforced by the control plane; here it
 //! documents the contract and decides which routes need a bearer token at all).
+//!
+//! Environment routes live under [`ENV_BASE`] and need an environment level; organization
+//! routes (members, API tokens, audit) live under [`ORG_BASE`] and need organization admin
+//! rights or just an authenticated principal (the control plane decides per call).
 
 use crate::AppState;
 use crate::handlers::documents::{Templates, Workflows};
-use crate::handlers::{artifacts, documents, executions, insight, system};
+use crate::handlers::{artifacts, audit, documents, executions, insight, members, system, tokens};
 use axum::Router;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
@@ -14,7 +18,12 @@ pub enum Verb {
     Get,
     Post,
     Put,
+    Patch,
     Delete,
+}
+
+impl Verb {
+    pub const ALL: [Verb; 5] = [Verb::Get, Verb::Post, Verb::Put, Verb::Patch, Verb::Delete];
 }
 
 impl Verb {
@@ -23,6 +32,7 @@ impl Verb {
             Verb::Get => MethodFilter::GET,
             Verb::Post => MethodFilter::POST,
             Verb::Put => MethodFilter::PUT,
+            Verb::Patch => MethodFilter::PATCH,
             Verb::Delete => MethodFilter::DELETE,
         }
     }
@@ -32,6 +42,7 @@ impl Verb {
             Verb::Get => axum::http::Method::GET,
             Verb::Post => axum::http::Method::POST,
             Verb::Put => axum::http::Method::PUT,
+            Verb::Patch => axum::http::Method::PATCH,
             Verb::Delete => axum::http::Method::DELETE,
         }
     }
@@ -42,19 +53,27 @@ impl Verb {
             Verb::Get => "get",
             Verb::Post => "post",
             Verb::Put => "put",
+            Verb::Patch => "patch",
             Verb::Delete => "delete",
         }
     }
 }
 
-/// The environment permission a route needs (DESIGN.md §3), or none at all.
+/// What a route needs (DESIGN.md §3): nothing, an environment level, or an
+/// organization-level right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requires {
     /// No token: health, readiness, the OpenAPI document.
     Public,
+    /// Environment levels.
     Read,
     Run,
     Write,
+    /// Organization admin: an owner or admin user, or an admin API token (members, audit).
+    OrgAdmin,
+    /// Any authenticated principal of the organization; the control plane decides per
+    /// call (API tokens: anyone manages their own, admins manage all).
+    Authenticated,
 }
 
 impl Requires {
@@ -64,7 +83,14 @@ impl Requires {
             Requires::Read => "read",
             Requires::Run => "run",
             Requires::Write => "write",
+            Requires::OrgAdmin => "org-admin",
+            Requires::Authenticated => "authenticated",
         }
+    }
+
+    /// Whether this is an environment level (as opposed to public or organization-wide).
+    pub fn is_environment_level(self) -> bool {
+        matches!(self, Requires::Read | Requires::Run | Requires::Write)
     }
 }
 
@@ -130,6 +156,11 @@ pub enum Reply {
     CreatedOrOk {
         schema: &'static str,
     },
+    /// A streamed export: `application/x-ndjson` (one schema object per line) or
+    /// `text/csv` with a header row, chosen by `?format=`.
+    Export {
+        schema: &'static str,
+    },
 }
 
 pub type Handler = fn(MethodFilter) -> MethodRouter<AppState>;
@@ -155,8 +186,16 @@ macro_rules! env_path {
     };
 }
 
+macro_rules! org_path {
+    ($rest:literal) => {
+        concat!("/v1/organizations/{org}", $rest)
+    };
+}
+
 /// Where every environment-scoped route lives.
 pub const ENV_BASE: &str = "/v1/organizations/{org}/environments/{env}";
+/// Where every organization-scoped route lives (members, API tokens, audit).
+pub const ORG_BASE: &str = "/v1/organizations/{org}";
 
 use ParamType::{Boolean, DateTime, Integer, StatusList, String as Str};
 
@@ -250,6 +289,27 @@ const HISTORY: &[QueryParam] = &[q(
     Integer,
     "Executions considered (default 20, 1 to 200).",
 )];
+const AUDIT_EXPORT: &[QueryParam] = &[
+    q("since", DateTime, "Events at or after (RFC 3339)."),
+    q("until", DateTime, "Events at or before (RFC 3339)."),
+    q("actor", Str, "Actor ID, or exact actor display name."),
+    q(
+        "action",
+        Str,
+        "Exact action, or a prefix ending in * (e.g. token.*).",
+    ),
+    q("env", Str, "Environment ID or slug."),
+    q("outcome", Str, "success, denied or error."),
+    q("format", Str, "jsonl (default, application/x-ndjson) or csv."),
+];
+const AUDIT_ACTORS: &[QueryParam] = &[
+    q(
+        "since",
+        DateTime,
+        "Active at or after (RFC 3339; default 30 days ago).",
+    ),
+    q("until", DateTime, "Active at or before (RFC 3339; default now)."),
+];
 
 /// Every route. Add a route here and nowhere else.
 pub static ROUTES: &[Route] = &[
@@ -655,6 +715,230 @@ pub static ROUTES: &[Route] = &[
         },
         handler: |m| on(m, insight::runners),
     },
+    // --- organization: members ---------------------------------------------------------
+    Route {
+        verb: Verb::Get,
+        path: org_path!("/members"),
+        operation_id: "listMembers",
+        summary: "List the organization's members with their roles and grants.",
+        tag: "members",
+        requires: Requires::OrgAdmin,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "MemberList",
+        },
+        handler: |m| on(m, members::list),
+    },
+    Route {
+        verb: Verb::Post,
+        path: org_path!("/members"),
+        operation_id: "addMember",
+        summary: "Add a member, creating the local account if needed.",
+        tag: "members",
+        requires: Requires::OrgAdmin,
+        query: &[],
+        body: RequestBody::Json {
+            schema: "NewMember",
+            required: true,
+        },
+        reply: Reply::Json {
+            status: 201,
+            schema: "MemberInfo",
+        },
+        handler: |m| on(m, members::add),
+    },
+    Route {
+        verb: Verb::Patch,
+        path: org_path!("/members/{user}"),
+        operation_id: "updateMember",
+        summary: "Change a member's role, grants or disabled state.",
+        tag: "members",
+        requires: Requires::OrgAdmin,
+        query: &[],
+        body: RequestBody::Json {
+            schema: "MemberUpdate",
+            required: true,
+        },
+        reply: Reply::Json {
+            status: 200,
+            schema: "MemberInfo",
+        },
+        handler: |m| on(m, members::update),
+    },
+    Route {
+        verb: Verb::Delete,
+        path: org_path!("/members/{user}"),
+        operation_id: "removeMember",
+        summary: "Remove a member; their tokens and grants end at once.",
+        tag: "members",
+        requires: Requires::OrgAdmin,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::NoContent,
+        handler: |m| on(m, members::remove),
+    },
+    // --- organization: API tokens ------------------------------------------------------
+    Route {
+        verb: Verb::Get,
+        path: org_path!("/tokens"),
+        operation_id: "listApiTokens",
+        summary: "List API tokens (admins see all, others their own); never secrets.",
+        tag: "tokens",
+        requires: Requires::Authenticated,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "ApiTokenList",
+        },
+        handler: |m| on(m, tokens::list),
+    },
+    Route {
+        verb: Verb::Post,
+        path: org_path!("/tokens"),
+        operation_id: "createApiToken",
+        summary: "Create an API token; the secret is in this answer only.",
+        tag: "tokens",
+        requires: Requires::Authenticated,
+        query: &[],
+        body: RequestBody::Json {
+            schema: "NewApiToken",
+            required: true,
+        },
+        reply: Reply::Json {
+            status: 201,
+            schema: "CreatedApiToken",
+        },
+        handler: |m| on(m, tokens::create),
+    },
+    Route {
+        verb: Verb::Get,
+        path: org_path!("/tokens/{id}"),
+        operation_id: "getApiToken",
+        summary: "Show an API token (never its secret).",
+        tag: "tokens",
+        requires: Requires::Authenticated,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "ApiTokenInfo",
+        },
+        handler: |m| on(m, tokens::get),
+    },
+    Route {
+        verb: Verb::Post,
+        path: org_path!("/tokens/{id}/rotate"),
+        operation_id: "rotateApiToken",
+        summary: "New secret; the old one stops at once or after grace_secs (at most 24 h).",
+        tag: "tokens",
+        requires: Requires::Authenticated,
+        query: &[],
+        body: RequestBody::Json {
+            schema: "RotateRequest",
+            required: false,
+        },
+        reply: Reply::Json {
+            status: 200,
+            schema: "CreatedApiToken",
+        },
+        handler: |m| on(m, tokens::rotate),
+    },
+    Route {
+        verb: Verb::Post,
+        path: org_path!("/tokens/{id}/revoke"),
+        operation_id: "revokeApiToken",
+        summary: "Revoke an API token; it stops working at once.",
+        tag: "tokens",
+        requires: Requires::Authenticated,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "ApiTokenInfo",
+        },
+        handler: |m| on(m, tokens::revoke),
+    },
+    // --- organization: audit ---------------------------------------------------------
+    Route {
+        verb: Verb::Get,
+        path: org_path!("/audit/events"),
+        operation_id: "exportAudit",
+        summary: "Export audit events in chain order, streamed (JSON lines or CSV).",
+        tag: "audit",
+        requires: Requires::OrgAdmin,
+        query: AUDIT_EXPORT,
+        body: RequestBody::None,
+        reply: Reply::Export {
+            schema: "AuditEvent",
+        },
+        handler: |m| on(m, audit::export),
+    },
+    Route {
+        verb: Verb::Get,
+        path: org_path!("/audit/verify"),
+        operation_id: "verifyAudit",
+        summary: "Verify the hash chain; ok=false names the first broken link (still 200).",
+        tag: "audit",
+        requires: Requires::OrgAdmin,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "AuditVerifyReport",
+        },
+        handler: |m| on(m, audit::verify),
+    },
+    Route {
+        verb: Verb::Get,
+        path: org_path!("/audit/actors"),
+        operation_id: "listAuditActors",
+        summary: "Distinct users and tokens active in a period, with event counts.",
+        tag: "audit",
+        requires: Requires::OrgAdmin,
+        query: AUDIT_ACTORS,
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "ActorActivityList",
+        },
+        handler: |m| on(m, audit::actors),
+    },
+    Route {
+        verb: Verb::Get,
+        path: org_path!("/audit/settings"),
+        operation_id: "getAuditSettings",
+        summary: "The organization's audit settings (retention).",
+        tag: "audit",
+        requires: Requires::OrgAdmin,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "AuditSettings",
+        },
+        handler: |m| on(m, audit::settings),
+    },
+    Route {
+        verb: Verb::Put,
+        path: org_path!("/audit/settings"),
+        operation_id: "putAuditSettings",
+        summary: "Set the audit retention (days, at least 1).",
+        tag: "audit",
+        requires: Requires::OrgAdmin,
+        query: &[],
+        body: RequestBody::Json {
+            schema: "AuditSettings",
+            required: true,
+        },
+        reply: Reply::Json {
+            status: 200,
+            schema: "AuditSettings",
+        },
+        handler: |m| on(m, audit::put_settings),
+    },
 ];
 
 /// The router of every route in [`ROUTES`]; non-public ones require a bearer token.
@@ -701,6 +985,24 @@ mod tests {
             .replace("{name}", "smoke")
             .replace("{execution}", "smoke-1")
             .replace("{*path}", "reports/junit.xml")
+            .replace("{user}", "bob@example.com")
+            .replace("{id}", "0192f1a2-7c3d-7e4f-8a5b-6c7d8e9f0a1b")
+    }
+
+    /// A body each route accepts, so the call gets as far as the control plane.
+    fn sample_body(route: &Route) -> &'static str {
+        match route.body {
+            RequestBody::Json { schema, .. } => match schema {
+                "TagsRequest" => r#"{"tags": {}}"#,
+                "RunRequest" | "MemberUpdate" | "RotateRequest" => "{}",
+                "NewMember" => r#"{"email": "bob@example.com", "role": "member"}"#,
+                "NewApiToken" => r#"{"name": "ci", "kind": "admin"}"#,
+                "AuditSettings" => r#"{"retention_days": 30}"#,
+                other => panic!("no sample body for {other}"),
+            },
+            RequestBody::Document => "kind: TestWorkflow\nmetadata:\n  name: smoke\n",
+            RequestBody::None => "",
+        }
     }
 
     #[test]
@@ -716,7 +1018,7 @@ mod tests {
         );
         for r in ROUTES.iter().filter(|r| r.requires != Requires::Public) {
             assert!(
-                r.path.starts_with(ENV_BASE),
+                r.path.starts_with(ORG_BASE),
                 "{} is outside the base",
                 r.path
             );
@@ -724,10 +1026,35 @@ mod tests {
     }
 
     #[test]
+    fn environment_routes_need_levels_and_organization_routes_need_org_rights() {
+        for r in ROUTES.iter().filter(|r| r.requires != Requires::Public) {
+            let what = format!("{} {}", r.verb.as_str(), r.path);
+            if r.path.starts_with(ENV_BASE) {
+                assert!(r.requires.is_environment_level(), "{what}");
+            } else {
+                assert!(
+                    matches!(r.requires, Requires::OrgAdmin | Requires::Authenticated),
+                    "{what} needs {}",
+                    r.requires.as_str()
+                );
+            }
+        }
+        // Members and audit are for organization admins only.
+        for r in ROUTES {
+            if r.path.contains("/members") || r.path.contains("/audit/") {
+                assert_eq!(r.requires, Requires::OrgAdmin, "{}", r.path);
+            }
+            if r.path.contains("/tokens") {
+                assert_eq!(r.requires, Requires::Authenticated, "{}", r.path);
+            }
+        }
+    }
+
+    #[test]
     fn every_route_declares_its_level_and_mutations_need_more_than_read() {
         for r in ROUTES {
             assert!(!r.requires.as_str().is_empty());
-            if r.verb != Verb::Get && r.requires != Requires::Public {
+            if r.verb != Verb::Get && r.requires.is_environment_level() {
                 assert!(
                     matches!(r.requires, Requires::Run | Requires::Write),
                     "{} {} changes state but only needs {}",
@@ -736,9 +1063,10 @@ mod tests {
                     r.requires.as_str()
                 );
             }
-            if r.verb == Verb::Get {
-                assert!(
-                    matches!(r.requires, Requires::Read | Requires::Public),
+            if r.verb == Verb::Get && r.path.starts_with(ENV_BASE) {
+                assert_eq!(
+                    r.requires,
+                    Requires::Read,
                     "{} is a GET that needs {}",
                     r.path,
                     r.requires.as_str()
@@ -825,8 +1153,15 @@ mod tests {
                 .method(r.verb.method())
                 .uri(sample_url(r.path))
                 .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(r#"{"tags": {}}"#))
+                .header(
+                    header::CONTENT_TYPE,
+                    if r.body == RequestBody::Document {
+                        "text/yaml"
+                    } else {
+                        "application/json"
+                    },
+                )
+                .body(Body::from(sample_body(r)))
                 .unwrap();
             let res = app.clone().oneshot(req).await.unwrap();
             // The fake control plane answers every call with a marked 404.
@@ -848,7 +1183,7 @@ mod tests {
                 .filter(|r| r.path == path)
                 .map(|r| r.verb)
                 .collect();
-            for verb in [Verb::Get, Verb::Post, Verb::Put, Verb::Delete] {
+            for verb in Verb::ALL {
                 if listed.contains(&verb) {
                     continue;
                 }

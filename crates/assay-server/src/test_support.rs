@@ -4,11 +4,19 @@
 
 use crate::{AppState, ServerConfig};
 use assay_core::actor::{Access, AuthMethod};
+use assay_core::audit::{
+    ActorActivity, AuditEvent, AuditFilter, AuditSettings, AuditVerifyReport,
+};
 use assay_core::execution::*;
+use assay_core::identity::{
+    ApiTokenInfo, CreatedApiToken, MemberInfo, MemberUpdate, NewApiToken, NewMember,
+};
 use assay_core::page::{Page, PageRequest};
 use assay_core::ports::{Authenticator, ControlPlane};
 use assay_core::workflow::*;
-use assay_core::{Actor, ClientInfo, EnvRef, Error, Principal, PrincipalKind, Result};
+use assay_core::{
+    Actor, ClientInfo, EnvRef, Error, Principal, PrincipalKind, Result, Timestamp,
+};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +32,12 @@ pub struct Nothing;
 
 #[async_trait]
 impl Authenticator for Nothing {
-    async fn authenticate(&self, bearer: &str, _: &ClientInfo) -> Result<Principal> {
+    async fn authenticate(
+        &self,
+        bearer: &str,
+        _: &ClientInfo,
+        _: Option<&str>,
+    ) -> Result<Principal> {
         if bearer != TOKEN {
             return Err(Error::Unauthenticated("unknown token".into()));
         }
@@ -206,6 +219,86 @@ impl ControlPlane for Nothing {
         none()
     }
     async fn list_runners(&self, _: &Actor, _: &EnvRef) -> Result<Vec<RunnerInfo>> {
+        none()
+    }
+    async fn list_members(&self, _: &Actor, _: &str) -> Result<Vec<MemberInfo>> {
+        none()
+    }
+    async fn add_member(&self, _: &Actor, _: &str, _: &NewMember) -> Result<MemberInfo> {
+        none()
+    }
+    async fn update_member(
+        &self,
+        _: &Actor,
+        _: &str,
+        _: &str,
+        _: &MemberUpdate,
+    ) -> Result<MemberInfo> {
+        none()
+    }
+    async fn remove_member(&self, _: &Actor, _: &str, _: &str) -> Result<()> {
+        none()
+    }
+    async fn create_api_token(
+        &self,
+        _: &Actor,
+        _: &str,
+        _: &NewApiToken,
+    ) -> Result<CreatedApiToken> {
+        none()
+    }
+    async fn list_api_tokens(&self, _: &Actor, _: &str) -> Result<Vec<ApiTokenInfo>> {
+        none()
+    }
+    async fn get_api_token(&self, _: &Actor, _: &str, _: uuid::Uuid) -> Result<ApiTokenInfo> {
+        none()
+    }
+    async fn rotate_api_token(
+        &self,
+        _: &Actor,
+        _: &str,
+        _: uuid::Uuid,
+        _: Option<u64>,
+    ) -> Result<CreatedApiToken> {
+        none()
+    }
+    async fn revoke_api_token(
+        &self,
+        _: &Actor,
+        _: &str,
+        _: uuid::Uuid,
+    ) -> Result<ApiTokenInfo> {
+        none()
+    }
+    async fn export_audit(
+        &self,
+        _: &Actor,
+        _: &str,
+        _: &AuditFilter,
+    ) -> Result<BoxStream<'static, Result<AuditEvent>>> {
+        none()
+    }
+    async fn verify_audit(&self, _: &Actor, _: &str) -> Result<AuditVerifyReport> {
+        none()
+    }
+    async fn audit_actors(
+        &self,
+        _: &Actor,
+        _: &str,
+        _: Timestamp,
+        _: Timestamp,
+    ) -> Result<Vec<ActorActivity>> {
+        none()
+    }
+    async fn audit_settings(&self, _: &Actor, _: &str) -> Result<AuditSettings> {
+        none()
+    }
+    async fn set_audit_settings(
+        &self,
+        _: &Actor,
+        _: &str,
+        _: &AuditSettings,
+    ) -> Result<AuditSettings> {
         none()
     }
 }

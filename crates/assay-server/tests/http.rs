@@ -26,3 +26,6 @@ mod system;
 
 #[path = "http/layers.rs"]
 mod layers;
+
+#[path = "http/org.rs"]
+mod org;

@@ -113,6 +113,7 @@ async fn load<B: Backend>(label: &str, store: &SqlStore<B>, n: usize) -> Uuid {
         id: Uuid::now_v7(),
         slug: "bench".into(),
         name: "Bench".into(),
+        audit_retention_days: assay_core::tenancy::DEFAULT_AUDIT_RETENTION_DAYS,
         created_at: t0,
     };
     store.insert_org(&org).await.unwrap();

@@ -1,5 +1,7 @@
 //! Conversions between domain values and their stored form.
 
+use assay_core::actor::PrincipalKind;
+use assay_core::audit::Outcome;
 use assay_core::execution::ExecutionStatus;
 use assay_core::identity::{ApiTokenKind, OrgRole};
 use assay_core::workflow::ResourceKind;
@@ -65,6 +67,39 @@ pub fn token_kind(text: &str) -> Result<ApiTokenKind> {
     }
 }
 
+/// Stored as their serde names, so the columns read like the event JSON.
+pub fn principal_kind_str(kind: PrincipalKind) -> &'static str {
+    match kind {
+        PrincipalKind::User => "user",
+        PrincipalKind::ApiToken => "api_token",
+        PrincipalKind::System => "system",
+    }
+}
+
+pub fn principal_kind(text: &str) -> Result<PrincipalKind> {
+    match text {
+        "user" => Ok(PrincipalKind::User),
+        "api_token" => Ok(PrincipalKind::ApiToken),
+        "system" => Ok(PrincipalKind::System),
+        other => Err(Error::Internal(format!(
+            "stored actor kind {other:?} is unknown"
+        ))),
+    }
+}
+
+pub fn outcome_str(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Success => "success",
+        Outcome::Denied => "denied",
+        Outcome::Error => "error",
+    }
+}
+
+/// Retention in days: `u32` in the domain, `BIGINT` in both engines.
+pub fn days(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(if v < 0 { 0 } else { u32::MAX })
+}
+
 /// Counts and sizes are `u64` in the domain and `BIGINT` in both engines.
 pub fn u64_to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -78,6 +113,27 @@ pub fn i64_to_u64(v: i64) -> u64 {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn stored_names_are_the_serde_names() {
+        for kind in [
+            PrincipalKind::User,
+            PrincipalKind::ApiToken,
+            PrincipalKind::System,
+        ] {
+            let serde = serde_json::to_value(kind).ok();
+            assert_eq!(serde, Some(serde_json::json!(principal_kind_str(kind))));
+            assert_eq!(principal_kind(principal_kind_str(kind)).ok(), Some(kind));
+        }
+        assert!(principal_kind("robot").is_err());
+        for outcome in [Outcome::Success, Outcome::Denied, Outcome::Error] {
+            let serde = serde_json::to_value(outcome).ok();
+            assert_eq!(serde, Some(serde_json::json!(outcome_str(outcome))));
+        }
+        assert_eq!(days(180), 180);
+        assert_eq!(days(-1), 0);
+        assert_eq!(days(i64::MAX), u32::MAX);
+    }
 
     #[test]
     fn micros_round_trip_and_round_down() {

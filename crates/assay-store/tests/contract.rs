@@ -10,12 +10,15 @@
 
 mod contract {
     pub mod audit;
+    pub mod audit_log;
     pub mod executions;
     pub mod harness;
+    pub mod identity;
     pub mod listing;
     pub mod resources;
     pub mod support;
     pub mod tenancy;
+    pub mod upgrade;
 }
 
 use contract::harness::{self, Suite};
@@ -41,6 +44,28 @@ fn main() {
             contract::tenancy::users_and_memberships,
         )
         .test("api_tokens", contract::tenancy::api_tokens)
+        .test("update_user", contract::identity::update_user)
+        .test(
+            "memberships_list_delete",
+            contract::identity::memberships_list_delete,
+        )
+        .test("api_token_list_get", contract::identity::api_token_list_get)
+        .test(
+            "api_token_update_and_rotation",
+            contract::identity::api_token_update_and_rotation,
+        )
+        .test(
+            "token_usage_batched_and_monotonic",
+            contract::identity::token_usage_batched_and_monotonic,
+        )
+        .test(
+            "revoke_tokens_created_by",
+            contract::identity::revoke_tokens_created_by,
+        )
+        .test(
+            "audit_retention_days",
+            contract::identity::audit_retention_days,
+        )
         // workflows and templates
         .test("resource_crud", contract::resources::resource_crud)
         .test(
@@ -107,11 +132,41 @@ fn main() {
         .test(
             "audit_duplicate_and_tamper",
             contract::audit::audit_duplicate_and_tamper,
+        )
+        .test(
+            "append_batch_two_orgs",
+            contract::audit_log::append_batch_two_orgs,
+        )
+        .test(
+            "append_batch_all_or_nothing",
+            contract::audit_log::append_batch_all_or_nothing,
+        )
+        .test(
+            "concurrent_batches_and_appends",
+            contract::audit_log::concurrent_batches_and_appends,
+        )
+        .test(
+            "query_audit_filters",
+            contract::audit_log::query_audit_filters,
+        )
+        .test(
+            "query_audit_paging",
+            contract::audit_log::query_audit_paging,
+        )
+        .test("audit_actors", contract::audit_log::audit_actors)
+        .test(
+            "purge_audit_before",
+            contract::audit_log::purge_audit_before,
+        )
+        .test(
+            "purge_during_appends",
+            contract::audit_log::purge_during_appends,
         );
     let trials = suite
         .into_trials()
         .into_iter()
         .chain(harness::sqlite_only_trials())
+        .chain(contract::upgrade::trials())
         .collect();
     libtest_mimic::run(&args, trials).exit();
 }

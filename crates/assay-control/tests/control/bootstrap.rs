@@ -82,7 +82,7 @@ async fn first_start_creates_the_default_org_owner_and_admin_token_once() {
     .unwrap();
     let principal = plane
         .authenticator()
-        .authenticate(&boot.admin_token, &ClientInfo::default())
+        .authenticate(&boot.admin_token, &ClientInfo::default(), Some("default"))
         .await
         .unwrap();
     assert_eq!(principal.access, Access::OrgAdmin);

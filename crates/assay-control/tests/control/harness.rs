@@ -3,9 +3,9 @@
 
 use assay_control::{ControlPlaneConfig, LocalControlPlane};
 use assay_core::actor::{Access, Actor, AuthMethod, ClientInfo, Principal, PrincipalKind};
-use assay_core::audit::AuditEvent;
+use assay_core::audit::{ActorActivity, AuditCheckpoint, AuditEvent, AuditFilter};
 use assay_core::execution::*;
-use assay_core::identity::{ApiTokenRecord, Membership, User};
+use assay_core::identity::{ApiTokenRecord, Membership, OrgRole, User};
 use assay_core::page::{Page, PageRequest};
 use assay_core::ports::{Clock, ControlPlane, ExecutionFiles, Store};
 use assay_core::workflow::*;
@@ -38,12 +38,19 @@ impl Clock for FakeClock {
     }
 }
 
-/// A store that delegates everything but can be told to fail `append_audit`.
+/// A store that delegates everything but can be told to fail audit appends, and counts
+/// the calls tests reason about.
 pub struct SwitchableAudit {
     pub inner: Arc<dyn Store>,
     pub fail_audit: AtomicBool,
     /// Calls of `find_api_token_by_hash`, to prove what is rejected without a lookup.
     pub token_lookups: AtomicUsize,
+    /// Calls of `record_token_usage`, and the entries they carried.
+    pub usage_calls: AtomicUsize,
+    pub usage_entries: AtomicUsize,
+    /// Calls of `append_audit_batch`, and the events they carried.
+    pub audit_batches: AtomicUsize,
+    pub audit_batched_events: AtomicUsize,
 }
 
 #[async_trait]
@@ -171,6 +178,79 @@ impl Store for SwitchableAudit {
     ) -> Result<Vec<AuditEvent>> {
         self.inner.audit_events(org_id, after_seq, limit).await
     }
+    async fn update_user(&self, user: &User) -> Result<()> {
+        self.inner.update_user(user).await
+    }
+    async fn list_memberships(&self, org_id: Uuid) -> Result<Vec<Membership>> {
+        self.inner.list_memberships(org_id).await
+    }
+    async fn delete_membership(&self, org_id: Uuid, user_id: Uuid) -> Result<bool> {
+        self.inner.delete_membership(org_id, user_id).await
+    }
+    async fn list_api_tokens(&self, org_id: Uuid) -> Result<Vec<ApiTokenRecord>> {
+        self.inner.list_api_tokens(org_id).await
+    }
+    async fn get_api_token(&self, org_id: Uuid, id: Uuid) -> Result<Option<ApiTokenRecord>> {
+        self.inner.get_api_token(org_id, id).await
+    }
+    async fn update_api_token(&self, token: &ApiTokenRecord) -> Result<()> {
+        self.inner.update_api_token(token).await
+    }
+    async fn record_token_usage(&self, usages: &[(Uuid, Timestamp, Option<String>)]) -> Result<()> {
+        self.usage_calls.fetch_add(1, Ordering::SeqCst);
+        self.usage_entries.fetch_add(usages.len(), Ordering::SeqCst);
+        self.inner.record_token_usage(usages).await
+    }
+    async fn revoke_api_tokens_created_by(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+        at: Timestamp,
+    ) -> Result<u64> {
+        self.inner
+            .revoke_api_tokens_created_by(org_id, user_id, at)
+            .await
+    }
+    async fn set_audit_retention_days(&self, org_id: Uuid, days: u32) -> Result<()> {
+        self.inner.set_audit_retention_days(org_id, days).await
+    }
+    async fn append_audit_batch(&self, events: &mut [AuditEvent]) -> Result<()> {
+        if self.fail_audit.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("database is locked (test)".into()));
+        }
+        self.audit_batches.fetch_add(1, Ordering::SeqCst);
+        self.audit_batched_events
+            .fetch_add(events.len(), Ordering::SeqCst);
+        self.inner.append_audit_batch(events).await
+    }
+    async fn query_audit(
+        &self,
+        org_id: Uuid,
+        filter: &AuditFilter,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>> {
+        self.inner.query_audit(org_id, filter, after_seq, limit).await
+    }
+    async fn purge_audit_before(
+        &self,
+        org_id: Uuid,
+        before: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<AuditCheckpoint>> {
+        self.inner.purge_audit_before(org_id, before, now).await
+    }
+    async fn audit_checkpoint(&self, org_id: Uuid) -> Result<Option<AuditCheckpoint>> {
+        self.inner.audit_checkpoint(org_id).await
+    }
+    async fn audit_actors(
+        &self,
+        org_id: Uuid,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<ActorActivity>> {
+        self.inner.audit_actors(org_id, since, until).await
+    }
 }
 
 pub struct Tenancy {
@@ -259,6 +339,49 @@ impl TestApp {
                 grants: grants.iter().copied().collect(),
             },
         ))
+    }
+
+    /// A stored user with a membership in acme (role and grants as given), as an actor
+    /// whose principal matches what is stored.
+    pub async fn person(&self, email: &str, role: OrgRole, grants: &[(Uuid, Level)]) -> Actor {
+        let user = User {
+            id: Uuid::now_v7(),
+            email: email.into(),
+            display_name: email.into(),
+            password_hash: None,
+            disabled: false,
+            created_at: time::OffsetDateTime::now_utc(),
+        };
+        self.store.insert_user(&user).await.unwrap();
+        let grants: BTreeMap<Uuid, Level> = grants.iter().copied().collect();
+        self.store
+            .upsert_membership(&Membership {
+                org_id: self.t.acme.id,
+                user_id: user.id,
+                role,
+                grants: grants.clone(),
+            })
+            .await
+            .unwrap();
+        let access = match role {
+            OrgRole::Owner | OrgRole::Admin => Access::OrgAdmin,
+            OrgRole::Member => Access::PerEnvironment { grants },
+        };
+        let mut principal = user_principal(self.t.acme.id, access);
+        principal.id = user.id;
+        principal.display_name = email.into();
+        actor(principal)
+    }
+
+    /// The principal a bearer token stands for, as an actor (panics if refused).
+    pub async fn bearer(&self, secret: &str) -> Actor {
+        let principal = self
+            .plane
+            .authenticator()
+            .authenticate(secret, &ClientInfo::default(), Some("acme"))
+            .await
+            .unwrap();
+        actor(principal)
     }
 
     pub async fn create(&self, yaml: &str) -> WorkflowDetail {
@@ -351,6 +474,10 @@ async fn open_store(dir: &Path) -> Arc<SwitchableAudit> {
         inner: Arc::new(sqlite),
         fail_audit: AtomicBool::new(false),
         token_lookups: AtomicUsize::new(0),
+        usage_calls: AtomicUsize::new(0),
+        usage_entries: AtomicUsize::new(0),
+        audit_batches: AtomicUsize::new(0),
+        audit_batched_events: AtomicUsize::new(0),
     })
 }
 
@@ -383,6 +510,7 @@ async fn seed(store: &dyn Store) -> Tenancy {
         id: Uuid::now_v7(),
         slug: slug.into(),
         name: slug.into(),
+        audit_retention_days: assay_core::tenancy::DEFAULT_AUDIT_RETENTION_DAYS,
         created_at: now,
     };
     let env = |org: &Organization, slug: &str| Environment {
@@ -412,6 +540,10 @@ async fn seed(store: &dyn Store) -> Tenancy {
 }
 
 pub fn user(org_id: Uuid, access: Access) -> Principal {
+    user_principal(org_id, access)
+}
+
+fn user_principal(org_id: Uuid, access: Access) -> Principal {
     Principal {
         kind: PrincipalKind::User,
         id: Uuid::now_v7(),

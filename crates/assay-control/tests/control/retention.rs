@@ -11,6 +11,7 @@ async fn old_workspaces_are_removed_except_running_ones_and_logs_stay() {
         concurrency: 2,
         workspace_retention: Duration::from_secs(3600),
         retention_interval: Duration::from_millis(50),
+        ..assay_control::ControlPlaneConfig::default()
     })
     .await;
     let release = app.path("release");

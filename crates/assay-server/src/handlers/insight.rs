@@ -1,6 +1,6 @@
 //! Metrics, resource history, labels and runners.
 
-use super::{EnvPath, NamedPath};
+use super::{EnvPath, Items, NamedPath};
 use crate::AppState;
 use crate::auth::Authed;
 use crate::extract::{ApiPath, Query};
@@ -29,11 +29,6 @@ pub async fn workflow_metrics(
         .workflow_metrics(&actor, &path.env_ref(), &path.name, last)
         .await?;
     Ok(Json(metrics))
-}
-
-#[derive(Debug, Serialize)]
-pub struct Items<T> {
-    pub items: Vec<T>,
 }
 
 pub async fn resource_history(

@@ -2,14 +2,57 @@
 //! into HTTP. No authorization or audit here (DESIGN.md §1).
 
 pub mod artifacts;
+pub mod audit;
 pub mod documents;
 pub mod executions;
 pub mod insight;
+pub mod members;
 pub mod system;
+pub mod tokens;
 
-use assay_core::EnvRef;
+use crate::problem::{ApiError, ProblemKind};
+use assay_core::{EnvRef, Error};
 use axum::http::HeaderValue;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// `{"items": [...]}`: the shape of every unpaged list.
+#[derive(Debug, Serialize)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+/// `/v1/organizations/{org}/…`
+#[derive(Debug, Deserialize)]
+pub struct OrgPath {
+    pub org: String,
+}
+
+/// The default `Forbidden` wording speaks of environments; on organization routes it
+/// would mislead, so these say what is actually needed.
+pub fn org_admin_error(e: Error) -> ApiError {
+    match e {
+        Error::Forbidden { .. } => ApiError::new(
+            ProblemKind::Forbidden,
+            "this needs organization admin rights (an owner or admin user, or an admin API token)",
+        ),
+        other => other.into(),
+    }
+}
+
+/// `Forbidden` on the API token routes.
+pub fn token_error(e: Error) -> ApiError {
+    match e {
+        Error::Forbidden { needed } => ApiError::new(
+            ProblemKind::Forbidden,
+            format!(
+                "you may not do this: API tokens are managed by the users who created them and by \
+                 organization admins, and no token can carry more power than its creator has \
+                 (this needs {needed} permission)"
+            ),
+        ),
+        other => other.into(),
+    }
+}
 
 #[derive(Debug, Deserialize)]
 pub struct EnvPath {

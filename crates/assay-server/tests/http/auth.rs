@@ -87,11 +87,23 @@ async fn an_unknown_environment_is_404_not_403() {
         .await
         .unwrap();
     expect_problem(res, 404, "not-found").await;
-    let res = app
-        .client
-        .get(app.url("/v1/organizations/other/environments/dev/workflows"))
-        .send()
-        .await
-        .unwrap();
-    expect_problem(res, 404, "not-found").await;
+}
+
+#[tokio::test]
+async fn a_token_addressed_to_another_organization_is_401_whether_it_exists_or_not() {
+    let app = TestApp::start().await;
+    // "other" does not exist; the answer is the one a real other organization would get,
+    // so it tells nothing about which organizations exist.
+    for path in [
+        "/v1/organizations/other/environments/dev/workflows",
+        "/v1/organizations/other/members",
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            r#"Bearer realm="assay", error="invalid_token""#
+        );
+        let body = expect_problem(res, 401, "unauthenticated").await;
+        assert_eq!(body["detail"], assay_control::auth::OTHER_ORGANIZATION);
+    }
 }

@@ -4,11 +4,19 @@
 
 use super::support::{Server, http_client, listener, spawn};
 use assay_core::actor::{Access, AuthMethod};
+use assay_core::audit::{
+    ActorActivity, AuditActor, AuditEvent, AuditFilter, AuditSettings, AuditVerifyReport, Outcome,
+};
 use assay_core::execution::*;
+use assay_core::identity::{
+    ApiTokenInfo, CreatedApiToken, MemberInfo, MemberUpdate, NewApiToken, NewMember,
+};
 use assay_core::page::{Page, PageRequest};
 use assay_core::ports::{Authenticator, ControlPlane};
 use assay_core::workflow::*;
-use assay_core::{Actor, ClientInfo, EnvRef, Error, Level, Principal, PrincipalKind, Result};
+use assay_core::{
+    Actor, ClientInfo, EnvRef, Error, Level, Principal, PrincipalKind, Result, Timestamp,
+};
 use assay_server::{AppState, ServerConfig};
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -27,6 +35,10 @@ pub struct Scripted {
     /// The actor and source of the last control-plane call.
     pub last_actor: Mutex<Option<Actor>>,
     pub last_source: Mutex<Option<String>>,
+    /// The organization the last authentication was told about (`None` = not called).
+    pub last_auth_org: Mutex<Option<Option<String>>>,
+    /// The filter of the last audit export.
+    pub last_audit_filter: Mutex<Option<AuditFilter>>,
 }
 
 fn none<T>() -> Result<T> {
@@ -78,6 +90,36 @@ fn detail(name: &str, source: &str) -> WorkflowDetail {
     }
 }
 
+/// An audit event whose every caller-supplied text is hostile.
+pub fn hostile_event(seq: i64) -> AuditEvent {
+    AuditEvent {
+        id: uuid::Uuid::now_v7(),
+        time: time::macros::datetime!(2025-01-02 03:04:05 UTC),
+        org_id: uuid::Uuid::nil(),
+        env_id: None,
+        actor: AuditActor {
+            kind: PrincipalKind::User,
+            id: uuid::Uuid::nil(),
+            name: "=1+2".into(),
+            auth_method: AuthMethod::Session,
+            credential_id: None,
+        },
+        client: ClientInfo {
+            ip: Some("127.0.0.1".into()),
+            user_agent: Some("a,\"b\"\nc\u{1b}".into()),
+            mcp_client: None,
+            request_id: Some(format!("r{seq}")),
+        },
+        action: "member.add".into(),
+        resources: vec!["user:a".into(), "user:b".into()],
+        outcome: Outcome::Success,
+        reason: Some("@SUM(A1)".into()),
+        seq,
+        prev_hash: "0".repeat(64),
+        hash: "f".repeat(64),
+    }
+}
+
 fn line(number: u64) -> LogLine {
     LogLine {
         number,
@@ -89,7 +131,13 @@ fn line(number: u64) -> LogLine {
 
 #[async_trait]
 impl Authenticator for Scripted {
-    async fn authenticate(&self, bearer: &str, _: &ClientInfo) -> Result<Principal> {
+    async fn authenticate(
+        &self,
+        bearer: &str,
+        _: &ClientInfo,
+        org: Option<&str>,
+    ) -> Result<Principal> {
+        *self.last_auth_org.lock().unwrap() = Some(org.map(str::to_owned));
         match bearer {
             GOOD_TOKEN => Ok(Principal {
                 kind: PrincipalKind::ApiToken,
@@ -317,6 +365,102 @@ impl ControlPlane for Scripted {
     async fn list_runners(&self, a: &Actor, _: &EnvRef) -> Result<Vec<RunnerInfo>> {
         self.scripted(a, "").await
     }
+    async fn list_members(&self, a: &Actor, org: &str) -> Result<Vec<MemberInfo>> {
+        self.scripted(a, org).await
+    }
+    async fn add_member(&self, a: &Actor, org: &str, _: &NewMember) -> Result<MemberInfo> {
+        self.scripted(a, org).await
+    }
+    async fn update_member(
+        &self,
+        a: &Actor,
+        _: &str,
+        user: &str,
+        _: &MemberUpdate,
+    ) -> Result<MemberInfo> {
+        self.scripted(a, user).await
+    }
+    async fn remove_member(&self, a: &Actor, _: &str, user: &str) -> Result<()> {
+        self.scripted(a, user).await
+    }
+    async fn create_api_token(
+        &self,
+        a: &Actor,
+        org: &str,
+        _: &NewApiToken,
+    ) -> Result<CreatedApiToken> {
+        self.scripted(a, org).await
+    }
+    async fn list_api_tokens(&self, a: &Actor, org: &str) -> Result<Vec<ApiTokenInfo>> {
+        self.scripted(a, org).await
+    }
+    async fn get_api_token(&self, a: &Actor, org: &str, _: uuid::Uuid) -> Result<ApiTokenInfo> {
+        self.scripted(a, org).await
+    }
+    async fn rotate_api_token(
+        &self,
+        a: &Actor,
+        org: &str,
+        _: uuid::Uuid,
+        _: Option<u64>,
+    ) -> Result<CreatedApiToken> {
+        self.scripted(a, org).await
+    }
+    async fn revoke_api_token(
+        &self,
+        a: &Actor,
+        org: &str,
+        _: uuid::Uuid,
+    ) -> Result<ApiTokenInfo> {
+        self.scripted(a, org).await
+    }
+    /// Organization "hostile": three hostile events; "broken-export": one event, then an
+    /// error; anything else is scripted by name.
+    async fn export_audit(
+        &self,
+        a: &Actor,
+        org: &str,
+        filter: &AuditFilter,
+    ) -> Result<BoxStream<'static, Result<AuditEvent>>> {
+        self.saw(a);
+        *self.last_audit_filter.lock().unwrap() = Some(filter.clone());
+        match org {
+            "hostile" => Ok(futures::stream::iter((1..=3).map(|s| Ok(hostile_event(s)))).boxed()),
+            "broken-export" => Ok(futures::stream::iter([1, 2])
+                .then(|n| async move {
+                    if n == 1 {
+                        return Ok(hostile_event(1));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Err(Error::Unavailable("audit store went away".into()))
+                })
+                .boxed()),
+            other => self.scripted(a, other).await,
+        }
+    }
+    async fn verify_audit(&self, a: &Actor, org: &str) -> Result<AuditVerifyReport> {
+        self.scripted(a, org).await
+    }
+    async fn audit_actors(
+        &self,
+        a: &Actor,
+        org: &str,
+        _: Timestamp,
+        _: Timestamp,
+    ) -> Result<Vec<ActorActivity>> {
+        self.scripted(a, org).await
+    }
+    async fn audit_settings(&self, a: &Actor, org: &str) -> Result<AuditSettings> {
+        self.scripted(a, org).await
+    }
+    async fn set_audit_settings(
+        &self,
+        a: &Actor,
+        org: &str,
+        _: &AuditSettings,
+    ) -> Result<AuditSettings> {
+        self.scripted(a, org).await
+    }
 }
 
 /// The real router over [`Scripted`], with a short request timeout.
@@ -358,5 +502,9 @@ impl FakeApp {
 
     pub fn env_url(&self, rest: &str) -> String {
         format!("{}/v1/organizations/acme/environments/dev{rest}", self.base)
+    }
+
+    pub fn org_url(&self, org: &str, rest: &str) -> String {
+        format!("{}/v1/organizations/{org}{rest}", self.base)
     }
 }

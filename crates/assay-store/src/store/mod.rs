@@ -3,13 +3,14 @@
 
 mod audit;
 mod executions;
+mod identity;
 mod resources;
 mod rows;
 mod tenancy;
+mod tokens;
 
 use crate::backend::Backend;
-use assay_core::Result;
-use assay_core::audit::AuditEvent;
+use assay_core::audit::{ActorActivity, AuditCheckpoint, AuditEvent, AuditFilter};
 use assay_core::execution::{
     Execution, ExecutionFilter, ExecutionStatus, ExecutionSummary, ResourceSample,
 };
@@ -18,6 +19,7 @@ use assay_core::page::{Page, PageRequest};
 use assay_core::ports::Store;
 use assay_core::tenancy::{Environment, Organization};
 use assay_core::workflow::{ResourceKind, WorkflowFilter, WorkflowRecord};
+use assay_core::{Result, Timestamp};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -72,31 +74,72 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn insert_user(&self, user: &User) -> Result<()> {
-        tenancy::insert_user(&self.db, user).await
+        identity::insert_user(&self.db, user).await
     }
 
     async fn find_user(&self, id: Uuid) -> Result<Option<User>> {
-        tenancy::find_user(&self.db, id).await
+        identity::find_user(&self.db, id).await
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
-        tenancy::find_user_by_email(&self.db, email).await
+        identity::find_user_by_email(&self.db, email).await
     }
 
     async fn upsert_membership(&self, membership: &Membership) -> Result<()> {
-        tenancy::upsert_membership(&self.db, membership).await
+        identity::upsert_membership(&self.db, membership).await
     }
 
     async fn find_membership(&self, org_id: Uuid, user_id: Uuid) -> Result<Option<Membership>> {
-        tenancy::find_membership(&self.db, org_id, user_id).await
+        identity::find_membership(&self.db, org_id, user_id).await
     }
 
     async fn insert_api_token(&self, token: &ApiTokenRecord) -> Result<()> {
-        tenancy::insert_api_token(&self.db, token).await
+        tokens::insert(&self.db, token).await
     }
 
     async fn find_api_token_by_hash(&self, secret_hash: &str) -> Result<Option<ApiTokenRecord>> {
-        tenancy::find_api_token_by_hash(&self.db, secret_hash).await
+        tokens::find_by_hash(&self.db, secret_hash).await
+    }
+
+    async fn update_user(&self, user: &User) -> Result<()> {
+        identity::update_user(&self.db, user).await
+    }
+
+    async fn list_memberships(&self, org_id: Uuid) -> Result<Vec<Membership>> {
+        identity::list_memberships(&self.db, org_id).await
+    }
+
+    async fn delete_membership(&self, org_id: Uuid, user_id: Uuid) -> Result<bool> {
+        identity::delete_membership(&self.db, org_id, user_id).await
+    }
+
+    async fn list_api_tokens(&self, org_id: Uuid) -> Result<Vec<ApiTokenRecord>> {
+        tokens::list(&self.db, org_id).await
+    }
+
+    async fn get_api_token(&self, org_id: Uuid, id: Uuid) -> Result<Option<ApiTokenRecord>> {
+        tokens::get(&self.db, org_id, id).await
+    }
+
+    async fn update_api_token(&self, token: &ApiTokenRecord) -> Result<()> {
+        tokens::update(&self.db, token).await
+    }
+
+    async fn record_token_usage(&self, usages: &[(Uuid, Timestamp, Option<String>)]) -> Result<()> {
+        tokens::record_usage(&self.db, usages).await
+    }
+
+    async fn revoke_api_tokens_created_by(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+        at: Timestamp,
+    ) -> Result<u64> {
+        tokens::revoke_created_by(&self.db, org_id, user_id, at).await
+    }
+
+    async fn set_audit_retention_days(&self, org_id: Uuid, days: u32) -> Result<()> {
+        tenancy::set_audit_retention_days(&self.db, org_id, days).await
     }
 
     async fn insert_resource(&self, record: &WorkflowRecord) -> Result<()> {
@@ -191,5 +234,41 @@ impl<B: Backend> Store for SqlStore<B> {
         limit: u32,
     ) -> Result<Vec<AuditEvent>> {
         audit::events(&self.db, org_id, after_seq, limit).await
+    }
+
+    async fn append_audit_batch(&self, events: &mut [AuditEvent]) -> Result<()> {
+        audit::append_batch(&self.db, events).await
+    }
+
+    async fn query_audit(
+        &self,
+        org_id: Uuid,
+        filter: &AuditFilter,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>> {
+        audit::query(&self.db, org_id, filter, after_seq, limit).await
+    }
+
+    async fn purge_audit_before(
+        &self,
+        org_id: Uuid,
+        before: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<AuditCheckpoint>> {
+        audit::purge_before(&self.db, org_id, before, now).await
+    }
+
+    async fn audit_checkpoint(&self, org_id: Uuid) -> Result<Option<AuditCheckpoint>> {
+        audit::checkpoint(&self.db, org_id).await
+    }
+
+    async fn audit_actors(
+        &self,
+        org_id: Uuid,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<ActorActivity>> {
+        audit::actors(&self.db, org_id, since, until).await
     }
 }

@@ -5,18 +5,21 @@ use crate::backend::RowExt;
 use crate::codec::{self, from_json};
 use crate::error::db;
 use assay_core::Result;
+use assay_core::audit::AuditCheckpoint;
 use assay_core::execution::{Execution, ExecutionSummary};
 use assay_core::identity::{ApiTokenRecord, Membership, User};
 use assay_core::tenancy::{Environment, Organization};
 use assay_core::workflow::WorkflowRecord;
 
-pub const ORG_COLS: &str = "o.id AS id, o.slug AS slug, o.name AS name, o.created_at AS created_at";
+pub const ORG_COLS: &str = "o.id AS id, o.slug AS slug, o.name AS name, \
+     o.audit_retention_days AS audit_retention_days, o.created_at AS created_at";
 
 pub fn org<R: RowExt>(r: &R) -> Result<Organization> {
     Ok(Organization {
         id: r.uuid("id").map_err(db)?,
         slug: r.text("slug").map_err(db)?,
         name: r.text("name").map_err(db)?,
+        audit_retention_days: codec::days(r.i64("audit_retention_days").map_err(db)?),
         created_at: r.time("created_at").map_err(db)?,
     })
 }
@@ -64,7 +67,9 @@ pub const TOKEN_COLS: &str = "t.id AS id, t.org_id AS org_id, t.name AS name, \
      t.description AS description, t.kind AS kind, t.grants AS grants, \
      t.secret_hash AS secret_hash, t.created_by AS created_by, t.created_at AS created_at, \
      t.expires_at AS expires_at, t.last_used_at AS last_used_at, \
-     t.last_used_ip AS last_used_ip, t.revoked_at AS revoked_at";
+     t.last_used_ip AS last_used_ip, t.revoked_at AS revoked_at, \
+     t.previous_secret_hash AS previous_secret_hash, \
+     t.previous_valid_until AS previous_valid_until";
 
 pub fn token<R: RowExt>(r: &R) -> Result<ApiTokenRecord> {
     Ok(ApiTokenRecord {
@@ -81,6 +86,8 @@ pub fn token<R: RowExt>(r: &R) -> Result<ApiTokenRecord> {
         last_used_at: r.opt_time("last_used_at").map_err(db)?,
         last_used_ip: r.opt_text("last_used_ip").map_err(db)?,
         revoked_at: r.opt_time("revoked_at").map_err(db)?,
+        previous_secret_hash: r.opt_text("previous_secret_hash").map_err(db)?,
+        previous_valid_until: r.opt_time("previous_valid_until").map_err(db)?,
     })
 }
 
@@ -158,6 +165,19 @@ pub fn execution<R: RowExt>(r: &R) -> Result<Execution> {
         error: r.opt_text("error").map_err(db)?,
         plan: from_json("plan", &r.text("plan").map_err(db)?)?,
         runner: r.opt_text("runner").map_err(db)?,
+    })
+}
+
+pub const CHECKPOINT_COLS: &str = "c.org_id AS org_id, c.seq AS seq, c.hash AS hash, \
+     c.purged_before AS purged_before, c.created_at AS created_at";
+
+pub fn checkpoint<R: RowExt>(r: &R) -> Result<AuditCheckpoint> {
+    Ok(AuditCheckpoint {
+        org_id: r.uuid("org_id").map_err(db)?,
+        seq: r.i64("seq").map_err(db)?,
+        hash: r.text("hash").map_err(db)?,
+        purged_before: r.time("purged_before").map_err(db)?,
+        created_at: r.time("created_at").map_err(db)?,
     })
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use time::macros::datetime;
 use uuid::Uuid;
 
-fn event(org_id: Uuid, action: &str) -> AuditEvent {
+pub fn event(org_id: Uuid, action: &str) -> AuditEvent {
     AuditEvent {
         id: Uuid::now_v7(),
         // Nanosecond precision: the event JSON must keep it for the hash to verify.

@@ -56,7 +56,7 @@ impl Suite {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failed> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failed> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,23 +86,39 @@ async fn run_sqlite(f: TestFn) -> Result<(), Failed> {
     run_body(Arc::new(store), f).await
 }
 
+/// Runs a test body against `store` the way the suite does (panics become failures).
+pub async fn run_checked<F, Fut>(store: Arc<dyn Store>, f: F) -> Result<(), Failed>
+where
+    F: Fn(Arc<dyn Store>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    run_body(store, Arc::new(move |s| Box::pin(f(s)))).await
+}
+
 async fn run_postgres(url: &str, f: TestFn) -> Result<(), Failed> {
+    with_pg_schema(url, |store_url| async move {
+        let store = Arc::new(PostgresStore::connect(&store_url).await?);
+        let r = run_body(store.clone(), f).await;
+        store.close().await;
+        r
+    })
+    .await
+}
+
+/// Creates a fresh schema, runs `f` with a URL whose `search_path` is that schema, and
+/// drops the schema afterwards whatever `f` returned.
+pub async fn with_pg_schema<F, Fut>(url: &str, f: F) -> Result<(), Failed>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<(), Failed>>,
+{
     let schema = format!("assay_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(url).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .execute(&mut admin)
         .await?;
     let sep = if url.contains('?') { '&' } else { '?' };
-    let store_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-    let result = match PostgresStore::connect(&store_url).await {
-        Ok(store) => {
-            let store = Arc::new(store);
-            let r = run_body(store.clone(), f).await;
-            store.close().await;
-            r
-        }
-        Err(e) => Err(e.to_string().into()),
-    };
+    let result = f(format!("{url}{sep}options=-c%20search_path%3D{schema}")).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&mut admin)
         .await?;

@@ -30,6 +30,7 @@ pub fn org(slug: &str) -> Organization {
         id: Uuid::now_v7(),
         slug: slug.into(),
         name: format!("Org {slug}"),
+        audit_retention_days: assay_core::tenancy::DEFAULT_AUDIT_RETENTION_DAYS,
         created_at: T0,
     }
 }

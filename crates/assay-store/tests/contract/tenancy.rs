@@ -210,6 +210,8 @@ pub async fn api_tokens(store: Arc<dyn Store>) {
         last_used_at: Some(at(5)),
         last_used_ip: Some("192.0.2.7".into()),
         revoked_at: Some(at(9)),
+        previous_secret_hash: Some("d".repeat(64)),
+        previous_valid_until: Some(at(3600)),
     };
     let bare = ApiTokenRecord {
         id: Uuid::now_v7(),
@@ -223,6 +225,8 @@ pub async fn api_tokens(store: Arc<dyn Store>) {
         last_used_at: None,
         last_used_ip: None,
         revoked_at: None,
+        previous_secret_hash: None,
+        previous_valid_until: None,
         ..full.clone()
     };
     store.insert_api_token(&full).await.unwrap();

@@ -1,0 +1,66 @@
+//! Assay's MCP server: the tool set (Testkube's tool names, plus a few of our own) over the
+//! `ControlPlane` port, and its transports (stdio; Streamable HTTP as a tower service the
+//! server crate mounts). Depends on `assay-core` only: authorization and audit happen in
+//! the control plane, for MCP calls exactly as for REST calls.
+//!
+//! rmcp (pinned exactly) is used only inside this crate; nothing public names its types.
+//!
+//! Layout: `server` (the handler: list and call), `catalog` (tool definitions built once,
+//! listings per level), `levels` (the tool → level table), `tools/*` (one module per
+//! area), `views` (compact result projections), `digest` (failure digests), `schema`
+//! (compact JSON Schemas), `errors` (actionable `isError` texts), `args` (lenient
+//! argument decoding), `caller`, `progress`, `transport`, `docs`.
+
+mod args;
+mod caller;
+mod catalog;
+mod config;
+mod digest;
+mod docs;
+mod errors;
+mod levels;
+mod progress;
+mod schema;
+mod server;
+mod tools;
+mod transport;
+mod views;
+
+pub use caller::McpCaller;
+pub use config::{AssayMcpConfig, McpHttpConfig};
+pub use docs::tools_markdown;
+pub use levels::{listing_level, tool_level};
+pub use server::AssayMcp;
+pub use transport::{
+    McpHttpResponse, McpHttpService, serve_io, serve_stdio, streamable_http_service,
+};
+
+/// Names of every tool, in listing order.
+pub fn tool_names() -> Vec<String> {
+    catalog::Catalog::build()
+        .defs()
+        .iter()
+        .map(|d| d.tool.name.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_has_a_declared_level() {
+        let catalog = catalog::Catalog::build();
+        assert_eq!(catalog.undeclared(), Vec::<String>::new());
+        assert_eq!(catalog.defs().len(), 31);
+    }
+
+    #[test]
+    fn tool_names_are_unique() {
+        let mut names = tool_names();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n);
+    }
+}

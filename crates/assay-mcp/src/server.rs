@@ -1,0 +1,126 @@
+//! `AssayMcp`: the MCP server handler. Lists the tools a caller may use and runs tool calls
+//! as that caller through the `ControlPlane` port.
+
+use crate::caller::{self, McpCaller};
+use crate::catalog::{Catalog, Ctx, failure};
+use crate::config::AssayMcpConfig;
+use crate::levels::listing_level;
+use crate::progress::Progress;
+use assay_core::ports::ControlPlane;
+use rmcp::ErrorData as McpError;
+use rmcp::ServerHandler;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use std::sync::Arc;
+
+const INSTRUCTIONS: &str = "Assay runs test workflows (Testkube TestWorkflow YAML) and keeps their logs, artifacts and JUnit results. \
+Typical flow: list_workflows → run_workflow with wait=true → on failure read the digest, then fetch_execution_logs or read_artifact. \
+get_workflow_schema shows how to write a workflow.";
+
+/// The MCP tool set over a control plane. Cheap to clone: the tool catalog is built once
+/// and shared by every clone and every request.
+#[derive(Clone)]
+pub struct AssayMcp {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    plane: Arc<dyn ControlPlane>,
+    config: Arc<AssayMcpConfig>,
+    catalog: Catalog,
+    /// The caller when the transport provides none per request (stdio).
+    fixed_caller: Option<McpCaller>,
+}
+
+impl AssayMcp {
+    /// A tool set whose callers come from each HTTP request (`McpCaller` in the request's
+    /// extensions, inserted by the authenticating layer).
+    pub fn new(plane: Arc<dyn ControlPlane>, config: AssayMcpConfig) -> Self {
+        Self::build(plane, config, None)
+    }
+
+    /// A tool set with one caller for every request (stdio: the process's own credential).
+    pub fn with_caller(
+        plane: Arc<dyn ControlPlane>,
+        config: AssayMcpConfig,
+        caller: McpCaller,
+    ) -> Self {
+        Self::build(plane, config, Some(caller))
+    }
+
+    fn build(
+        plane: Arc<dyn ControlPlane>,
+        config: AssayMcpConfig,
+        fixed_caller: Option<McpCaller>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                plane,
+                config: Arc::new(config),
+                catalog: Catalog::build(),
+                fixed_caller,
+            }),
+        }
+    }
+}
+
+impl ServerHandler for AssayMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "assay",
+                self.inner.config.server_version.clone(),
+            ))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let caller = caller::resolve(&context, self.inner.fixed_caller.as_ref())
+            .ok_or_else(unauthenticated)?;
+        let level = listing_level(&caller.actor.principal, &caller.env);
+        Ok(ListToolsResult::with_all_items(
+            self.inner.catalog.listing(level),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let Some(def) = self.inner.catalog.get(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("unknown tool {:?}; call tools/list", request.name),
+                None,
+            ));
+        };
+        let Some(caller) = caller::resolve(&context, self.inner.fixed_caller.as_ref()) else {
+            return Ok(failure("Not authenticated: this request carries no identity.").into());
+        };
+        let ctx = Ctx {
+            plane: self.inner.plane.clone(),
+            actor: caller.actor,
+            env: caller.env,
+            config: self.inner.config.clone(),
+            progress: Progress::new(context.peer.clone(), context.meta.get_progress_token()),
+            cancel: context.ct.clone(),
+        };
+        let args = request.arguments.unwrap_or_default();
+        Ok((def.run)(ctx, args).await.into())
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.inner.catalog.get(name).map(|d| d.tool.clone())
+    }
+}
+
+fn unauthenticated() -> McpError {
+    McpError::invalid_request("unauthenticated: this request carries no identity", None)
+}
