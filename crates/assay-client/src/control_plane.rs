@@ -8,9 +8,7 @@ use crate::ndjson::parse_lines;
 use crate::problem::Expect;
 use crate::routes::{artifact_segments, check_segment, env_url, root_url, with_query};
 use crate::transport::{Deadline, document_request};
-use assay_core::audit::{
-    ActorActivity, AuditEvent, AuditFilter, AuditSettings, AuditVerifyReport,
-};
+use assay_core::audit::{ActorActivity, AuditEvent, AuditFilter, AuditSettings, AuditVerifyReport};
 use assay_core::execution::*;
 use assay_core::identity::{
     ApiTokenInfo, CreatedApiToken, MemberInfo, MemberUpdate, NewApiToken, NewMember,

@@ -91,8 +91,11 @@ impl RemoteControlPlane {
 
     pub(crate) async fn member_add(&self, org: &str, member: &NewMember) -> Result<MemberInfo> {
         let url = self.org_url(org, &["members"])?;
-        self.call(self.request(Method::POST, url).json(member), &org_expect(org))
-            .await
+        self.call(
+            self.request(Method::POST, url).json(member),
+            &org_expect(org),
+        )
+        .await
     }
 
     pub(crate) async fn member_update(
@@ -129,8 +132,11 @@ impl RemoteControlPlane {
         request: &NewApiToken,
     ) -> Result<CreatedApiToken> {
         let url = self.org_url(org, &["tokens"])?;
-        self.call(self.request(Method::POST, url).json(request), &org_expect(org))
-            .await
+        self.call(
+            self.request(Method::POST, url).json(request),
+            &org_expect(org),
+        )
+        .await
     }
 
     pub(crate) async fn tokens(&self, org: &str) -> Result<Vec<ApiTokenInfo>> {
@@ -158,8 +164,11 @@ impl RemoteControlPlane {
             Some(g) => serde_json::json!({ "grace_secs": g }),
             None => serde_json::json!({}),
         };
-        self.call(self.request(Method::POST, url).json(&body), &token_expect(id))
-            .await
+        self.call(
+            self.request(Method::POST, url).json(&body),
+            &token_expect(id),
+        )
+        .await
     }
 
     pub(crate) async fn token_revoke(&self, org: &str, id: Uuid) -> Result<ApiTokenInfo> {
@@ -184,7 +193,10 @@ impl RemoteControlPlane {
                 ("actor", filter.actor.clone()),
                 ("action", filter.action.clone()),
                 ("env", filter.env.clone()),
-                ("outcome", filter.outcome.map(|o| outcome_word(o).to_owned())),
+                (
+                    "outcome",
+                    filter.outcome.map(|o| outcome_word(o).to_owned()),
+                ),
                 ("format", Some(format.as_str().to_owned())),
             ],
         ))
@@ -202,7 +214,9 @@ impl RemoteControlPlane {
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
         let url = self.audit_events_url(org, filter, format)?;
         let req = self.request_accepting(Method::GET, url, format.accept());
-        let resp = self.send(req, &org_expect(org), Deadline::Unbounded).await?;
+        let resp = self
+            .send(req, &org_expect(org), Deadline::Unbounded)
+            .await?;
         Ok(self.body_stream(resp))
     }
 

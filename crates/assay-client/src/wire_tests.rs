@@ -413,7 +413,10 @@ async fn creating_a_token_posts_the_request_and_returns_the_secret_once() {
         .await
         .unwrap();
     let got = server.await.unwrap();
-    assert_eq!(got.request_line, "POST /v1/organizations/acme/tokens HTTP/1.1");
+    assert_eq!(
+        got.request_line,
+        "POST /v1/organizations/acme/tokens HTTP/1.1"
+    );
     let sent: serde_json::Value = serde_json::from_str(&got.body).unwrap();
     assert_eq!(
         sent,

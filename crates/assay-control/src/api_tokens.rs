@@ -184,7 +184,7 @@ impl LocalControlPlane {
 
     pub(crate) async fn get_api_token_in(
         &self,
-        call: &Call<'_>,
+        call: &mut Call<'_>,
         org: &Organization,
         id: Uuid,
     ) -> Result<ApiTokenInfo> {
@@ -195,7 +195,7 @@ impl LocalControlPlane {
 
     pub(crate) async fn rotate_api_token_in(
         &self,
-        call: &Call<'_>,
+        call: &mut Call<'_>,
         org: &Organization,
         id: Uuid,
         grace_secs: Option<u64>,
@@ -238,7 +238,7 @@ impl LocalControlPlane {
 
     pub(crate) async fn revoke_api_token_in(
         &self,
-        call: &Call<'_>,
+        call: &mut Call<'_>,
         org: &Organization,
         id: Uuid,
     ) -> Result<ApiTokenInfo> {
@@ -254,16 +254,21 @@ impl LocalControlPlane {
         Ok(token_info(&record, &envs, now))
     }
 
-    /// A token the caller may manage; others are `NotFound`, like missing ones.
+    /// A token the caller may manage; others are `NotFound`, like missing ones (and
+    /// recorded as denied).
     async fn find_token(
         &self,
-        call: &Call<'_>,
+        call: &mut Call<'_>,
         org: &Organization,
         id: Uuid,
     ) -> Result<ApiTokenRecord> {
         match self.store.get_api_token(org.id, id).await? {
             Some(t) if may_manage(&call.actor.principal, &t) => Ok(t),
-            _ => Err(Error::not_found("api token", id.to_string())),
+            Some(_) => {
+                call.denied = true;
+                Err(Error::not_found("api token", id.to_string()))
+            }
+            None => Err(Error::not_found("api token", id.to_string())),
         }
     }
 

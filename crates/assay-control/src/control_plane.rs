@@ -568,7 +568,7 @@ impl ControlPlane for LocalControlPlane {
         let mut call = Call::new(actor, Operation::GetApiToken).with(token_ref(id));
         let result = async {
             let org = self.authorize_org(&mut call, org).await?;
-            self.get_api_token_in(&call, &org, id).await
+            self.get_api_token_in(&mut call, &org, id).await
         }
         .await;
         self.commit(call, result).await
@@ -587,7 +587,7 @@ impl ControlPlane for LocalControlPlane {
         }
         let result = async {
             let org = self.authorize_org(&mut call, org).await?;
-            self.rotate_api_token_in(&call, &org, id, grace_secs).await
+            self.rotate_api_token_in(&mut call, &org, id, grace_secs).await
         }
         .await;
         self.commit(call, result).await
@@ -597,7 +597,7 @@ impl ControlPlane for LocalControlPlane {
         let mut call = Call::new(actor, Operation::RevokeApiToken).with(token_ref(id));
         let result = async {
             let org = self.authorize_org(&mut call, org).await?;
-            self.revoke_api_token_in(&call, &org, id).await
+            self.revoke_api_token_in(&mut call, &org, id).await
         }
         .await;
         self.commit(call, result).await

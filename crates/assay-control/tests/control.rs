@@ -9,10 +9,16 @@ mod harness;
 mod access;
 #[path = "control/audit.rs"]
 mod audit;
+#[path = "control/audit_trail.rs"]
+mod audit_trail;
 #[path = "control/auth.rs"]
 mod auth;
 #[path = "control/bootstrap.rs"]
 mod bootstrap;
+#[path = "control/members.rs"]
+mod members;
+#[path = "control/rbac.rs"]
+mod rbac;
 #[path = "control/recovery.rs"]
 mod recovery;
 #[path = "control/resources.rs"]
@@ -21,3 +27,5 @@ mod resources;
 mod retention;
 #[path = "control/runs.rs"]
 mod runs;
+#[path = "control/tokens.rs"]
+mod tokens;

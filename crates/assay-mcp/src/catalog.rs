@@ -4,7 +4,7 @@
 
 use crate::config::AssayMcpConfig;
 use crate::errors::ToolError;
-use crate::levels::{declared_level, tool_level};
+use crate::levels::tool_level;
 use crate::progress::Progress;
 use crate::schema::{input_schema, output_schema};
 use assay_core::ports::ControlPlane;
@@ -186,7 +186,7 @@ impl Catalog {
     pub(crate) fn undeclared(&self) -> Vec<String> {
         self.tools
             .iter()
-            .filter(|d| declared_level(&d.tool.name).is_none())
+            .filter(|d| crate::levels::declared_level(&d.tool.name).is_none())
             .map(|d| d.tool.name.to_string())
             .collect()
     }

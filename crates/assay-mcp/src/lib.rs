@@ -48,11 +48,53 @@ pub fn tool_names() -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// The issue's tool set: Testkube's names plus `delete_workflow`.
+    const EXPECTED: [&str; 30] = [
+        "list_workflows",
+        "get_workflow",
+        "get_workflow_definition",
+        "get_workflow_metrics",
+        "create_workflow",
+        "update_workflow",
+        "delete_workflow",
+        "list_workflowtemplates",
+        "get_workflowtemplate_definition",
+        "create_workflowtemplate",
+        "update_workflowtemplate",
+        "run_workflow",
+        "wait_for_executions",
+        "abort_workflow_execution",
+        "update_execution_tags",
+        "list_executions",
+        "lookup_execution_id",
+        "get_execution_info",
+        "fetch_execution_logs",
+        "list_artifacts",
+        "read_artifact",
+        "get_workflow_execution_metrics",
+        "get_workflow_resource_history",
+        "list_labels",
+        "list_agents",
+        "query_workflows",
+        "query_executions",
+        "get_workflow_schema",
+        "get_execution_schema",
+        "build_dashboard_url",
+    ];
+
+    #[test]
+    fn the_tool_set_is_exactly_the_issues() {
+        assert_eq!(tool_names(), EXPECTED);
+    }
+
     #[test]
     fn every_tool_has_a_declared_level() {
         let catalog = catalog::Catalog::build();
         assert_eq!(catalog.undeclared(), Vec::<String>::new());
-        assert_eq!(catalog.defs().len(), 31);
+        // ... and the table names no tool that does not exist.
+        for name in EXPECTED {
+            assert!(levels::declared_level(name).is_some(), "{name}");
+        }
     }
 
     #[test]
@@ -62,5 +104,25 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), n);
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn probe_sizes() {
+        let c = crate::catalog::Catalog::build();
+        let mut total = 0;
+        for d in c.defs() {
+            let t = &d.tool;
+            let all = serde_json::to_string(t).unwrap().len();
+            let inp = serde_json::to_string(&*t.input_schema).unwrap().len();
+            let out = serde_json::to_string(&t.output_schema).unwrap().len();
+            let ann = serde_json::to_string(&t.annotations).unwrap().len();
+            total += all;
+            println!("{:35} all {:5} in {:5} out {:5} ann {:4} desc {:4}", t.name, all, inp, out, ann, t.description.as_ref().map(|d| d.len()).unwrap_or(0));
+        }
+        println!("total {total}");
+        let t = c.get("get_execution_info").unwrap();
+        println!("{}", serde_json::to_string_pretty(&t.tool).unwrap());
     }
 }

@@ -284,9 +284,7 @@ mod tests {
         assert_eq!(parse_record(lines[0]), COLUMNS.to_vec());
         // No raw control character anywhere except the row ends.
         assert!(
-            out.replace("\r\n", "")
-                .chars()
-                .all(|c| !c.is_control()),
+            out.replace("\r\n", "").chars().all(|c| !c.is_control()),
             "{out:?}"
         );
         let fields = parse_record(lines[1]);

@@ -416,8 +416,7 @@ mod tests {
         };
         assert_eq!(errors[0].path, "");
         assert_eq!(errors[0].message, "missing field `name`");
-        let Err(Error::Invalid(errors)) = typed_body::<Body>(map(r#"{"nme": "x"}"#), known)
-        else {
+        let Err(Error::Invalid(errors)) = typed_body::<Body>(map(r#"{"nme": "x"}"#), known) else {
             panic!("expected Invalid");
         };
         assert_eq!(errors[0].path, "nme");

@@ -300,7 +300,11 @@ const AUDIT_EXPORT: &[QueryParam] = &[
     ),
     q("env", Str, "Environment ID or slug."),
     q("outcome", Str, "success, denied or error."),
-    q("format", Str, "jsonl (default, application/x-ndjson) or csv."),
+    q(
+        "format",
+        Str,
+        "jsonl (default, application/x-ndjson) or csv.",
+    ),
 ];
 const AUDIT_ACTORS: &[QueryParam] = &[
     q(
@@ -308,7 +312,11 @@ const AUDIT_ACTORS: &[QueryParam] = &[
         DateTime,
         "Active at or after (RFC 3339; default 30 days ago).",
     ),
-    q("until", DateTime, "Active at or before (RFC 3339; default now)."),
+    q(
+        "until",
+        DateTime,
+        "Active at or before (RFC 3339; default now).",
+    ),
 ];
 
 /// Every route. Add a route here and nowhere else.

@@ -4,9 +4,7 @@
 
 use crate::{AppState, ServerConfig};
 use assay_core::actor::{Access, AuthMethod};
-use assay_core::audit::{
-    ActorActivity, AuditEvent, AuditFilter, AuditSettings, AuditVerifyReport,
-};
+use assay_core::audit::{ActorActivity, AuditEvent, AuditFilter, AuditSettings, AuditVerifyReport};
 use assay_core::execution::*;
 use assay_core::identity::{
     ApiTokenInfo, CreatedApiToken, MemberInfo, MemberUpdate, NewApiToken, NewMember,
@@ -14,9 +12,7 @@ use assay_core::identity::{
 use assay_core::page::{Page, PageRequest};
 use assay_core::ports::{Authenticator, ControlPlane};
 use assay_core::workflow::*;
-use assay_core::{
-    Actor, ClientInfo, EnvRef, Error, Principal, PrincipalKind, Result, Timestamp,
-};
+use assay_core::{Actor, ClientInfo, EnvRef, Error, Principal, PrincipalKind, Result, Timestamp};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use std::collections::{BTreeMap, BTreeSet};
@@ -262,12 +258,7 @@ impl ControlPlane for Nothing {
     ) -> Result<CreatedApiToken> {
         none()
     }
-    async fn revoke_api_token(
-        &self,
-        _: &Actor,
-        _: &str,
-        _: uuid::Uuid,
-    ) -> Result<ApiTokenInfo> {
+    async fn revoke_api_token(&self, _: &Actor, _: &str, _: uuid::Uuid) -> Result<ApiTokenInfo> {
         none()
     }
     async fn export_audit(

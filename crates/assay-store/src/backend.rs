@@ -26,6 +26,13 @@ pub trait Backend: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     const FOR_UPDATE: &'static str;
 
+    /// Put before a column in a comparison so the planner does not pick an index for it
+    /// (SQLite's unary `+`). Empty on PostgreSQL, whose planner has the statistics to
+    /// choose well; SQLite's does not, and would pick a range index plus a full sort
+    /// over an ordered key seek.
+    #[doc(hidden)]
+    const NO_INDEX: &'static str;
+
     /// Reads outside a transaction (SQLite: on the reader pool).
     #[doc(hidden)]
     async fn fetch_all(&self, q: Sql) -> Result<Vec<Self::Row>, sqlx::Error>;

@@ -88,6 +88,7 @@ impl Backend for PgBackend {
     type Row = PgRow;
     type Tx = Transaction<'static, Postgres>;
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const NO_INDEX: &'static str = "";
 
     async fn fetch_all(&self, q: Sql) -> Result<Vec<PgRow>, sqlx::Error> {
         query(q).fetch_all(&self.pool).await

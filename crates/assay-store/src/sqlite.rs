@@ -155,6 +155,7 @@ impl Backend for SqliteBackend {
     type Row = SqliteRow;
     type Tx = Transaction<'static, Sqlite>;
     const FOR_UPDATE: &'static str = "";
+    const NO_INDEX: &'static str = "+";
 
     async fn fetch_all(&self, q: Sql) -> Result<Vec<SqliteRow>, sqlx::Error> {
         query(q).fetch_all(&self.reader).await

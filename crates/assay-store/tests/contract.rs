@@ -161,7 +161,8 @@ fn main() {
         .test(
             "purge_during_appends",
             contract::audit_log::purge_during_appends,
-        );
+        )
+        .test("purge_long_chain", contract::audit_log::purge_long_chain);
     let trials = suite
         .into_trials()
         .into_iter()

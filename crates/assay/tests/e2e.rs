@@ -3,6 +3,7 @@
 
 mod e2e {
     pub mod harness;
+    pub mod identity;
 }
 
 use e2e::harness::*;

@@ -15,7 +15,7 @@ use assay_store::SqliteStore;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
@@ -51,6 +51,10 @@ pub struct SwitchableAudit {
     /// Calls of `append_audit_batch`, and the events they carried.
     pub audit_batches: AtomicUsize,
     pub audit_batched_events: AtomicUsize,
+    /// Sizes of the audit batches, in order.
+    pub batch_sizes: Mutex<Vec<usize>>,
+    /// Milliseconds each audit batch waits before it is written (a slow disk).
+    pub audit_delay_ms: AtomicU64,
 }
 
 #[async_trait]
@@ -221,6 +225,11 @@ impl Store for SwitchableAudit {
         self.audit_batches.fetch_add(1, Ordering::SeqCst);
         self.audit_batched_events
             .fetch_add(events.len(), Ordering::SeqCst);
+        self.batch_sizes.lock().unwrap().push(events.len());
+        let delay = self.audit_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         self.inner.append_audit_batch(events).await
     }
     async fn query_audit(
@@ -463,6 +472,11 @@ impl TestApp {
         page.lines.into_iter().map(|l| l.text).collect()
     }
 
+    /// The SQLite file under test.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("assay.db")
+    }
+
     pub async fn audit(&self, org: Uuid) -> Vec<AuditEvent> {
         self.store.audit_events(org, 0, 10_000).await.unwrap()
     }
@@ -478,6 +492,8 @@ async fn open_store(dir: &Path) -> Arc<SwitchableAudit> {
         usage_entries: AtomicUsize::new(0),
         audit_batches: AtomicUsize::new(0),
         audit_batched_events: AtomicUsize::new(0),
+        batch_sizes: Mutex::new(Vec::new()),
+        audit_delay_ms: AtomicU64::new(0),
     })
 }
 

@@ -52,8 +52,8 @@ async fn members_are_added_listed_changed_and_removed() {
     );
     assert!(!added.disabled);
     // The password is stored as an Argon2id hash only.
-    let user = app.store.find_user(added.user_id).await.unwrap().unwrap();
-    let phc = user.password_hash.unwrap();
+    let stored_user = app.store.find_user(added.user_id).await.unwrap().unwrap();
+    let phc = stored_user.password_hash.unwrap();
     assert!(phc.starts_with("$argon2id$") && !phc.contains(password), "{phc}");
     let parsed = PasswordHash::new(&phc).unwrap();
     assert!(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());

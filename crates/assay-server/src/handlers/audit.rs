@@ -48,7 +48,10 @@ fn outcome(word: &str) -> Option<Outcome> {
     }
 }
 
-fn check_window(since: Option<assay_core::Timestamp>, until: Option<assay_core::Timestamp>) -> Result<()> {
+fn check_window(
+    since: Option<assay_core::Timestamp>,
+    until: Option<assay_core::Timestamp>,
+) -> Result<()> {
     match (since, until) {
         (Some(since), Some(until)) if since > until => {
             Err(Error::invalid("until", "is before since"))
@@ -244,7 +247,8 @@ mod tests {
 
     #[tokio::test]
     async fn jsonl_is_one_event_per_line_in_order() {
-        let (body, err) = collect((1..=3).map(|s| Ok(event(s))).collect(), ExportFormat::Jsonl).await;
+        let (body, err) =
+            collect((1..=3).map(|s| Ok(event(s))).collect(), ExportFormat::Jsonl).await;
         assert_eq!(err, None);
         let seqs: Vec<i64> = body
             .lines()
@@ -262,7 +266,11 @@ mod tests {
         let (body, _) = collect(vec![Ok(event(7))], ExportFormat::Csv).await;
         let rows: Vec<&str> = body.split_terminator("\r\n").collect();
         assert_eq!(rows.len(), 2);
-        assert!(rows[1].starts_with("7,2025-01-01T00:00:00Z,"), "{}", rows[1]);
+        assert!(
+            rows[1].starts_with("7,2025-01-01T00:00:00Z,"),
+            "{}",
+            rows[1]
+        );
     }
 
     #[tokio::test]
@@ -281,16 +289,24 @@ mod tests {
     async fn large_exports_are_sent_in_bounded_batches() {
         let n = EVENTS_PER_CHUNK * 3 + 5;
         let events: Vec<Result<AuditEvent>> = (1..=n as i64).map(|s| Ok(event(s))).collect();
-        let chunks: Vec<Bytes> = encode(futures::stream::iter(events).boxed(), ExportFormat::Jsonl, "r".into())
-            .map(|c| c.unwrap())
-            .collect()
-            .await;
+        let chunks: Vec<Bytes> = encode(
+            futures::stream::iter(events).boxed(),
+            ExportFormat::Jsonl,
+            "r".into(),
+        )
+        .map(|c| c.unwrap())
+        .collect()
+        .await;
         assert_eq!(chunks.len(), 4);
         let lines: usize = chunks
             .iter()
             .map(|c| c.iter().filter(|b| **b == b'\n').count())
             .sum();
         assert_eq!(lines, n);
-        assert!(chunks.iter().all(|c| c.iter().filter(|b| **b == b'\n').count() <= EVENTS_PER_CHUNK));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.iter().filter(|b| **b == b'\n').count() <= EVENTS_PER_CHUNK)
+        );
     }
 }

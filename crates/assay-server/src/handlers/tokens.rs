@@ -35,14 +35,16 @@ pub struct TokenPath {
 impl TokenPath {
     /// Something that is not a token ID names no token: the same 404 as a missing one.
     /// The text is never echoed, since a secret pasted by mistake would be.
-    fn token_id(&self) -> Result<Uuid, ApiError> {
-        Uuid::parse_str(&self.id).map_err(|_| {
-            ApiError::new(
-                ProblemKind::NotFound,
-                "no such API token; use a token ID as listed by GET …/tokens",
-            )
-        })
+    fn token_id(&self) -> Option<Uuid> {
+        Uuid::parse_str(&self.id).ok()
     }
+}
+
+fn no_such_token() -> ApiError {
+    ApiError::new(
+        ProblemKind::NotFound,
+        "no such API token; use a token ID as listed by GET …/tokens",
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,7 +98,7 @@ pub async fn get(
     Authed(actor): Authed,
     ApiPath(path): ApiPath<TokenPath>,
 ) -> ApiResult<Json<ApiTokenInfo>> {
-    let id = path.token_id()?;
+    let id = path.token_id().ok_or_else(no_such_token)?;
     let token = state
         .control
         .get_api_token(&actor, &path.org, id)
@@ -112,7 +114,7 @@ pub async fn rotate(
     ApiPath(path): ApiPath<TokenPath>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<CreatedApiToken>> {
-    let id = path.token_id()?;
+    let id = path.token_id().ok_or_else(no_such_token)?;
     let request: RotateRequest = match body {
         Some(body) => typed_body(body, ROTATE_FIELDS)?,
         None => RotateRequest::default(),
@@ -132,7 +134,7 @@ pub async fn revoke(
     Authed(actor): Authed,
     ApiPath(path): ApiPath<TokenPath>,
 ) -> ApiResult<Json<ApiTokenInfo>> {
-    let id = path.token_id()?;
+    let id = path.token_id().ok_or_else(no_such_token)?;
     let token = state
         .control
         .revoke_api_token(&actor, &path.org, id)

@@ -406,12 +406,7 @@ impl ControlPlane for Scripted {
     ) -> Result<CreatedApiToken> {
         self.scripted(a, org).await
     }
-    async fn revoke_api_token(
-        &self,
-        a: &Actor,
-        org: &str,
-        _: uuid::Uuid,
-    ) -> Result<ApiTokenInfo> {
+    async fn revoke_api_token(&self, a: &Actor, org: &str, _: uuid::Uuid) -> Result<ApiTokenInfo> {
         self.scripted(a, org).await
     }
     /// Organization "hostile": three hostile events; "broken-export": one event, then an

@@ -85,7 +85,11 @@ async fn jsonl_is_the_default_export_and_the_filter_is_passed_on() {
     let body = res.text().await.unwrap();
     let seqs: Vec<i64> = body
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_i64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(seqs, vec![1, 2, 3]);
     let filter = app.fake.last_audit_filter.lock().unwrap().clone().unwrap();
@@ -276,8 +280,10 @@ async fn a_member_token_lives_is_rotated_and_revoked_over_rest() {
     let res = app
         .client
         .post(&tokens_url)
-        .json(&json!({"name": "ci", "kind": "member", "grants": {"dev": "read"},
-                      "expires_in_days": 30}))
+        .json(
+            &json!({"name": "ci", "kind": "member", "grants": {"dev": "read"},
+                      "expires_in_days": 30}),
+        )
         .send()
         .await
         .unwrap();
@@ -296,8 +302,10 @@ async fn a_member_token_lives_is_rotated_and_revoked_over_rest() {
     let member = http_client(Some(&secret));
     let res = member.get(app.env_url("/workflows")).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    app.create_workflow("kind: TestWorkflow\nmetadata:\n  name: hello\nspec:\n  steps:\n  - shell: echo hi\n")
-        .await;
+    app.create_workflow(
+        "kind: TestWorkflow\nmetadata:\n  name: hello\nspec:\n  steps:\n  - shell: echo hi\n",
+    )
+    .await;
     let res = member
         .post(app.env_url("/workflows/hello/executions"))
         .send()
@@ -404,10 +412,18 @@ async fn a_member_token_lives_is_rotated_and_revoked_over_rest() {
         .unwrap();
     let actions: Vec<String> = export
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["action"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     for expected in ["token.created", "token.rotated", "token.revoked"] {
-        assert!(actions.iter().any(|a| a == expected), "{expected} in {actions:?}");
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} in {actions:?}"
+        );
     }
     assert!(!export.contains(&secret) && !export.contains(&new_secret));
     app.stop().await;
@@ -490,7 +506,15 @@ async fn members_are_added_changed_and_removed_over_rest() {
 
     // Settings round-trip; less than a day is refused.
     let url = app.url("/v1/organizations/default/audit/settings");
-    let got: Value = app.client.get(&url).send().await.unwrap().json().await.unwrap();
+    let got: Value = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got, json!({"retention_days": 180}));
     let res = app
         .client
@@ -500,7 +524,10 @@ async fn members_are_added_changed_and_removed_over_rest() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"retention_days": 30}));
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"retention_days": 30})
+    );
     let res = app
         .client
         .put(&url)

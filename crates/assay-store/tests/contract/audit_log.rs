@@ -645,3 +645,27 @@ pub async fn purge_during_appends(store: Arc<dyn Store>) {
         None
     );
 }
+
+/// Chains longer than one step of the purge's walk along the chain (1000 rows).
+pub async fn purge_long_chain(store: Arc<dyn Store>) {
+    let org = Uuid::now_v7();
+    let events = appended(&store, org, &(0..2000).collect::<Vec<_>>()).await;
+    let now = at(10_000 * 60);
+    let cp = store
+        .purge_audit_before(org, at(1500 * 60), now)
+        .await
+        .unwrap()
+        .expect("a checkpoint");
+    assert_eq!((cp.seq, &cp.hash), (1500, &events[1499].hash));
+    let remaining = all_events(&store, org).await;
+    assert_eq!(remaining, events[1500..].to_vec());
+    audit_chain::verify(&remaining, Some((cp.seq, cp.hash.as_str()))).unwrap();
+    // Everything older than the cut, exactly a multiple of the step away.
+    let cp = store
+        .purge_audit_before(org, at(2000 * 60), now)
+        .await
+        .unwrap()
+        .expect("a checkpoint");
+    assert_eq!((cp.seq, &cp.hash), (2000, &events[1999].hash));
+    assert_eq!(all_events(&store, org).await, vec![]);
+}

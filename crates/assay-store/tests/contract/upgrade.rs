@@ -189,8 +189,10 @@ async fn sqlite_upgrade() -> Result<(), Failed> {
         pool.close().await;
     }
     let store = SqliteStore::open(&path).await?;
-    super::harness::run_checked(Arc::new(store), move |s| async move {
-        check_upgraded(s, &old).await
+    let old = Arc::new(old);
+    super::harness::run_checked(Arc::new(store), move |s| {
+        let old = old.clone();
+        async move { check_upgraded(s, &old).await }
     })
     .await?;
     // The append-only trigger survived the migration's backfill.
@@ -256,8 +258,10 @@ async fn postgres_upgrade(url: String) -> Result<(), Failed> {
             .execute(&pool)
             .await?;
         let store = Arc::new(PostgresStore::connect(&store_url).await?);
-        let checked = super::harness::run_checked(store.clone(), move |s| async move {
-            check_upgraded(s, &old).await
+        let old = Arc::new(old);
+        let checked = super::harness::run_checked(store.clone(), move |s| {
+            let old = old.clone();
+            async move { check_upgraded(s, &old).await }
         })
         .await;
         store.close().await;

@@ -23,7 +23,8 @@ pub fn report(err: &anyhow::Error, global: &GlobalArgs) {
 fn hint(err: &Error, global: &GlobalArgs) -> Option<String> {
     let place = format!(
         "organization {:?}, environment {:?}",
-        global.org, global.env
+        global.org,
+        global.environment()
     );
     Some(match err {
         Error::Unauthenticated(_) => {
@@ -33,6 +34,13 @@ fn hint(err: &Error, global: &GlobalArgs) -> Option<String> {
                 "check --token / ASSAY_TOKEN: the token may be wrong, expired or revoked".into()
             }
         }
+        Error::Forbidden {
+            needed: assay_core::Level::Admin,
+        } => format!(
+            "this needs admin rights in organization {:?} (members, tokens of others and \
+             audit are for organization admins); ask an organization admin",
+            global.org
+        ),
         Error::Forbidden { needed } => {
             format!("your token needs {needed} permission in {place}; ask an organization admin")
         }
@@ -42,6 +50,8 @@ fn hint(err: &Error, global: &GlobalArgs) -> Option<String> {
             "execution" => "see the executions with `assay execution list`".into(),
             "artifact" => "see the artifacts with `assay artifact list EXECUTION`".into(),
             "step" => "see the steps with `assay execution get EXECUTION`".into(),
+            "user" => "see the members with `assay member list`".into(),
+            "token" => "see the tokens with `assay token list`".into(),
             "environment" | "organization" => {
                 format!("check --org/--env (ASSAY_ORG/ASSAY_ENV); now {place}")
             }

@@ -4,10 +4,14 @@
 //! so the server authorizes and audits it like any other call.
 
 mod artifact;
+mod audit;
 mod error;
 mod execution;
+mod member;
 mod output;
 mod run;
+mod token;
+mod when;
 mod workflow;
 
 use crate::serve;
@@ -53,9 +57,12 @@ pub struct GlobalArgs {
     /// Organization (ID or slug)
     #[arg(long, env = "ASSAY_ORG", default_value = "default", global = true)]
     pub org: String,
-    /// Environment (ID or slug)
-    #[arg(long, env = "ASSAY_ENV", default_value = "dev", global = true)]
-    pub env: String,
+    /// Environment (ID or slug) [env: ASSAY_ENV] [default: dev]
+    // No clap `env`/`default_value` here: `token create --env ENV=LEVEL` and
+    // `audit export --env ENV` reuse this id for their own meaning, and clap would push a
+    // default or environment value down into them. See `GlobalArgs::environment`.
+    #[arg(long, global = true, value_name = "ENV")]
+    pub env: Option<String>,
     /// Output format
     #[arg(short, long, value_enum, default_value_t = Format::Table, global = true)]
     pub output: Format,
@@ -82,6 +89,28 @@ pub enum Command {
     /// List and download the artifacts of an execution
     #[command(subcommand, alias = "artifacts")]
     Artifact(artifact::ArtifactCommand),
+    /// Manage the organization's members and their grants (organization admins)
+    #[command(subcommand, alias = "members")]
+    Member(member::MemberCommand),
+    /// Create, list, rotate and revoke API tokens
+    #[command(subcommand, alias = "tokens")]
+    Token(token::TokenCommand),
+    /// Export and verify the audit log, see who was active, set retention
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+}
+
+/// The environment when none is named.
+pub const DEFAULT_ENV: &str = "dev";
+
+impl GlobalArgs {
+    /// `--env`, else `ASSAY_ENV`, else `dev`.
+    pub fn environment(&self) -> String {
+        self.env
+            .clone()
+            .or_else(|| std::env::var("ASSAY_ENV").ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| DEFAULT_ENV.to_owned())
+    }
 }
 
 /// What every client command needs: the remote control plane, the environment it acts
@@ -100,7 +129,7 @@ impl Context {
             base_url: global.url.clone(),
             token: global.token.clone().unwrap_or_default(),
             org: global.org.clone(),
-            env: global.env.clone(),
+            env: global.environment(),
             user_agent: format!("assay-cli/{}", env!("CARGO_PKG_VERSION")),
             timeout: Duration::from_secs(global.timeout.max(1)),
         })
@@ -147,6 +176,9 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(ctx, args).await,
         Command::Execution(cmd) => execution::run(ctx, cmd).await,
         Command::Artifact(cmd) => artifact::run(ctx, cmd).await,
+        Command::Member(cmd) => member::run(ctx, cmd).await,
+        Command::Token(cmd) => token::run(ctx, cmd).await,
+        Command::Audit(cmd) => audit::run(ctx, cmd).await,
     }
 }
 
@@ -203,7 +235,109 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.global.org, "acme");
-        assert_eq!(cli.global.env, "prod");
+        assert_eq!(cli.global.env.as_deref(), Some("prod"));
+        assert_eq!(cli.global.environment(), "prod");
         assert_eq!(cli.global.output, Format::Json);
+    }
+
+    #[test]
+    fn token_create_reads_env_as_grants() {
+        let cli = Cli::try_parse_from([
+            "assay",
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--kind",
+            "member",
+            "--env",
+            "dev=run",
+            "--env",
+            "prod=read",
+            "--expires",
+            "30d",
+        ])
+        .unwrap();
+        let Command::Token(token::TokenCommand::Create {
+            grants, expires, ..
+        }) = cli.command
+        else {
+            panic!("expected token create");
+        };
+        assert_eq!(grants, vec!["dev=run".to_owned(), "prod=read".to_owned()]);
+        assert_eq!(expires, Some(30));
+        assert!(
+            Cli::try_parse_from([
+                "assay", "token", "create", "--name", "ci", "--kind", "member", "--env", "dev",
+            ])
+            .is_err(),
+            "a grant needs a level"
+        );
+        assert!(
+            Cli::try_parse_from([
+                "assay",
+                "token",
+                "create",
+                "--name",
+                "ci",
+                "--kind",
+                "admin",
+                "--expires",
+                "30d",
+                "--no-expiry",
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn audit_export_filters_by_env_only_when_asked() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            match cli.command {
+                Command::Audit(audit::AuditCommand::Export { env, .. }) => env,
+                _ => panic!("expected audit export"),
+            }
+        };
+        assert_eq!(parse(&["assay", "audit", "export"]), None);
+        assert_eq!(
+            parse(&["assay", "audit", "export", "--env", "prod"]).as_deref(),
+            Some("prod")
+        );
+        let cli =
+            Cli::try_parse_from(["assay", "audit", "export", "--format", "csv", "-O", "x.csv"])
+                .unwrap();
+        assert_eq!(cli.global.env, None);
+    }
+
+    #[test]
+    fn passwords_cannot_be_given_as_arguments() {
+        assert!(
+            Cli::try_parse_from([
+                "assay",
+                "member",
+                "add",
+                "bob@example.com",
+                "--role",
+                "member",
+                "--password",
+                "hunter2",
+            ])
+            .is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "assay",
+                "member",
+                "add",
+                "bob@example.com",
+                "--role",
+                "member",
+                "--password-stdin",
+                "--grant",
+                "dev=run",
+            ])
+            .is_ok()
+        );
     }
 }

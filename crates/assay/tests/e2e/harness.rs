@@ -5,7 +5,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_assay");
@@ -70,18 +70,40 @@ impl Server {
         )
     }
 
+    /// Starts a server whose stdout and stderr are kept in memory (to scan them), logging
+    /// at `rust_log` (e.g. `debug`).
+    pub fn start_logged(rust_log: &str) -> (Server, ServerLog) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().to_path_buf();
+        let log = ServerLog::default();
+        let (child, url, token) = spawn_with(&data_dir, None, rust_log, Some(&log));
+        let server = Server {
+            child,
+            url,
+            token: token.expect("first start prints the admin token"),
+            data_dir,
+            _dir: Some(dir),
+        };
+        (server, log)
+    }
+
     /// Runs the CLI against this server.
     pub fn cli(&self, args: &[&str]) -> Output {
         self.cli_with_stdin(args, None)
     }
 
     pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.cli_as(&self.token, args, stdin)
+    }
+
+    /// Runs the CLI with another token (`ASSAY_TOKEN`).
+    pub fn cli_as(&self, token: &str, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("ASSAY_URL", &self.url)
-            .env("ASSAY_TOKEN", &self.token)
+            .env("ASSAY_TOKEN", token)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -170,22 +192,84 @@ impl Drop for Server {
     }
 }
 
+/// Everything a server process wrote, as bytes.
+#[derive(Clone, Default)]
+pub struct ServerLog {
+    pub stdout: Arc<Mutex<Vec<u8>>>,
+    pub stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl ServerLog {
+    pub fn stdout(&self) -> Vec<u8> {
+        self.stdout.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> Vec<u8> {
+        self.stderr.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+}
+
+/// Copies a pipe into `buffer` until it closes.
+fn keep(mut pipe: impl std::io::Read + Send + 'static, buffer: Arc<Mutex<Vec<u8>>>) {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut b) = buffer.lock() {
+                b.extend_from_slice(&chunk[..n]);
+            }
+        }
+    });
+}
+
 /// Starts `assay server` and reads its announcement: the URL and, on first start, the token.
 fn spawn(data_dir: &Path, extra: Option<&[&str]>) -> (Child, String, Option<String>) {
+    spawn_with(data_dir, extra, "warn", None)
+}
+
+/// [`spawn`], logging at `rust_log`; with `log`, stdout and stderr are also kept there.
+fn spawn_with(
+    data_dir: &Path,
+    extra: Option<&[&str]>,
+    rust_log: &str,
+    log: Option<&ServerLog>,
+) -> (Child, String, Option<String>) {
     let mut cmd = Command::new(BIN);
     cmd.args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra.unwrap_or(&[]))
         .env_remove("ASSAY_DATABASE_URL")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(if log.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        });
     let mut child = cmd.spawn().expect("spawn assay server");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
+    let stdout_copy = log.map(|l| l.stdout.clone());
+    if let Some(l) = log {
+        keep(child.stderr.take().expect("stderr"), l.stderr.clone());
+    }
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
+        let mut reader = BufReader::new(stdout);
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            match reader.read_until(b'\n', &mut raw) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if let Some(copy) = &stdout_copy
+                && let Ok(mut b) = copy.lock()
+            {
+                b.extend_from_slice(&raw);
+            }
+            let line = String::from_utf8_lossy(&raw).trim_end().to_owned();
             if tx.send(line).is_err() {
                 // Keep draining so the server never blocks on a full pipe.
             }

@@ -23,9 +23,12 @@ pub async fn events<B: Backend>(
 }
 
 /// One export page: matching events with `seq > after_seq`, in chain order. The scan
-/// seeks to `after_seq` on the (org, seq) key (or on (org, actor, seq) / (org, env, seq)
-/// when those filters are given), so each page starts where the last one ended instead
-/// of re-reading the chain from its start.
+/// seeks to `after_seq` on the (org, seq) key (or on (org, actor name, seq) /
+/// (org, env, seq) when those filters are given), so each page starts where the last one
+/// ended instead of re-reading the chain from its start, and nothing is sorted. Time
+/// bounds are checked along the way rather than through the (org, time) index: events
+/// are not strictly time-ordered, so a time range would have to be read whole and sorted
+/// by seq for every page.
 pub async fn query<B: Backend>(
     conn: &B,
     org_id: Uuid,
@@ -41,10 +44,16 @@ pub async fn query<B: Backend>(
             .arg(org_id)
             .arg(after_seq);
     if let Some(since) = filter.since {
-        q.push(" AND a.time >= ").bind(since);
+        q.push(" AND ")
+            .push(B::NO_INDEX)
+            .push("a.time >= ")
+            .bind(since);
     }
     if let Some(until) = filter.until {
-        q.push(" AND a.time <= ").bind(until);
+        q.push(" AND ")
+            .push(B::NO_INDEX)
+            .push("a.time <= ")
+            .bind(until);
     }
     if let Some(actor) = &filter.actor {
         match Uuid::try_parse(actor) {

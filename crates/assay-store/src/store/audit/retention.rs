@@ -35,22 +35,7 @@ pub async fn purge_before<B: Backend>(
     if head.is_none() {
         return Ok(None); // no event was ever appended
     }
-    // Walks the (org, seq) key from the chain's start: it reads about as many rows as
-    // are about to be deleted.
-    let first_kept = tx
-        .fetch_optional(
-            Sql::new(
-                "SELECT a.seq AS seq FROM audit_events a WHERE a.org_id = $1 AND a.time >= $2 \
-                 ORDER BY a.seq LIMIT 1",
-            )
-            .arg(org_id)
-            .arg(before),
-        )
-        .await
-        .map_err(db)?
-        .map(|r| r.i64("seq"))
-        .transpose()
-        .map_err(db)?;
+    let first_kept = first_kept::<B>(&mut tx, org_id, truncate_micros(before)).await?;
     let mut last =
         Sql::new("SELECT a.seq AS seq, a.hash AS hash FROM audit_events a WHERE a.org_id = $1")
             .arg(org_id);
@@ -92,6 +77,44 @@ pub async fn purge_before<B: Backend>(
     .map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok(Some(checkpoint))
+}
+
+/// Rows read per step of the walk below.
+const WALK_STEP: i64 = 1000;
+
+/// The first event in chain order with `time >= before`. Walks the (org, seq) key from
+/// the chain's start in steps, so it reads about as many rows as are about to be
+/// deleted, whatever plan the engine would pick for a `time` condition (the time index
+/// would visit every event that is kept).
+async fn first_kept<B: Backend>(
+    tx: &mut B::Tx,
+    org_id: Uuid,
+    before: Timestamp,
+) -> Result<Option<i64>> {
+    let mut after = i64::MIN;
+    loop {
+        let rows = tx
+            .fetch_all(
+                Sql::new(
+                    "SELECT a.seq AS seq, a.time AS time FROM audit_events a \
+                     WHERE a.org_id = $1 AND a.seq > $2 ORDER BY a.seq LIMIT $3",
+                )
+                .arg(org_id)
+                .arg(after)
+                .arg(WALK_STEP),
+            )
+            .await
+            .map_err(db)?;
+        for row in &rows {
+            after = row.i64("seq").map_err(db)?;
+            if row.time("time").map_err(db)? >= before {
+                return Ok(Some(after));
+            }
+        }
+        if i64::try_from(rows.len()).unwrap_or(i64::MAX) < WALK_STEP {
+            return Ok(None);
+        }
+    }
 }
 
 pub async fn checkpoint<B: Backend>(conn: &B, org_id: Uuid) -> Result<Option<AuditCheckpoint>> {
