@@ -587,7 +587,8 @@ impl ControlPlane for LocalControlPlane {
         }
         let result = async {
             let org = self.authorize_org(&mut call, org).await?;
-            self.rotate_api_token_in(&mut call, &org, id, grace_secs).await
+            self.rotate_api_token_in(&mut call, &org, id, grace_secs)
+                .await
         }
         .await;
         self.commit(call, result).await

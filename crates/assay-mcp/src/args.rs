@@ -93,9 +93,9 @@ pub(crate) fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>
         One(String),
         Many(Vec<String>),
     }
-    let raw = match Either::deserialize(d)
-        .map_err(|_| de::Error::custom("expected an array of strings or a comma-separated string"))?
-    {
+    let raw = match Either::deserialize(d).map_err(|_| {
+        de::Error::custom("expected an array of strings or a comma-separated string")
+    })? {
         Either::One(s) => s.split(',').map(str::to_owned).collect(),
         Either::Many(v) => v,
     };
@@ -159,7 +159,10 @@ mod tests {
         assert_eq!(parse(json!({"n": null})).unwrap().n, None);
         assert_eq!(parse(json!({})).unwrap().n, None);
         let err = parse(json!({"n": "ten"})).unwrap_err();
-        assert!(err.contains("\"ten\" is not a non-negative integer"), "{err}");
+        assert!(
+            err.contains("\"ten\" is not a non-negative integer"),
+            "{err}"
+        );
         let err = parse(json!({"n": -1})).unwrap_err();
         assert!(err.contains("-1 is negative"), "{err}");
         assert!(parse(json!({"n": 1.5})).is_err());
@@ -175,7 +178,10 @@ mod tests {
     #[test]
     fn lists_come_as_arrays_or_comma_separated_strings() {
         assert_eq!(parse(json!({"ids": ["a", "b"]})).unwrap().ids, ["a", "b"]);
-        assert_eq!(parse(json!({"ids": "a, b,,c"})).unwrap().ids, ["a", "b", "c"]);
+        assert_eq!(
+            parse(json!({"ids": "a, b,,c"})).unwrap().ids,
+            ["a", "b", "c"]
+        );
         assert!(parse(json!({"ids": 5})).is_err());
     }
 

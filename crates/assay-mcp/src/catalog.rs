@@ -74,16 +74,20 @@ where
     Fut: Future<Output = Result<O, ToolError>> + Send + 'static,
 {
     let name = meta.name;
-    let (read_only, destructive, idempotent) = match meta.effect {
-        Effect::ReadOnly => (true, false, true),
-        Effect::Additive => (false, false, false),
-        Effect::Overwrites => (false, true, true),
+    // destructiveHint and idempotentHint only mean something when readOnlyHint is false
+    // (MCP spec), so read-only tools leave them out: tools/list must stay small.
+    let annotations = ToolAnnotations::with_title(meta.title).open_world(meta.open_world);
+    let annotations = match meta.effect {
+        Effect::ReadOnly => annotations.read_only(true),
+        Effect::Additive => annotations
+            .read_only(false)
+            .destructive(false)
+            .idempotent(false),
+        Effect::Overwrites => annotations
+            .read_only(false)
+            .destructive(true)
+            .idempotent(true),
     };
-    let annotations = ToolAnnotations::with_title(meta.title)
-        .read_only(read_only)
-        .destructive(destructive)
-        .idempotent(idempotent)
-        .open_world(meta.open_world);
     let tool = Tool::new(meta.name, meta.description, Arc::new(input_schema::<A>()))
         .with_raw_output_schema(Arc::new(output_schema::<O>()))
         .with_annotations(annotations);

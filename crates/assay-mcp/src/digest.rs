@@ -56,7 +56,9 @@ pub(crate) async fn digest(ctx: &Ctx, e: &Execution) -> Option<Digest> {
             "; read_artifact executionId={id} fileName={report} for the JUnit report"
         ));
     } else {
-        next.push_str(&format!("; list_artifacts executionId={id} for produced files"));
+        next.push_str(&format!(
+            "; list_artifacts executionId={id} for produced files"
+        ));
     }
     Some(Digest {
         failed_steps: failed.iter().map(|s| StepView::from(*s)).collect(),

@@ -18,6 +18,13 @@ pub fn tools_markdown() -> String {
          accepted too, as Testkube declared them as strings. Every result carries `structuredContent` \
          (matching the tool's output schema) and a compact text rendering. Failures are `isError` \
          results that say what to do next.\n\n\
+         Conventions: wherever an `executionId` is asked, an execution name (`<workflow>-<number>`) \
+         works too. Lists return `nextCursor`; pass it as `cursor` for the next page. Testkube \
+         spellings are accepted where they differ: `executionIds` as a comma-separated string, \
+         `timeoutMinutes` on `wait_for_executions`, `startDate` for `since`; unknown parameters \
+         (such as Testkube's `target` or `resourceGroup`) are ignored. The `tools/list` response \
+         is kept under 16 KB (tested), so descriptions are short and output schemas list the \
+         top-level result fields.\n\n\
          | tool | level | effect |\n|---|---|---|\n",
     );
     for d in catalog.defs() {
@@ -61,11 +68,7 @@ fn tool_section(out: &mut String, d: &ToolDef) {
         t.description.as_deref().unwrap_or(""),
         d.level,
         effect(d),
-        if t.annotations
-            .as_ref()
-            .and_then(|a| a.open_world_hint)
-            == Some(true)
-        {
+        if t.annotations.as_ref().and_then(|a| a.open_world_hint) == Some(true) {
             "; runs user code that may reach other systems"
         } else {
             ""
@@ -137,6 +140,9 @@ fn describe(schema: &Value) -> String {
     let mut parts = Vec::new();
     if let Some(d) = obj.get("description").and_then(Value::as_str) {
         parts.push(d.to_owned());
+    }
+    if let Some(max) = obj.get("maximum") {
+        parts.push(format!("max {max}"));
     }
     if let Some(Value::Array(values)) = obj.get("enum") {
         let values: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();

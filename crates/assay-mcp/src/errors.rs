@@ -59,7 +59,10 @@ fn core_message(e: &Error, tool: &str) -> String {
             let (name, suggestions) = split_suggestions(name);
             let mut msg = format!("{} {name:?} not found.", capitalized(kind));
             if !suggestions.is_empty() {
-                msg.push_str(&format!(" Closest existing names: {}.", suggestions.join(", ")));
+                msg.push_str(&format!(
+                    " Closest existing names: {}.",
+                    suggestions.join(", ")
+                ));
             }
             msg.push(' ');
             msg.push_str(match *kind {
@@ -148,7 +151,10 @@ mod tests {
 
     #[test]
     fn not_found_lists_the_closest_names_and_the_next_call() {
-        let e = ToolError::from(Error::not_found("workflow", "smok; did you mean: smoke, smoky?"));
+        let e = ToolError::from(Error::not_found(
+            "workflow",
+            "smok; did you mean: smoke, smoky?",
+        ));
         assert_eq!(
             e.render("run_workflow"),
             "Workflow \"smok\" not found. Closest existing names: smoke, smoky. Call list_workflows to see every workflow name."

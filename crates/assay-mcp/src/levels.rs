@@ -111,8 +111,11 @@ mod tests {
             listing_level(&principal(Access::ReadAll, None), &slugs),
             Some(Level::Read)
         );
-        let grants: BTreeMap<Uuid, Level> =
-            [(Uuid::now_v7(), Level::Read), (Uuid::now_v7(), Level::Write)].into();
+        let grants: BTreeMap<Uuid, Level> = [
+            (Uuid::now_v7(), Level::Read),
+            (Uuid::now_v7(), Level::Write),
+        ]
+        .into();
         let member = principal(Access::PerEnvironment { grants }, Some(Level::Run));
         assert_eq!(listing_level(&member, &slugs), Some(Level::Run));
         let nobody = principal(

@@ -91,7 +91,6 @@ mod tests {
     fn every_tool_has_a_declared_level() {
         let catalog = catalog::Catalog::build();
         assert_eq!(catalog.undeclared(), Vec::<String>::new());
-        // ... and the table names no tool that does not exist.
         for name in EXPECTED {
             assert!(levels::declared_level(name).is_some(), "{name}");
         }
@@ -104,25 +103,5 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), n);
-    }
-}
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn probe_sizes() {
-        let c = crate::catalog::Catalog::build();
-        let mut total = 0;
-        for d in c.defs() {
-            let t = &d.tool;
-            let all = serde_json::to_string(t).unwrap().len();
-            let inp = serde_json::to_string(&*t.input_schema).unwrap().len();
-            let out = serde_json::to_string(&t.output_schema).unwrap().len();
-            let ann = serde_json::to_string(&t.annotations).unwrap().len();
-            total += all;
-            println!("{:35} all {:5} in {:5} out {:5} ann {:4} desc {:4}", t.name, all, inp, out, ann, t.description.as_ref().map(|d| d.len()).unwrap_or(0));
-        }
-        println!("total {total}");
-        let t = c.get("get_execution_info").unwrap();
-        println!("{}", serde_json::to_string_pretty(&t.tool).unwrap());
     }
 }

@@ -2,15 +2,16 @@
 //! compacted: `tools/list` is sent to the model on every turn, so every byte counts
 //! (the whole list must stay under 16 KB). Compaction keeps what a client needs to call a
 //! tool and read its result (types, required fields, enums, bounds, short descriptions on
-//! inputs) and drops the rest (`$schema`, titles, integer formats, `null` alternatives of
-//! optional fields, which are simply omitted on the wire).
+//! inputs) and drops the rest (`$schema`, titles, integer formats, defaults, `null`
+//! alternatives of optional fields, which are simply omitted on the wire). Output schemas
+//! give the top-level fields and their types.
 
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};
 
 /// How deep output schemas describe nested values; below this only the type is given.
-const OUTPUT_DEPTH: usize = 2;
+const OUTPUT_DEPTH: usize = 1;
 
 pub(crate) fn input_schema<T: JsonSchema>() -> Map<String, Value> {
     let root = generate::<T>(false);
@@ -36,11 +37,19 @@ fn generate<T: JsonSchema>(for_output: bool) -> Value {
     } else {
         settings.for_deserialize()
     };
-    settings.into_generator().into_root_schema_for::<T>().to_value()
+    settings
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
 }
 
 /// Compacts one (sub)schema. `depth` counts object/array nesting from the root.
-fn compact(schema: &Value, depth: usize, max_depth: usize, descriptions: bool) -> Map<String, Value> {
+fn compact(
+    schema: &Value,
+    depth: usize,
+    max_depth: usize,
+    descriptions: bool,
+) -> Map<String, Value> {
     let mut out = Map::new();
     let Some(obj) = schema.as_object() else {
         return out;
@@ -80,15 +89,13 @@ fn compact(schema: &Value, depth: usize, max_depth: usize, descriptions: bool) -
         out.insert("const".into(), c.clone());
     }
     if descriptions {
-        for key in ["minimum", "maximum", "default"] {
-            match (key, obj.get(key)) {
-                // Every unsigned integer has `minimum: 0`; it tells nothing.
-                ("minimum", Some(v)) if v.as_f64() == Some(0.0) => {}
-                (_, Some(v)) if !v.is_null() => {
-                    out.insert(key.into(), v.clone());
-                }
-                _ => {}
-            }
+        // Upper bounds tell the model what it may ask for. Lower bounds (0 or 1 for counts)
+        // and schemars' `default: {}` for every `#[serde(default)]` map add bytes, not
+        // information; defaults that matter are in descriptions.
+        if let Some(v) = obj.get("maximum")
+            && !v.is_null()
+        {
+            out.insert("maximum".into(), v.clone());
         }
     }
     if depth >= max_depth {
@@ -105,7 +112,10 @@ fn compact(schema: &Value, depth: usize, max_depth: usize, descriptions: bool) -
             })
             .collect();
         out.insert("properties".into(), Value::Object(props));
-        if let Some(Value::Array(req)) = obj.get("required")
+        // Inputs say what must be passed; outputs leave `required` out for size (every
+        // field that is always present is documented by its type; absent = not applicable).
+        if descriptions
+            && let Some(Value::Array(req)) = obj.get("required")
             && !req.is_empty()
         {
             out.insert("required".into(), Value::Array(req.clone()));
@@ -218,9 +228,8 @@ mod tests {
                 "properties": {
                     "name": {"type": "string"},
                     "count": {"type": "integer"},
-                    "nested": {"type": "array", "items": {"type": "object"}},
+                    "nested": {"type": "array"},
                 },
-                "required": ["name", "nested"],
             })
         );
     }

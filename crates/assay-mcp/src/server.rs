@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 const INSTRUCTIONS: &str = "Assay runs test workflows (Testkube TestWorkflow YAML) and keeps their logs, artifacts and JUnit results. \
 Typical flow: list_workflows → run_workflow with wait=true → on failure read the digest, then fetch_execution_logs or read_artifact. \
-get_workflow_schema shows how to write a workflow.";
+get_workflow_schema shows how to write a workflow. \
+Wherever an executionId is asked, an execution name (<workflow>-<number>) works too. Lists return nextCursor; pass it as cursor for the next page.";
 
 /// The MCP tool set over a control plane. Cheap to clone: the tool catalog is built once
 /// and shared by every clone and every request.

@@ -59,7 +59,10 @@ enum Inner {
     // Stateless serving needs no session store; `LocalSessionManager` only exists for the
     // opt-in legacy session mode (pre-2026 clients that want a GET stream).
     Stateless(
-        StreamableHttpService<AssayMcp, rmcp::transport::streamable_http_server::session::never::NeverSessionManager>,
+        StreamableHttpService<
+            AssayMcp,
+            rmcp::transport::streamable_http_server::session::never::NeverSessionManager,
+        >,
     ),
     Sessions(StreamableHttpService<AssayMcp, LocalSessionManager>),
 }
@@ -106,7 +109,8 @@ where
 {
     type Response = McpHttpResponse;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = std::result::Result<McpHttpResponse, Infallible>> + Send>>;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<McpHttpResponse, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<std::result::Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -117,5 +121,29 @@ where
             Inner::Stateless(s) => s.call(req),
             Inner::Sessions(s) => s.call(req),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What axum's `nest_service` (and any tower stack) needs from the service.
+    #[test]
+    fn the_http_service_is_mountable() {
+        fn mountable<S>()
+        where
+            S: tower_service::Service<
+                    http::Request<http_body_util::Full<Bytes>>,
+                    Response = McpHttpResponse,
+                    Error = Infallible,
+                > + Clone
+                + Send
+                + Sync
+                + 'static,
+            S::Future: Send + 'static,
+        {
+        }
+        mountable::<McpHttpService>();
     }
 }

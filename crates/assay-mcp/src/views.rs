@@ -226,7 +226,10 @@ impl StepView {
         {
             let _ = write!(s, " (exit {code})");
         }
-        if let Some(e) = &self.error {
+        // "exit code N" would only repeat the exit code already shown.
+        if let Some(e) = &self.error
+            && !e.starts_with("exit code")
+        {
             let _ = write!(s, " — {}", clip(e, 200));
         }
         s
@@ -359,7 +362,6 @@ impl Digest {
 pub(crate) struct ExecutionInfo {
     pub id: String,
     pub name: String,
-    pub number: i64,
     pub workflow_name: String,
     pub status: String,
     pub queued_at: String,
@@ -370,8 +372,6 @@ pub(crate) struct ExecutionInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
     pub started_by: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub runner: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
     /// Config values used (sensitive ones masked).
@@ -394,7 +394,6 @@ impl ExecutionInfo {
         Self {
             id: e.id.to_string(),
             name: e.name.clone(),
-            number: e.number,
             workflow_name: e.workflow_name.clone(),
             status: e.status.to_string(),
             queued_at: ts(e.queued_at),
@@ -402,7 +401,6 @@ impl ExecutionInfo {
             finished_at: e.finished_at.map(ts),
             duration_ms: e.duration_ms,
             started_by: e.started_by.name.clone(),
-            runner: e.runner.clone(),
             tags: e.tags.clone(),
             config: e
                 .config
@@ -425,10 +423,7 @@ impl ExecutionInfo {
     }
 
     pub(crate) fn render(&self) -> String {
-        let mut out = format!(
-            "{} (id {}) {}",
-            self.name, self.id, self.status
-        );
+        let mut out = format!("{} (id {}) {}", self.name, self.id, self.status);
         if let Some(ms) = self.duration_ms {
             let _ = write!(out, " in {}", human_ms(ms));
         }

@@ -65,13 +65,19 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// The request path as it may be logged: a segment that looks like an API token secret
-/// (someone pasted a secret where an ID belongs) is masked, so it never reaches a log.
-pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
-    if !path.contains(SECRET_PREFIX) {
-        return std::borrow::Cow::Borrowed(path);
+/// The request path as it may be logged. A routed request logs its route template
+/// (`/v1/organizations/{org}/tokens/{id}`), never the values: a caller who pastes a
+/// secret or a password where an ID or a name belongs must not put it in the server log.
+/// (Which resources a call touched is on its audit event, linked by the request id.) An
+/// unrouted request logs its raw path for debugging, with secret-shaped segments masked.
+pub fn loggable_path<'a>(matched: Option<&'a str>, raw: &'a str) -> std::borrow::Cow<'a, str> {
+    if let Some(route) = matched {
+        return std::borrow::Cow::Borrowed(route);
     }
-    let masked: Vec<&str> = path
+    if !raw.contains(SECRET_PREFIX) {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let masked: Vec<&str> = raw
         .split('/')
         .map(|seg| {
             if seg.starts_with(SECRET_PREFIX) {
@@ -82,6 +88,15 @@ pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
         })
         .collect();
     std::borrow::Cow::Owned(masked.join("/"))
+}
+
+/// The loggable path of a request (see [`loggable_path`]).
+pub fn request_log_path(req: &Request) -> String {
+    let matched = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str());
+    loggable_path(matched, req.uri().path()).into_owned()
 }
 
 /// How every Assay API token secret starts.
@@ -95,7 +110,7 @@ const MAX_FOREIGN_ERROR_BODY: usize = 4096;
 pub async fn finish_problems(req: Request, next: Next) -> Response {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let method = req.method().clone();
-    let path = loggable_path(req.uri().path()).into_owned();
+    let path = request_log_path(&req);
     let mut res = next.run(req).await;
 
     if let Some(InternalCause(cause)) = res.extensions_mut().remove::<InternalCause>() {
@@ -192,17 +207,21 @@ mod tests {
     use super::{acceptable_request_id, loggable_path};
 
     #[test]
-    fn secret_looking_path_segments_are_masked_for_logs() {
+    fn routed_requests_log_their_template_and_unrouted_ones_a_masked_path() {
         assert_eq!(
-            loggable_path("/v1/organizations/acme/tokens/assay_abcDEF123/revoke"),
-            "/v1/organizations/acme/tokens/assay_***/revoke"
+            loggable_path(
+                Some("/v1/organizations/{org}/tokens/{id}"),
+                "/v1/organizations/acme/tokens/hunter2"
+            ),
+            "/v1/organizations/{org}/tokens/{id}"
         );
         assert_eq!(
-            loggable_path("/v1/organizations/acme/tokens"),
-            "/v1/organizations/acme/tokens"
+            loggable_path(None, "/v2/tokens/assay_abcDEF123/revoke"),
+            "/v2/tokens/assay_***/revoke"
         );
+        assert_eq!(loggable_path(None, "/v2/nothing"), "/v2/nothing");
         // Only whole segments that start like a secret are masked.
-        assert_eq!(loggable_path("/x/my_assay_y"), "/x/my_assay_y");
+        assert_eq!(loggable_path(None, "/x/my_assay_y"), "/x/my_assay_y");
     }
 
     #[test]

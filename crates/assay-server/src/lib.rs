@@ -94,12 +94,12 @@ pub fn router(state: AppState) -> Router {
                     .get::<RequestId>()
                     .map(|r| r.0.as_str())
                     .unwrap_or("-");
-                // The path only: a query string may carry something secret by mistake, and
-                // a secret pasted where an ID belongs is masked.
+                // The route template, not the path or query: a caller may paste a secret
+                // anywhere in a URL (see `layers::loggable_path`).
                 tracing::info_span!(
                     "http",
                     method = %req.method(),
-                    path = %layers::loggable_path(req.uri().path()),
+                    path = %layers::request_log_path(req),
                     request_id,
                 )
             }),

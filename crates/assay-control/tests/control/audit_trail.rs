@@ -39,7 +39,10 @@ async fn export_streams_matching_events_in_chain_order_up_to_itself() {
     app.create(&shell_workflow("smoke", "echo hi")).await;
     list(&app, &admin, app.dev()).await;
     list(&app, &admin, app.staging()).await;
-    app.plane.get_workflow(&admin, &app.dev(), "missing").await.unwrap_err();
+    app.plane
+        .get_workflow(&admin, &app.dev(), "missing")
+        .await
+        .unwrap_err();
     app.plane
         .run_workflow(&reader, &app.dev(), "smoke", &Default::default())
         .await
@@ -83,8 +86,14 @@ async fn export_streams_matching_events_in_chain_order_up_to_itself() {
         },
     )
     .await;
-    let actions: Vec<&str> = workflow_successes.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, vec!["workflow.create", "workflow.list", "workflow.list"]);
+    let actions: Vec<&str> = workflow_successes
+        .iter()
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["workflow.create", "workflow.list", "workflow.list"]
+    );
     let denied = export(
         &app,
         &admin,
@@ -111,11 +120,30 @@ async fn export_streams_matching_events_in_chain_order_up_to_itself() {
         .await
         .err()
         .unwrap();
-    assert!(matches!(&err, Error::Invalid(f) if f[0].path == "env"), "{err:?}");
-    let err = app.plane.export_audit(&reader, "acme", &AuditFilter::default()).await.err().unwrap();
-    assert!(matches!(err, Error::Forbidden { needed: Level::Admin }), "{err:?}");
+    assert!(
+        matches!(&err, Error::Invalid(f) if f[0].path == "env"),
+        "{err:?}"
+    );
+    let err = app
+        .plane
+        .export_audit(&reader, "acme", &AuditFilter::default())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::Forbidden {
+                needed: Level::Admin
+            }
+        ),
+        "{err:?}"
+    );
     let last = app.audit(app.t.acme.id).await.pop().unwrap();
-    assert_eq!((last.action.as_str(), last.outcome), ("audit.export", Outcome::Denied));
+    assert_eq!(
+        (last.action.as_str(), last.outcome),
+        ("audit.export", Outcome::Denied)
+    );
 }
 
 fn synthetic(org_id: Uuid, i: usize) -> AuditEvent {
@@ -127,7 +155,7 @@ fn synthetic(org_id: Uuid, i: usize) -> AuditEvent {
         actor: AuditActor {
             kind: PrincipalKind::User,
             id: Uuid::nil(),
-            name: if i % 2 == 0 { "even" } else { "odd" }.into(),
+            name: if i.is_multiple_of(2) { "even" } else { "odd" }.into(),
             auth_method: AuthMethod::OAuth,
             credential_id: None,
         },
@@ -147,7 +175,8 @@ async fn export_and_verify_page_through_long_chains() {
     let app = TestApp::start(1).await;
     let acme = app.t.acme.id;
     for chunk in 0..5 {
-        let mut batch: Vec<AuditEvent> = (0..500).map(|i| synthetic(acme, chunk * 500 + i)).collect();
+        let mut batch: Vec<AuditEvent> =
+            (0..500).map(|i| synthetic(acme, chunk * 500 + i)).collect();
         app.store.append_audit_batch(&mut batch).await.unwrap();
     }
     let admin = app.admin();
@@ -224,20 +253,37 @@ async fn broken_at(app: &TestApp, seq: i64, event_id: Uuid, reason: &str, checke
 async fn verify_finds_an_edited_event() {
     let app = TestApp::start(1).await;
     let events = eight_events(&app).await;
-    assert!(app.plane.verify_audit(&app.admin(), "acme").await.unwrap().ok);
+    assert!(
+        app.plane
+            .verify_audit(&app.admin(), "acme")
+            .await
+            .unwrap()
+            .ok
+    );
     tamper(
         &app,
         &["UPDATE audit_events SET event = json_set(event, '$.outcome', 'denied') WHERE org_id = ? AND seq = 5"],
     )
     .await;
-    broken_at(&app, 5, events[4].id, "event seq 5: hash does not match its content (edited)", 4).await;
+    broken_at(
+        &app,
+        5,
+        events[4].id,
+        "event seq 5: hash does not match its content (edited)",
+        4,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn verify_finds_a_deleted_event() {
     let app = TestApp::start(1).await;
     let events = eight_events(&app).await;
-    tamper(&app, &["DELETE FROM audit_events WHERE org_id = ? AND seq = 5"]).await;
+    tamper(
+        &app,
+        &["DELETE FROM audit_events WHERE org_id = ? AND seq = 5"],
+    )
+    .await;
     broken_at(
         &app,
         6,
@@ -353,7 +399,10 @@ async fn retention_purges_old_events_leaves_a_checkpoint_and_the_rest_verifies()
         if let Some(c) = app.store.audit_checkpoint(acme).await.unwrap() {
             break c;
         }
-        assert!(tokio::time::Instant::now() < deadline, "retention did not purge");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "retention did not purge"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
     assert_eq!(checkpoint.seq, 6);
@@ -370,7 +419,13 @@ async fn retention_purges_old_events_leaves_a_checkpoint_and_the_rest_verifies()
     assert_eq!(seqs, vec![7, 8, 9, 10]);
     assert_eq!(remaining[0].action, "audit.purged");
     assert_eq!(remaining[0].actor.kind, PrincipalKind::System);
-    assert!(remaining[0].reason.as_deref().unwrap().contains("through seq 6"));
+    assert!(
+        remaining[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("through seq 6")
+    );
 
     let report = app.plane.verify_audit(&admin, "acme").await.unwrap();
     assert!(report.ok, "{report:?}");
@@ -383,41 +438,92 @@ async fn retention_purges_old_events_leaves_a_checkpoint_and_the_rest_verifies()
 async fn retention_settings_and_the_activity_report() {
     let app = TestApp::start(1).await;
     let admin = app.person("admin@acme.test", OrgRole::Admin, &[]).await;
-    let alice = app.person("alice@acme.test", OrgRole::Member, &[(app.t.dev.id, Level::Read)]).await;
-    assert_eq!(app.plane.audit_settings(&admin, "acme").await.unwrap().retention_days, 180);
+    let alice = app
+        .person(
+            "alice@acme.test",
+            OrgRole::Member,
+            &[(app.t.dev.id, Level::Read)],
+        )
+        .await;
+    assert_eq!(
+        app.plane
+            .audit_settings(&admin, "acme")
+            .await
+            .unwrap()
+            .retention_days,
+        180
+    );
     for days in [0, 3651] {
         let err = app
             .plane
-            .set_audit_settings(&admin, "acme", &AuditSettings { retention_days: days })
+            .set_audit_settings(
+                &admin,
+                "acme",
+                &AuditSettings {
+                    retention_days: days,
+                },
+            )
             .await
             .unwrap_err();
-        assert!(matches!(&err, Error::Invalid(f) if f[0].path == "retention_days"), "{err:?}");
+        assert!(
+            matches!(&err, Error::Invalid(f) if f[0].path == "retention_days"),
+            "{err:?}"
+        );
     }
     app.plane
         .set_audit_settings(&admin, "acme", &AuditSettings { retention_days: 30 })
         .await
         .unwrap();
-    assert_eq!(app.plane.audit_settings(&admin, "acme").await.unwrap().retention_days, 30);
+    assert_eq!(
+        app.plane
+            .audit_settings(&admin, "acme")
+            .await
+            .unwrap()
+            .retention_days,
+        30
+    );
     let org = app.store.find_org("acme").await.unwrap().unwrap();
     assert_eq!(org.audit_retention_days, 30);
     let err = app.plane.audit_settings(&alice, "acme").await.unwrap_err();
-    assert!(matches!(err, Error::Forbidden { needed: Level::Admin }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Forbidden {
+                needed: Level::Admin
+            }
+        ),
+        "{err:?}"
+    );
 
     list(&app, &alice, app.dev()).await;
     list(&app, &alice, app.dev()).await;
     let now = time::OffsetDateTime::now_utc();
     let hour = time::Duration::hours(1);
-    let actors = app.plane.audit_actors(&admin, "acme", now - hour, now + hour).await.unwrap();
+    let actors = app
+        .plane
+        .audit_actors(&admin, "acme", now - hour, now + hour)
+        .await
+        .unwrap();
     let summary: Vec<(String, u64)> = actors.iter().map(|a| (a.name.clone(), a.events)).collect();
     // Alice: 2 lists + the refused settings read. The admin: 5 settings calls.
     assert_eq!(
         summary,
-        vec![("admin@acme.test".to_string(), 5), ("alice@acme.test".to_string(), 3)]
+        vec![
+            ("admin@acme.test".to_string(), 5),
+            ("alice@acme.test".to_string(), 3)
+        ]
     );
     assert_eq!(actors[1].id, alice.principal.id);
     assert_eq!(actors[1].kind, PrincipalKind::User);
-    let err = app.plane.audit_actors(&admin, "acme", now + hour, now).await.unwrap_err();
-    assert!(matches!(&err, Error::Invalid(f) if f[0].path == "since"), "{err:?}");
+    let err = app
+        .plane
+        .audit_actors(&admin, "acme", now + hour, now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid(f) if f[0].path == "since"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -428,7 +534,9 @@ async fn concurrent_events_share_one_transaction() {
     let first = {
         let (plane, admin, env) = (app.plane.clone(), admin.clone(), app.dev());
         tokio::spawn(async move {
-            plane.list_workflows(&admin, &env, &Default::default(), &Default::default()).await
+            plane
+                .list_workflows(&admin, &env, &Default::default(), &Default::default())
+                .await
         })
     };
     // The first batch is being written (slowly); these queue up behind it.
@@ -437,7 +545,9 @@ async fn concurrent_events_share_one_transaction() {
         .map(|_| {
             let (plane, admin, env) = (app.plane.clone(), admin.clone(), app.dev());
             tokio::spawn(async move {
-                plane.list_workflows(&admin, &env, &Default::default(), &Default::default()).await
+                plane
+                    .list_workflows(&admin, &env, &Default::default(), &Default::default())
+                    .await
             })
         })
         .collect();
@@ -465,7 +575,11 @@ async fn two_hundred_concurrent_mixed_calls_leave_exactly_one_event_each_and_a_v
     let reader = app.member(&[(app.t.dev.id, Level::Read)]);
     let runner_token = app
         .plane
-        .create_api_token(&owner, "acme", &new_token(ApiTokenKind::Member, &[("dev", Level::Run)]))
+        .create_api_token(
+            &owner,
+            "acme",
+            &new_token(ApiTokenKind::Member, &[("dev", Level::Run)]),
+        )
         .await
         .unwrap()
         .secret;
@@ -479,12 +593,17 @@ async fn two_hundred_concurrent_mixed_calls_leave_exactly_one_event_each_and_a_v
         .await
         .unwrap();
     let (unknown, _) = assay_control::tokens::generate();
-    let bad = [String::from("assay_garbage"), revoked.secret.clone(), unknown];
+    let bad = [
+        String::from("assay_garbage"),
+        revoked.secret.clone(),
+        unknown,
+    ];
 
     let tasks: Vec<_> = (0..200)
         .map(|i| {
             let app = app.clone();
-            let (owner, reader, runner_token) = (owner.clone(), reader.clone(), runner_token.clone());
+            let (owner, reader, runner_token) =
+                (owner.clone(), reader.clone(), runner_token.clone());
             let bad = bad[i % 3].clone();
             tokio::spawn(async move {
                 let request = format!("mixed-{i}");
@@ -498,26 +617,45 @@ async fn two_hundred_concurrent_mixed_calls_leave_exactly_one_event_each_and_a_v
                         list(&app, &with_request(&owner, &request), app.dev()).await;
                     }
                     1 => {
-                        let principal = auth.authenticate(&runner_token, &client, Some("acme")).await.unwrap();
+                        let principal = auth
+                            .authenticate(&runner_token, &client, Some("acme"))
+                            .await
+                            .unwrap();
                         app.plane
-                            .run_workflow(&Actor::new(principal, client), &app.dev(), "smoke", &Default::default())
+                            .run_workflow(
+                                &Actor::new(principal, client),
+                                &app.dev(),
+                                "smoke",
+                                &Default::default(),
+                            )
                             .await
                             .unwrap();
                     }
                     2 => {
                         let err = app
                             .plane
-                            .run_workflow(&with_request(&reader, &request), &app.dev(), "smoke", &Default::default())
+                            .run_workflow(
+                                &with_request(&reader, &request),
+                                &app.dev(),
+                                "smoke",
+                                &Default::default(),
+                            )
                             .await
                             .unwrap_err();
                         assert!(matches!(err, Error::Forbidden { needed: Level::Run }));
                     }
                     3 => {
-                        let err = auth.authenticate(&bad, &client, Some("acme")).await.unwrap_err();
+                        let err = auth
+                            .authenticate(&bad, &client, Some("acme"))
+                            .await
+                            .unwrap_err();
                         assert!(matches!(err, Error::Unauthenticated(_)));
                     }
                     _ => {
-                        let principal = auth.authenticate(&runner_token, &client, Some("acme")).await.unwrap();
+                        let principal = auth
+                            .authenticate(&runner_token, &client, Some("acme"))
+                            .await
+                            .unwrap();
                         app.plane
                             .get_workflow(&Actor::new(principal, client), &app.dev(), "smoke")
                             .await
@@ -534,7 +672,12 @@ async fn two_hundred_concurrent_mixed_calls_leave_exactly_one_event_each_and_a_v
     let events = app.audit(app.t.acme.id).await;
     let mut per_request: BTreeMap<String, Vec<&AuditEvent>> = BTreeMap::new();
     for e in &events {
-        if let Some(id) = e.client.request_id.as_deref().filter(|r| r.starts_with("mixed-")) {
+        if let Some(id) = e
+            .client
+            .request_id
+            .as_deref()
+            .filter(|r| r.starts_with("mixed-"))
+        {
             per_request.entry(id.to_string()).or_default().push(e);
         }
     }
@@ -560,7 +703,14 @@ async fn two_hundred_concurrent_mixed_calls_leave_exactly_one_event_each_and_a_v
     // Let the 40 runs finish before the app goes away.
     let page = app
         .store
-        .list_executions(app.t.dev.id, &Default::default(), &assay_core::PageRequest { limit: Some(100), cursor: None })
+        .list_executions(
+            app.t.dev.id,
+            &Default::default(),
+            &assay_core::PageRequest {
+                limit: Some(100),
+                cursor: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(page.total, 40);

@@ -87,7 +87,8 @@ async fn tokens_become_principals_by_kind() {
     let client = ClientInfo::default();
     let acme = app.t.acme.id;
 
-    let (secret, record) = stored_token(&app, acme, ApiTokenKind::Admin, BTreeMap::new(), |_| {}).await;
+    let (secret, record) =
+        stored_token(&app, acme, ApiTokenKind::Admin, BTreeMap::new(), |_| {}).await;
     let p = auth.authenticate(&secret, &client, None).await.unwrap();
     assert_eq!(p.kind, PrincipalKind::ApiToken);
     assert_eq!(p.id, record.id);
@@ -103,7 +104,8 @@ async fn tokens_become_principals_by_kind() {
         .unwrap();
     assert_eq!(by_id.id, record.id);
 
-    let (secret, _) = stored_token(&app, acme, ApiTokenKind::OrgRead, BTreeMap::new(), |_| {}).await;
+    let (secret, _) =
+        stored_token(&app, acme, ApiTokenKind::OrgRead, BTreeMap::new(), |_| {}).await;
     assert_eq!(
         auth.authenticate(&secret, &client, Some("acme"))
             .await
@@ -114,7 +116,10 @@ async fn tokens_become_principals_by_kind() {
 
     let grants = BTreeMap::from([(app.t.dev.id, Level::Run)]);
     let (secret, _) = stored_token(&app, acme, ApiTokenKind::Member, grants.clone(), |_| {}).await;
-    let member = auth.authenticate(&secret, &client, Some("acme")).await.unwrap();
+    let member = auth
+        .authenticate(&secret, &client, Some("acme"))
+        .await
+        .unwrap();
     assert_eq!(member.access, Access::PerEnvironment { grants });
 
     // The principal works against the control plane with its level.
@@ -151,7 +156,10 @@ async fn refused(
         .authenticate(bearer, &client(request_id), org)
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::Unauthenticated(m) if m == reason), "{request_id}: {err:?}");
+    assert!(
+        matches!(&err, Error::Unauthenticated(m) if m == reason),
+        "{request_id}: {err:?}"
+    );
     let after = failures(app).await;
     for (i, events) in after.iter().enumerate() {
         let expected = before[i] + usize::from(i == chain);
@@ -190,35 +198,97 @@ async fn every_refusal_is_unauthenticated_and_audited_once_in_the_right_chain() 
     let now = time::OffsetDateTime::now_utc();
 
     // Malformed and wrong-checksum bearers never reach the token table.
-    refused(&app, "garbage", Some("acme"), "malformed", auth::MALFORMED, 0, None).await;
+    refused(
+        &app,
+        "garbage",
+        Some("acme"),
+        "malformed",
+        auth::MALFORMED,
+        0,
+        None,
+    )
+    .await;
     let (secret, _) = tokens::generate();
     let mut chars: Vec<char> = secret.chars().collect();
     chars[8] = if chars[8] == 'x' { 'y' } else { 'x' };
     let wrong_checksum: String = chars.into_iter().collect();
-    refused(&app, &wrong_checksum, None, "checksum", auth::MALFORMED, 2, None).await;
+    refused(
+        &app,
+        &wrong_checksum,
+        None,
+        "checksum",
+        auth::MALFORMED,
+        2,
+        None,
+    )
+    .await;
     refused(&app, "", Some("other"), "empty", auth::MALFORMED, 1, None).await;
     assert_eq!(app.store.token_lookups.load(Ordering::SeqCst), 0);
 
     // Well formed but never issued: into the addressed organization if it exists.
-    refused(&app, &secret, Some("nowhere"), "unknown", auth::UNKNOWN, 2, None).await;
-    refused(&app, &secret, Some("acme"), "unknown-acme", auth::UNKNOWN, 0, None).await;
+    refused(
+        &app,
+        &secret,
+        Some("nowhere"),
+        "unknown",
+        auth::UNKNOWN,
+        2,
+        None,
+    )
+    .await;
+    refused(
+        &app,
+        &secret,
+        Some("acme"),
+        "unknown-acme",
+        auth::UNKNOWN,
+        0,
+        None,
+    )
+    .await;
     assert_eq!(app.store.token_lookups.load(Ordering::SeqCst), 2);
 
-    let (revoked, revoked_t) = stored_token(&app, acme, ApiTokenKind::Admin, BTreeMap::new(), |t| {
-        t.revoked_at = Some(now);
-    })
+    let (revoked, revoked_t) =
+        stored_token(&app, acme, ApiTokenKind::Admin, BTreeMap::new(), |t| {
+            t.revoked_at = Some(now);
+        })
+        .await;
+    refused(
+        &app,
+        &revoked,
+        Some("acme"),
+        "revoked",
+        auth::REVOKED,
+        0,
+        Some(&revoked_t),
+    )
     .await;
-    refused(&app, &revoked, Some("acme"), "revoked", auth::REVOKED, 0, Some(&revoked_t)).await;
 
-    let (expired, expired_t) = stored_token(&app, acme, ApiTokenKind::Admin, BTreeMap::new(), |t| {
-        t.expires_at = Some(now - time::Duration::minutes(1));
-    })
+    let (expired, expired_t) =
+        stored_token(&app, acme, ApiTokenKind::Admin, BTreeMap::new(), |t| {
+            t.expires_at = Some(now - time::Duration::minutes(1));
+        })
+        .await;
+    refused(
+        &app,
+        &expired,
+        None,
+        "expired",
+        auth::EXPIRED,
+        0,
+        Some(&expired_t),
+    )
     .await;
-    refused(&app, &expired, None, "expired", auth::EXPIRED, 0, Some(&expired_t)).await;
 
     // Another organization's token: refused, and recorded in that token's chain.
-    let (foreign, foreign_t) =
-        stored_token(&app, app.t.other.id, ApiTokenKind::Admin, BTreeMap::new(), |_| {}).await;
+    let (foreign, foreign_t) = stored_token(
+        &app,
+        app.t.other.id,
+        ApiTokenKind::Admin,
+        BTreeMap::new(),
+        |_| {},
+    )
+    .await;
     refused(
         &app,
         &foreign,
@@ -247,14 +317,28 @@ async fn every_refusal_is_unauthenticated_and_audited_once_in_the_right_chain() 
         .create_api_token(&owner, "acme", &new_token(ApiTokenKind::Admin, &[]))
         .await
         .unwrap();
-    let record = app.store.get_api_token(acme, created.token.id).await.unwrap().unwrap();
+    let record = app
+        .store
+        .get_api_token(acme, created.token.id)
+        .await
+        .unwrap()
+        .unwrap();
     app.bearer(&created.secret).await;
     let rotated = app
         .plane
         .rotate_api_token(&owner, "acme", created.token.id, None)
         .await
         .unwrap();
-    refused(&app, &created.secret, Some("acme"), "rotated-now", auth::ROTATED, 0, Some(&record)).await;
+    refused(
+        &app,
+        &created.secret,
+        Some("acme"),
+        "rotated-now",
+        auth::ROTATED,
+        0,
+        Some(&record),
+    )
+    .await;
     app.bearer(&rotated.secret).await;
 
     let graced = app
@@ -265,10 +349,28 @@ async fn every_refusal_is_unauthenticated_and_audited_once_in_the_right_chain() 
     app.bearer(&rotated.secret).await;
     app.bearer(&graced.secret).await;
     app.clock.advance(Duration::from_secs(3601));
-    refused(&app, &rotated.secret, Some("acme"), "rotated-after-grace", auth::ROTATED, 0, Some(&record)).await;
+    refused(
+        &app,
+        &rotated.secret,
+        Some("acme"),
+        "rotated-after-grace",
+        auth::ROTATED,
+        0,
+        Some(&record),
+    )
+    .await;
     app.bearer(&graced.secret).await;
     // The first secret is two rotations old: not even recognised as this token's.
-    refused(&app, &created.secret, Some("acme"), "rotated-twice", auth::UNKNOWN, 0, None).await;
+    refused(
+        &app,
+        &created.secret,
+        Some("acme"),
+        "rotated-twice",
+        auth::UNKNOWN,
+        0,
+        None,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -301,7 +403,10 @@ async fn revocation_and_rotation_take_effect_at_once_despite_the_cache() {
         .authenticate(&created.secret, &ClientInfo::default(), Some("acme"))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), format!("unauthenticated: {}", auth::ROTATED));
+    assert_eq!(
+        err.to_string(),
+        format!("unauthenticated: {}", auth::ROTATED)
+    );
     app.bearer(&rotated.secret).await;
     app.bearer(&rotated.secret).await;
 
@@ -325,7 +430,10 @@ async fn revocation_and_rotation_take_effect_at_once_despite_the_cache() {
         .authenticate(&rotated.secret, &ClientInfo::default(), Some("acme"))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), format!("unauthenticated: {}", auth::ROTATED));
+    assert_eq!(
+        err.to_string(),
+        format!("unauthenticated: {}", auth::ROTATED)
+    );
     app.bearer(&graced.secret).await;
 
     // Revocation: the cached secret is refused on the very next call.
@@ -342,7 +450,10 @@ async fn revocation_and_rotation_take_effect_at_once_despite_the_cache() {
         .authenticate(&graced.secret, &ClientInfo::default(), Some("acme"))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), format!("unauthenticated: {}", auth::REVOKED));
+    assert_eq!(
+        err.to_string(),
+        format!("unauthenticated: {}", auth::REVOKED)
+    );
 }
 
 #[tokio::test]
@@ -351,7 +462,11 @@ async fn expiry_is_checked_against_the_clock_on_cached_tokens() {
     let owner = app.person("owner@acme.test", OrgRole::Owner, &[]).await;
     let mut request = new_token(ApiTokenKind::OrgRead, &[]);
     request.expires_in_days = Some(1);
-    let created = app.plane.create_api_token(&owner, "acme", &request).await.unwrap();
+    let created = app
+        .plane
+        .create_api_token(&owner, "acme", &request)
+        .await
+        .unwrap();
     app.bearer(&created.secret).await;
     app.clock.advance(Duration::from_secs(24 * 3600 + 1));
     let err = app
@@ -360,7 +475,10 @@ async fn expiry_is_checked_against_the_clock_on_cached_tokens() {
         .authenticate(&created.secret, &ClientInfo::default(), Some("acme"))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), format!("unauthenticated: {}", auth::EXPIRED));
+    assert_eq!(
+        err.to_string(),
+        format!("unauthenticated: {}", auth::EXPIRED)
+    );
     assert_eq!(app.store.token_lookups.load(Ordering::SeqCst), 1);
 }
 
@@ -384,22 +502,37 @@ async fn last_use_is_kept_in_memory_and_written_in_one_batch() {
         auth.authenticate(&a, &client, Some("acme")).await.unwrap();
     }
     for _ in 0..3 {
-        auth.authenticate(&b, &ClientInfo::default(), None).await.unwrap();
+        auth.authenticate(&b, &ClientInfo::default(), None)
+            .await
+            .unwrap();
     }
     let calls = || app.store.usage_calls.load(Ordering::SeqCst);
     assert_eq!(calls(), 0, "authentication must not write per request");
-    let stored = app.store.get_api_token(acme, a_t.id).await.unwrap().unwrap();
+    let stored = app
+        .store
+        .get_api_token(acme, a_t.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.last_used_at, None);
 
     assert_eq!(app.plane.flush_token_usage().await.unwrap(), 2);
     assert_eq!(calls(), 1);
     assert_eq!(app.store.usage_entries.load(Ordering::SeqCst), 2);
     let owner = app.person("owner@acme.test", OrgRole::Owner, &[]).await;
-    let shown = app.plane.get_api_token(&owner, "acme", a_t.id).await.unwrap();
+    let shown = app
+        .plane
+        .get_api_token(&owner, "acme", a_t.id)
+        .await
+        .unwrap();
     assert_eq!(shown.last_used_ip.as_deref(), Some("192.0.2.4"));
     let used_at = shown.last_used_at.unwrap();
     assert!((time::OffsetDateTime::now_utc() - used_at).abs() < time::Duration::minutes(1));
-    let shown = app.plane.get_api_token(&owner, "acme", b_t.id).await.unwrap();
+    let shown = app
+        .plane
+        .get_api_token(&owner, "acme", b_t.id)
+        .await
+        .unwrap();
     assert!(shown.last_used_at.is_some());
     assert_eq!(shown.last_used_ip, None);
 
@@ -407,7 +540,9 @@ async fn last_use_is_kept_in_memory_and_written_in_one_batch() {
     assert_eq!(app.plane.flush_token_usage().await.unwrap(), 0);
     assert_eq!(calls(), 1);
     // Shutdown writes what is pending.
-    auth.authenticate(&b, &ClientInfo::default(), None).await.unwrap();
+    auth.authenticate(&b, &ClientInfo::default(), None)
+        .await
+        .unwrap();
     app.plane.shutdown().await;
     assert_eq!(calls(), 2);
 }
@@ -417,11 +552,17 @@ async fn disabling_or_removing_a_member_ends_their_tokens_at_once() {
     let app = TestApp::start(1).await;
     let owner = app.person("owner@acme.test", OrgRole::Owner, &[]).await;
     let dev = app.t.dev.id;
-    let alice = app.person("alice@acme.test", OrgRole::Member, &[(dev, Level::Run)]).await;
+    let alice = app
+        .person("alice@acme.test", OrgRole::Member, &[(dev, Level::Run)])
+        .await;
     let bob = app.person("bob@acme.test", OrgRole::Admin, &[]).await;
     let alices = app
         .plane
-        .create_api_token(&alice, "acme", &new_token(ApiTokenKind::Member, &[("dev", Level::Run)]))
+        .create_api_token(
+            &alice,
+            "acme",
+            &new_token(ApiTokenKind::Member, &[("dev", Level::Run)]),
+        )
         .await
         .unwrap();
     let bobs = app
@@ -432,7 +573,11 @@ async fn disabling_or_removing_a_member_ends_their_tokens_at_once() {
     // Minted by Bob's admin token: Bob answers for it too.
     let via_token = app
         .plane
-        .create_api_token(&app.bearer(&bobs.secret).await, "acme", &new_token(ApiTokenKind::OrgRead, &[]))
+        .create_api_token(
+            &app.bearer(&bobs.secret).await,
+            "acme",
+            &new_token(ApiTokenKind::OrgRead, &[]),
+        )
         .await
         .unwrap();
     assert_eq!(via_token.token.created_by, Some(bob.principal.id));
@@ -464,16 +609,31 @@ async fn disabling_or_removing_a_member_ends_their_tokens_at_once() {
                 .to_string()
         }
     };
-    assert_eq!(refused(alices.secret.clone()).await, format!("unauthenticated: {}", auth::REVOKED));
+    assert_eq!(
+        refused(alices.secret.clone()).await,
+        format!("unauthenticated: {}", auth::REVOKED)
+    );
     app.bearer(&bobs.secret).await;
 
-    app.plane.remove_member(&owner, "acme", &bob.principal.id.to_string()).await.unwrap();
-    assert_eq!(refused(bobs.secret.clone()).await, format!("unauthenticated: {}", auth::REVOKED));
-    assert_eq!(refused(via_token.secret.clone()).await, format!("unauthenticated: {}", auth::REVOKED));
+    app.plane
+        .remove_member(&owner, "acme", &bob.principal.id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        refused(bobs.secret.clone()).await,
+        format!("unauthenticated: {}", auth::REVOKED)
+    );
+    assert_eq!(
+        refused(via_token.secret.clone()).await,
+        format!("unauthenticated: {}", auth::REVOKED)
+    );
 
     let listed = app.plane.list_api_tokens(&owner, "acme").await.unwrap();
     assert_eq!(listed.len(), 3);
-    assert!(listed.iter().all(|t| t.state == TokenState::Revoked), "{listed:?}");
+    assert!(
+        listed.iter().all(|t| t.state == TokenState::Revoked),
+        "{listed:?}"
+    );
     let events = app.audit(app.t.acme.id).await;
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert!(actions.contains(&"member.disabled"), "{actions:?}");

@@ -55,6 +55,9 @@ pub struct SwitchableAudit {
     pub batch_sizes: Mutex<Vec<usize>>,
     /// Milliseconds each audit batch waits before it is written (a slow disk).
     pub audit_delay_ms: AtomicU64,
+    /// Refuses execution updates: the process using this store is "dead" (crash tests
+    /// keep the old plane alive; this stops it from writing after its death).
+    pub frozen: AtomicBool,
 }
 
 #[async_trait]
@@ -132,6 +135,9 @@ impl Store for SwitchableAudit {
         self.inner.insert_execution(execution).await
     }
     async fn update_execution(&self, execution: &Execution) -> Result<()> {
+        if self.frozen.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("this process is gone (test)".into()));
+        }
         self.inner.update_execution(execution).await
     }
     async fn get_execution(&self, env_id: Uuid, id_or_name: &str) -> Result<Option<Execution>> {
@@ -239,7 +245,9 @@ impl Store for SwitchableAudit {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>> {
-        self.inner.query_audit(org_id, filter, after_seq, limit).await
+        self.inner
+            .query_audit(org_id, filter, after_seq, limit)
+            .await
     }
     async fn purge_audit_before(
         &self,
@@ -494,6 +502,7 @@ async fn open_store(dir: &Path) -> Arc<SwitchableAudit> {
         audit_batched_events: AtomicUsize::new(0),
         batch_sizes: Mutex::new(Vec::new()),
         audit_delay_ms: AtomicU64::new(0),
+        frozen: AtomicBool::new(false),
     })
 }
 

@@ -96,9 +96,9 @@ fn needed(op: Operation) -> Option<Level> {
         RunWorkflow | AbortExecution | UpdateExecutionTags => Some(Level::Run),
         CreateWorkflow | UpdateWorkflow | ApplyWorkflow | DeleteWorkflow | CreateTemplate
         | UpdateTemplate | ApplyTemplate | DeleteTemplate => Some(Level::Write),
-        ListMembers | AddMember | UpdateMember | RemoveMember | CreateApiToken
-        | ListApiTokens | GetApiToken | RotateApiToken | RevokeApiToken | ExportAudit
-        | VerifyAudit | AuditActors | AuditSettings | SetAuditSettings => None,
+        ListMembers | AddMember | UpdateMember | RemoveMember | CreateApiToken | ListApiTokens
+        | GetApiToken | RotateApiToken | RevokeApiToken | ExportAudit | VerifyAudit
+        | AuditActors | AuditSettings | SetAuditSettings => None,
     }
 }
 
@@ -137,7 +137,8 @@ fn expect_org(kind: Kind, op: Operation) -> Expect {
 #[test]
 fn the_tables_agree_with_hand_written_rows() {
     use Operation::*;
-    let rows: &[(Kind, Env, &[(Operation, Expect)])] = &[
+    type Row = (Kind, Env, &'static [(Operation, Expect)]);
+    let rows: &[Row] = &[
         (
             MemberRun,
             Env::A,
@@ -185,7 +186,11 @@ fn the_tables_agree_with_hand_written_rows() {
     ];
     for (kind, env, ops) in rows {
         for (op, expected) in *ops {
-            assert_eq!(expect_env(*kind, *env, *op), *expected, "{kind:?} {env:?} {op:?}");
+            assert_eq!(
+                expect_env(*kind, *env, *op),
+                *expected,
+                "{kind:?} {env:?} {op:?}"
+            );
         }
     }
     let org_rows = [
@@ -202,7 +207,10 @@ fn the_tables_agree_with_hand_written_rows() {
         assert_eq!(expect_org(kind, op), expected, "{kind:?} {op:?}");
     }
     // Every operation is in exactly one of the two tables.
-    let env_ops = Operation::ALL.iter().filter(|op| needed(**op).is_some()).count();
+    let env_ops = Operation::ALL
+        .iter()
+        .filter(|op| needed(**op).is_some())
+        .count();
     assert_eq!((env_ops, Operation::ALL.len() - env_ops), (27, 14));
 }
 
@@ -219,7 +227,9 @@ struct World {
 const SMOKE: &str = "steps:\n- name: report\n  shell: printf 'line one\\nline two\\n' > report.txt\n  artifacts:\n    paths:\n    - report.txt";
 
 fn template_source(name: &str) -> String {
-    format!("kind: TestWorkflowTemplate\nmetadata:\n  name: {name}\nspec:\n  steps:\n  - shell: echo t\n")
+    format!(
+        "kind: TestWorkflowTemplate\nmetadata:\n  name: {name}\nspec:\n  steps:\n  - shell: echo t\n"
+    )
 }
 
 impl World {
@@ -230,7 +240,10 @@ impl World {
         let other_admin = actor(user(app.t.other.id, Access::OrgAdmin));
         let mut actors = BTreeMap::new();
         actors.insert(OwnerUser, owner.clone());
-        actors.insert(AdminUser, app.person("admin@acme.test", OrgRole::Admin, &[]).await);
+        actors.insert(
+            AdminUser,
+            app.person("admin@acme.test", OrgRole::Admin, &[]).await,
+        );
         for (kind, level) in [
             (MemberRead, Level::Read),
             (MemberRun, Level::Run),
@@ -238,16 +251,32 @@ impl World {
             (MemberAdmin, Level::Admin),
         ] {
             let email = format!("{kind:?}@acme.test").to_lowercase();
-            actors.insert(kind, app.person(&email, OrgRole::Member, &[(dev, level)]).await);
+            actors.insert(
+                kind,
+                app.person(&email, OrgRole::Member, &[(dev, level)]).await,
+            );
         }
         for (kind, request) in [
             (AdminToken, new_token(ApiTokenKind::Admin, &[])),
-            (TokenRead, new_token(ApiTokenKind::Member, &[("dev", Level::Read)])),
-            (TokenRun, new_token(ApiTokenKind::Member, &[("dev", Level::Run)])),
-            (TokenWrite, new_token(ApiTokenKind::Member, &[("dev", Level::Write)])),
+            (
+                TokenRead,
+                new_token(ApiTokenKind::Member, &[("dev", Level::Read)]),
+            ),
+            (
+                TokenRun,
+                new_token(ApiTokenKind::Member, &[("dev", Level::Run)]),
+            ),
+            (
+                TokenWrite,
+                new_token(ApiTokenKind::Member, &[("dev", Level::Write)]),
+            ),
             (OrgReadToken, new_token(ApiTokenKind::OrgRead, &[])),
         ] {
-            let created = app.plane.create_api_token(&owner, "acme", &request).await.unwrap();
+            let created = app
+                .plane
+                .create_api_token(&owner, "acme", &request)
+                .await
+                .unwrap();
             let principal = app.bearer(&created.secret).await;
             assert_eq!(principal.principal.kind, PrincipalKind::ApiToken);
             actors.insert(kind, principal);
@@ -294,9 +323,16 @@ impl World {
     /// Workflow `smoke` (with an artifact), template `tpl`, finished execution `smoke-1`.
     async fn seed(&self, env: Env) {
         let (p, r, who) = (&self.app.plane, self.env_ref(env), self.seeder(env));
-        p.create_workflow(who, &r, &workflow("smoke", SMOKE)).await.unwrap();
-        p.create_template(who, &r, &template_source("tpl")).await.unwrap();
-        let e = p.run_workflow(who, &r, "smoke", &Default::default()).await.unwrap();
+        p.create_workflow(who, &r, &workflow("smoke", SMOKE))
+            .await
+            .unwrap();
+        p.create_template(who, &r, &template_source("tpl"))
+            .await
+            .unwrap();
+        let e = p
+            .run_workflow(who, &r, "smoke", &Default::default())
+            .await
+            .unwrap();
         assert_eq!(e.name, "smoke-1");
         self.passed(self.env_id(env), e.id).await;
     }
@@ -305,12 +341,21 @@ impl World {
     async fn passed(&self, env_id: Uuid, id: Uuid) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let e = self.app.store.get_execution(env_id, &id.to_string()).await.unwrap().unwrap();
+            let e = self
+                .app
+                .store
+                .get_execution(env_id, &id.to_string())
+                .await
+                .unwrap()
+                .unwrap();
             if e.status.is_terminal() {
                 assert_eq!(e.status, ExecutionStatus::Passed, "{e:?}");
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "execution {id} did not finish");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "execution {id} did not finish"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -376,7 +421,9 @@ impl World {
                 .map(drop),
             DeleteWorkflow => {
                 let name = format!("d-{n}");
-                p.create_workflow(seeder, &r, &shell_workflow(&name, "true")).await.unwrap();
+                p.create_workflow(seeder, &r, &shell_workflow(&name, "true"))
+                    .await
+                    .unwrap();
                 p.delete_workflow(who, &r, &name).await
             }
             ListTemplates => p.list_templates(who, &r, &f, &pg).await.map(drop),
@@ -395,15 +442,22 @@ impl World {
                 .map(drop),
             DeleteTemplate => {
                 let name = format!("dt-{n}");
-                p.create_template(seeder, &r, &template_source(&name)).await.unwrap();
+                p.create_template(seeder, &r, &template_source(&name))
+                    .await
+                    .unwrap();
                 p.delete_template(who, &r, &name).await
             }
             RunWorkflow => {
-                let e = p.run_workflow(who, &r, "smoke", &Default::default()).await?;
+                let e = p
+                    .run_workflow(who, &r, "smoke", &Default::default())
+                    .await?;
                 self.runs.lock().unwrap().push((self.env_id(env), e.id));
                 Ok(())
             }
-            ListExecutions => p.list_executions(who, &r, &Default::default(), &pg).await.map(drop),
+            ListExecutions => p
+                .list_executions(who, &r, &Default::default(), &pg)
+                .await
+                .map(drop),
             GetExecution => p.get_execution(who, &r, "smoke-1").await.map(drop),
             AbortExecution => {
                 let name = self.orphan(env).await;
@@ -411,7 +465,9 @@ impl World {
             }
             UpdateExecutionTags => {
                 let tags = BTreeMap::from([("k".to_string(), format!("v{n}"))]);
-                p.update_execution_tags(who, &r, "smoke-1", &tags).await.map(drop)
+                p.update_execution_tags(who, &r, "smoke-1", &tags)
+                    .await
+                    .map(drop)
             }
             ExecutionLogs => p
                 .execution_logs(who, &r, "smoke-1", &LogQuery::default())
@@ -484,14 +540,20 @@ impl World {
                     grants: Some(BTreeMap::from([("dev".to_string(), Level::Read)])),
                     ..MemberUpdate::default()
                 };
-                p.update_member(who, "acme", &target, &update).await.map(drop)
+                p.update_member(who, "acme", &target, &update)
+                    .await
+                    .map(drop)
             }
             RemoveMember => {
                 let target = self.target_member(n).await;
                 p.remove_member(who, "acme", &target).await
             }
             CreateApiToken => p
-                .create_api_token(who, "acme", &new_token(ApiTokenKind::Member, &[("dev", Level::Read)]))
+                .create_api_token(
+                    who,
+                    "acme",
+                    &new_token(ApiTokenKind::Member, &[("dev", Level::Read)]),
+                )
                 .await
                 .map(drop),
             ListApiTokens => p.list_api_tokens(who, "acme").await.map(drop),
@@ -501,18 +563,32 @@ impl World {
             }
             RotateApiToken => {
                 let id = self.token_for(kind, who).await;
-                p.rotate_api_token(who, "acme", id, Some(60)).await.map(drop)
+                p.rotate_api_token(who, "acme", id, Some(60))
+                    .await
+                    .map(drop)
             }
             RevokeApiToken => {
                 let id = self.token_for(kind, who).await;
                 p.revoke_api_token(who, "acme", id).await.map(drop)
             }
-            ExportAudit => p.export_audit(who, "acme", &AuditFilter::default()).await.map(drop),
+            ExportAudit => p
+                .export_audit(who, "acme", &AuditFilter::default())
+                .await
+                .map(drop),
             VerifyAudit => p.verify_audit(who, "acme").await.map(drop),
-            AuditActors => p.audit_actors(who, "acme", now - hour, now + hour).await.map(drop),
+            AuditActors => p
+                .audit_actors(who, "acme", now - hour, now + hour)
+                .await
+                .map(drop),
             AuditSettings => p.audit_settings(who, "acme").await.map(drop),
             SetAuditSettings => p
-                .set_audit_settings(who, "acme", &assay_core::audit::AuditSettings { retention_days: 180 })
+                .set_audit_settings(
+                    who,
+                    "acme",
+                    &assay_core::audit::AuditSettings {
+                        retention_days: 180,
+                    },
+                )
                 .await
                 .map(drop),
             _ => panic!("{op:?} is an environment operation"),
@@ -558,18 +634,24 @@ async fn every_principal_kind_environment_and_operation_gets_exactly_its_answer(
                 let events_before = world.app.store.audit_batched_events.load(Ordering::SeqCst);
                 match classify(world.env_call(who, env, op).await) {
                     Ok(actual) if actual == expected => {}
-                    Ok(actual) => mismatches.push(format!("{kind:?} {env:?} {op:?}: expected {expected:?}, got {actual:?}")),
-                    Err(e) => mismatches.push(format!("{kind:?} {env:?} {op:?}: expected {expected:?}, failed: {e}")),
+                    Ok(actual) => mismatches.push(format!(
+                        "{kind:?} {env:?} {op:?}: expected {expected:?}, got {actual:?}"
+                    )),
+                    Err(e) => mismatches.push(format!(
+                        "{kind:?} {env:?} {op:?}: expected {expected:?}, failed: {e}"
+                    )),
                 }
                 // Every call, allowed or not, left its event (plus any seeding calls').
-                let written = world.app.store.audit_batched_events.load(Ordering::SeqCst) - events_before;
+                let written =
+                    world.app.store.audit_batched_events.load(Ordering::SeqCst) - events_before;
                 assert!(written >= 1, "{kind:?} {env:?} {op:?} was not audited");
-                *counts.entry(match expected {
-                    Allowed => "allowed",
-                    Forbidden(_) => "forbidden",
-                    NotFound => "not found",
-                })
-                .or_default() += 1;
+                *counts
+                    .entry(match expected {
+                        Allowed => "allowed",
+                        Forbidden(_) => "forbidden",
+                        NotFound => "not found",
+                    })
+                    .or_default() += 1;
             }
         }
     }
@@ -581,12 +663,21 @@ async fn every_principal_kind_environment_and_operation_gets_exactly_its_answer(
             let expected = expect_org(*kind, op);
             match classify(world.org_call(*kind, who, op).await) {
                 Ok(actual) if actual == expected => {}
-                Ok(actual) => mismatches.push(format!("{kind:?} {op:?}: expected {expected:?}, got {actual:?}")),
-                Err(e) => mismatches.push(format!("{kind:?} {op:?}: expected {expected:?}, failed: {e}")),
+                Ok(actual) => mismatches.push(format!(
+                    "{kind:?} {op:?}: expected {expected:?}, got {actual:?}"
+                )),
+                Err(e) => mismatches.push(format!(
+                    "{kind:?} {op:?}: expected {expected:?}, failed: {e}"
+                )),
             }
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
     // 27 operations × 11 principals × 3 environments, split as the tables say.
     assert_eq!(counts.values().sum::<usize>(), 891);
     assert_eq!(counts["not found"], 27 * (11 + 7));

@@ -20,7 +20,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "list_artifacts",
                 title: "List artifacts",
-                description: "Files an execution produced (reports, screenshots, logs).",
+                description: "Files an execution produced.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -30,7 +30,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "read_artifact",
                 title: "Read artifact",
-                description: "Read a text artifact: first 100 lines, a line range (max 200) or grep with context. Binary files are summarised.",
+                description: "Read an artifact: first 100 lines, a range (max 200) or grep with context; binary files summarised.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -42,7 +42,6 @@ pub(crate) fn tools() -> Vec<ToolDef> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ListArgs {
-    /// Execution ID or name
     execution_id: String,
 }
 
@@ -59,14 +58,13 @@ struct ArtifactItem {
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ArtifactList {
-    execution_id: String,
     artifacts: Vec<ArtifactItem>,
 }
 
 impl Render for ArtifactList {
     fn render(&self) -> String {
         if self.artifacts.is_empty() {
-            return format!("Execution {} has no artifacts.", self.execution_id);
+            return "The execution has no artifacts.".into();
         }
         let mut out = format!("{} artifacts:", self.artifacts.len());
         for a in &self.artifacts {
@@ -82,7 +80,6 @@ async fn list(ctx: Ctx, args: ListArgs) -> Result<ArtifactList, ToolError> {
         .list_artifacts(&ctx.actor, &ctx.env, args.execution_id.trim())
         .await?;
     Ok(ArtifactList {
-        execution_id: args.execution_id,
         artifacts: artifacts
             .into_iter()
             .map(|a| ArtifactItem {
@@ -98,18 +95,17 @@ async fn list(ctx: Ctx, args: ListArgs) -> Result<ArtifactList, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ReadArgs {
-    /// Execution ID or name
     execution_id: String,
-    /// Path as listed by list_artifacts
+    /// As listed by list_artifacts
     file_name: String,
     #[serde(default, deserialize_with = "opt_u64")]
     start_line: Option<u64>,
     #[serde(default, deserialize_with = "opt_u64")]
     end_line: Option<u64>,
-    /// Regular expression (wins over the range)
+    /// Regex; wins over the range
     #[serde(default)]
     grep: Option<String>,
-    /// Lines around each match (default 3)
+    /// Default 3
     #[serde(default, deserialize_with = "opt_u64")]
     context: Option<u64>,
 }
@@ -124,34 +120,37 @@ struct TextLine {
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ArtifactRead {
-    execution_id: String,
     path: String,
-    /// "text" or "binary".
-    kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     total_lines: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     truncated: Option<bool>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     lines: Vec<TextLine>,
+    /// Present instead of lines for binary files.
     #[serde(skip_serializing_if = "Option::is_none")]
-    size: Option<u64>,
+    binary: Option<BinarySummary>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct BinarySummary {
+    size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     content_type: Option<String>,
-    /// First bytes in hex (binary files).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    head_hex: Option<String>,
+    /// First bytes in hex.
+    head_hex: String,
 }
 
 impl Render for ArtifactRead {
     fn render(&self) -> String {
-        if self.kind == "binary" {
+        if let Some(b) = &self.binary {
             return format!(
                 "{} is binary ({} bytes, {}); first bytes: {}",
                 self.path,
-                self.size.unwrap_or(0),
-                self.content_type.as_deref().unwrap_or("unknown type"),
-                self.head_hex.as_deref().unwrap_or("")
+                b.size,
+                b.content_type.as_deref().unwrap_or("unknown type"),
+                b.head_hex
             );
         }
         let mut out = format!(
@@ -219,9 +218,7 @@ async fn read(ctx: Ctx, args: ReadArgs) -> Result<ArtifactRead, ToolError> {
             lines,
             truncated,
         } => ArtifactRead {
-            execution_id: args.execution_id,
             path,
-            kind: "text".into(),
             total_lines: Some(total_lines),
             truncated: Some(truncated),
             lines: lines
@@ -231,9 +228,7 @@ async fn read(ctx: Ctx, args: ReadArgs) -> Result<ArtifactRead, ToolError> {
                     text: clip(&text, MAX_LINE_CHARS),
                 })
                 .collect(),
-            size: None,
-            content_type: None,
-            head_hex: None,
+            binary: None,
         },
         ArtifactContent::Binary {
             path,
@@ -241,15 +236,15 @@ async fn read(ctx: Ctx, args: ReadArgs) -> Result<ArtifactRead, ToolError> {
             content_type,
             head_hex,
         } => ArtifactRead {
-            execution_id: args.execution_id,
             path,
-            kind: "binary".into(),
             total_lines: None,
             truncated: None,
             lines: Vec::new(),
-            size: Some(size),
-            content_type,
-            head_hex: Some(head_hex),
+            binary: Some(BinarySummary {
+                size,
+                content_type,
+                head_hex,
+            }),
         },
     })
 }

@@ -55,19 +55,19 @@ pub(crate) fn tools() -> Vec<ToolDef> {
 pub(crate) struct ExecutionFilterArgs {
     #[serde(default)]
     pub workflow_name: Option<String>,
-    /// Comma-separated: queued,running,passed,failed,aborted,canceled,timeout
+    /// Comma-separated, e.g. failed,aborted
     #[serde(default)]
     pub status: Option<String>,
-    /// Workflow label selector k=v,k2!=v2
+    /// Label selector k=v,k2!=v2
     #[serde(default)]
     pub selector: Option<String>,
-    /// Execution tag selector k=v
+    /// Tag selector k=v
     #[serde(default)]
     pub tag_selector: Option<String>,
-    /// Queued since: RFC 3339, YYYY-MM-DD, or an age like 24h, 7d
+    /// RFC 3339, YYYY-MM-DD or age (24h, 7d)
     #[serde(default, alias = "startDate")]
     pub since: Option<String>,
-    /// Queued before: RFC 3339 or YYYY-MM-DD (inclusive)
+    /// RFC 3339 or YYYY-MM-DD, inclusive
     #[serde(default)]
     pub end_date: Option<String>,
 }
@@ -151,10 +151,9 @@ pub(crate) fn parse_time(
 struct ListArgs {
     #[serde(flatten)]
     filter: ExecutionFilterArgs,
-    /// Default 20, max 100
     #[serde(default, deserialize_with = "opt_u64")]
+    #[schemars(range(min = 1, max = 100))]
     page_size: Option<u64>,
-    /// nextCursor of the previous page
     #[serde(default)]
     cursor: Option<String>,
 }
@@ -234,7 +233,6 @@ async fn lookup(ctx: Ctx, args: LookupArgs) -> Result<Found, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct InfoArgs {
-    /// Execution ID or name
     execution_id: String,
 }
 
@@ -262,7 +260,10 @@ mod tests {
             p("2026-03-01T08:30:00Z", false),
             Some(datetime!(2026-03-01 08:30:00 UTC))
         );
-        assert_eq!(p("2026-03-01", false), Some(datetime!(2026-03-01 00:00:00 UTC)));
+        assert_eq!(
+            p("2026-03-01", false),
+            Some(datetime!(2026-03-01 00:00:00 UTC))
+        );
         assert_eq!(
             p("2026-03-01", true),
             Some(datetime!(2026-03-01 23:59:59.999 UTC))
@@ -270,7 +271,10 @@ mod tests {
         assert_eq!(p("24h", false), Some(datetime!(2026-03-09 12:00:00 UTC)));
         assert_eq!(p("7d", false), Some(datetime!(2026-03-03 12:00:00 UTC)));
         let err = parse_time("yesterday", now, false, "since").unwrap_err();
-        assert!(err.render("x").starts_with("since \"yesterday\" is not a time"));
+        assert!(
+            err.render("x")
+                .starts_with("since \"yesterday\" is not a time")
+        );
     }
 
     #[test]
@@ -280,7 +284,10 @@ mod tests {
             ..Default::default()
         };
         let f = args.filter(time::OffsetDateTime::now_utc()).unwrap();
-        assert_eq!(f.statuses, [ExecutionStatus::Failed, ExecutionStatus::Passed]);
+        assert_eq!(
+            f.statuses,
+            [ExecutionStatus::Failed, ExecutionStatus::Passed]
+        );
         let args = ExecutionFilterArgs {
             status: Some("broken".into()),
             ..Default::default()

@@ -21,8 +21,8 @@ pub(crate) fn tools() -> Vec<ToolDef> {
         define(
             Meta {
                 name: "get_workflow_execution_metrics",
-                title: "Execution resource metrics",
-                description: "CPU and memory per step of one execution, with downsampled samples.",
+                title: "Execution metrics",
+                description: "CPU and memory per step of an execution, with samples.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -32,7 +32,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "get_workflow_resource_history",
                 title: "Resource history",
-                description: "Peak CPU/memory and duration across a workflow's recent executions, with outliers (>2σ).",
+                description: "Peak CPU/memory and duration of recent executions, with outliers (>2σ).",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -42,7 +42,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "list_labels",
                 title: "List labels",
-                description: "Workflow label keys and their values (for selectors).",
+                description: "Workflow label keys and values.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -52,7 +52,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "list_agents",
                 title: "List runners",
-                description: "The runners that execute workflows, with capacity and load.",
+                description: "Runners with capacity and load.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -64,10 +64,10 @@ pub(crate) fn tools() -> Vec<ToolDef> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct MetricsArgs {
-    /// Execution ID or name
     execution_id: String,
-    /// Samples per step (default 50, max 500)
+    /// Per step; default 50
     #[serde(default, deserialize_with = "opt_u64")]
+    #[schemars(range(min = 1, max = 500))]
     max_samples: Option<u64>,
 }
 
@@ -131,7 +131,7 @@ fn downsample(samples: &[ResourceSample], max: usize) -> Vec<[i64; 3]> {
     let step = samples.len().div_ceil(max.max(1));
     let mut rows: Vec<[i64; 3]> = samples.iter().step_by(step).map(as_row).collect();
     if let Some(last) = samples.last()
-        && (samples.len() - 1) % step != 0
+        && !(samples.len() - 1).is_multiple_of(step)
     {
         if rows.len() >= max {
             rows.pop();
@@ -171,8 +171,9 @@ async fn execution_metrics(ctx: Ctx, args: MetricsArgs) -> Result<ExecutionUsage
 #[serde(rename_all = "camelCase")]
 struct HistoryArgs {
     workflow_name: String,
-    /// Executions (default 50, max 100)
+    /// Default 50
     #[serde(default, deserialize_with = "opt_u64")]
+    #[schemars(range(min = 1, max = 100))]
     last_n: Option<u64>,
 }
 
@@ -235,8 +236,9 @@ struct Outlier {
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct History {
+    #[serde(skip)]
+    #[schemars(skip)]
     workflow_name: String,
-    execution_count: usize,
     /// Keyed by metric: cpuMaxMillicores, memoryMaxBytes, durationMs.
     summary: BTreeMap<String, Stats>,
     executions: Vec<HistoryEntry>,
@@ -247,7 +249,8 @@ impl Render for History {
     fn render(&self) -> String {
         let mut out = format!(
             "{}: {} executions",
-            self.workflow_name, self.execution_count
+            self.workflow_name,
+            self.executions.len()
         );
         for (metric, s) in &self.summary {
             let _ = write!(
@@ -271,10 +274,7 @@ impl Render for History {
 }
 
 async fn resource_history(ctx: Ctx, args: HistoryArgs) -> Result<History, ToolError> {
-    let last_n = args
-        .last_n
-        .unwrap_or(DEFAULT_HISTORY)
-        .clamp(1, MAX_HISTORY);
+    let last_n = args.last_n.unwrap_or(DEFAULT_HISTORY).clamp(1, MAX_HISTORY);
     let entries = ctx
         .plane
         .resource_history(
@@ -314,7 +314,6 @@ async fn resource_history(ctx: Ctx, args: HistoryArgs) -> Result<History, ToolEr
     }
     Ok(History {
         workflow_name: args.workflow_name,
-        execution_count: entries.len(),
         summary,
         executions: entries
             .iter()
@@ -359,10 +358,8 @@ async fn labels(ctx: Ctx, _args: NoArgs) -> Result<Labels, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct AgentArgs {
-    /// Runner kind: local, kubernetes
     #[serde(default, rename = "type")]
     kind: Option<String>,
-    /// e.g. junit, metrics
     #[serde(default)]
     capability: Option<String>,
 }

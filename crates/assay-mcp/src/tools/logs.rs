@@ -21,8 +21,8 @@ pub(crate) fn tools() -> Vec<ToolDef> {
     vec![define(
         Meta {
             name: "fetch_execution_logs",
-            title: "Read execution logs",
-            description: "An execution's log: the last 100 lines by default, or a line range, or grep matches (max 100).",
+            title: "Execution logs",
+            description: "Execution log: last 100 lines, a line range, or grep matches (max 100).",
             effect: Effect::ReadOnly,
             open_world: false,
         },
@@ -33,21 +33,18 @@ pub(crate) fn tools() -> Vec<ToolDef> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct LogArgs {
-    /// Execution ID or name
     execution_id: String,
-    /// Last N lines (max 500)
     #[serde(default, deserialize_with = "opt_u64")]
+    #[schemars(range(min = 1, max = 500))]
     tail: Option<u64>,
-    /// First line, 1-based
     #[serde(default, deserialize_with = "opt_u64")]
     start_line: Option<u64>,
-    /// Last line, inclusive
     #[serde(default, deserialize_with = "opt_u64")]
     end_line: Option<u64>,
-    /// Regular expression
+    /// Regex
     #[serde(default)]
     grep: Option<String>,
-    /// Step ref or name (from get_execution_info)
+    /// Step ref or name
     #[serde(default)]
     step: Option<String>,
 }
@@ -64,7 +61,6 @@ struct Line {
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Logs {
-    execution_id: String,
     /// Lines in the (step's) log.
     total_lines: u64,
     /// More lines matched than were returned.
@@ -115,7 +111,6 @@ async fn fetch(ctx: Ctx, args: LogArgs) -> Result<Logs, ToolError> {
         .execution_logs(&ctx.actor, &ctx.env, args.execution_id.trim(), &query)
         .await?;
     Ok(Logs {
-        execution_id: args.execution_id,
         total_lines: page.total_lines,
         truncated: page.truncated,
         steps: page.steps,

@@ -27,8 +27,8 @@ pub(crate) fn tools() -> Vec<ToolDef> {
         define(
             Meta {
                 name: "query_workflows",
-                title: "Query workflow definitions",
-                description: "JSONPath (RFC 9535) over workflow definitions, e.g. $.spec.steps[*].name, $..shell. Results per workflow, or one list with aggregate.",
+                title: "Query workflows",
+                description: "JSONPath (RFC 9535) over workflow definitions, e.g. $.spec.steps[*].name, $..shell.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -38,7 +38,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "query_executions",
                 title: "Query executions",
-                description: "JSONPath over execution summaries (fields: get_execution_schema), e.g. $.status. Per execution, or one list with aggregate.",
+                description: "JSONPath over execution summaries (see get_execution_schema), e.g. $.status.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -50,15 +50,15 @@ pub(crate) fn tools() -> Vec<ToolDef> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct WorkflowQueryArgs {
-    /// JSONPath expression
     expression: String,
     /// Label selector k=v
     #[serde(default)]
     selector: Option<String>,
-    /// Workflows searched (default 50, max 200)
+    /// Default 50
     #[serde(default, deserialize_with = "opt_u64")]
+    #[schemars(range(min = 1, max = 200))]
     limit: Option<u64>,
-    /// Query all items as one array
+    /// Query one array of all items
     #[serde(default, deserialize_with = "opt_bool")]
     aggregate: Option<bool>,
 }
@@ -66,14 +66,20 @@ struct WorkflowQueryArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ExecutionQueryArgs {
-    /// JSONPath expression
     expression: String,
-    #[serde(flatten)]
-    filter: ExecutionFilterArgs,
-    /// Executions searched, newest first (default 50, max 500)
+    #[serde(default)]
+    workflow_name: Option<String>,
+    /// Comma-separated, e.g. failed,aborted
+    #[serde(default)]
+    status: Option<String>,
+    /// RFC 3339, YYYY-MM-DD or age (24h, 7d)
+    #[serde(default)]
+    since: Option<String>,
+    /// Newest first; default 50
     #[serde(default, deserialize_with = "opt_u64")]
+    #[schemars(range(min = 1, max = 500))]
     limit: Option<u64>,
-    /// Query all items as one array
+    /// Query one array of all items
     #[serde(default, deserialize_with = "opt_bool")]
     aggregate: Option<bool>,
 }
@@ -81,7 +87,6 @@ struct ExecutionQueryArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct QueryResult {
-    expression: String,
     aggregate: bool,
     /// Items the expression ran over.
     searched: usize,
@@ -101,7 +106,11 @@ impl Render for QueryResult {
             "{} matched over {} searched{}{}\n",
             self.matched,
             self.searched,
-            if self.truncated { "; results truncated" } else { "" },
+            if self.truncated {
+                "; results truncated"
+            } else {
+                ""
+            },
             if self.more_items {
                 "; more items exist (raise limit or filter)"
             } else {
@@ -173,8 +182,8 @@ fn run(path: &JsonPath, items: Vec<(String, Value)>, aggregate: bool) -> (Value,
 async fn query_workflows(ctx: Ctx, args: WorkflowQueryArgs) -> Result<QueryResult, ToolError> {
     let path = compile(&args.expression)?;
     let aggregate = wants_aggregate(&args.expression, args.aggregate);
-    let limit = usize::try_from(args.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_WORKFLOWS))
-        .unwrap_or(50);
+    let limit =
+        usize::try_from(args.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_WORKFLOWS)).unwrap_or(50);
     let filter = WorkflowFilter {
         selector: args.selector.filter(|s| !s.trim().is_empty()),
         search: None,
@@ -220,7 +229,6 @@ async fn query_workflows(ctx: Ctx, args: WorkflowQueryArgs) -> Result<QueryResul
     let searched = items.len();
     let (results, matched, truncated) = run(&path, items, aggregate);
     Ok(QueryResult {
-        expression: args.expression,
         aggregate,
         searched,
         matched,
@@ -233,9 +241,15 @@ async fn query_workflows(ctx: Ctx, args: WorkflowQueryArgs) -> Result<QueryResul
 async fn query_executions(ctx: Ctx, args: ExecutionQueryArgs) -> Result<QueryResult, ToolError> {
     let path = compile(&args.expression)?;
     let aggregate = wants_aggregate(&args.expression, args.aggregate);
-    let limit = usize::try_from(args.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_EXECUTIONS))
-        .unwrap_or(50);
-    let filter = args.filter.filter(time::OffsetDateTime::now_utc())?;
+    let limit =
+        usize::try_from(args.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_EXECUTIONS)).unwrap_or(50);
+    let filter = ExecutionFilterArgs {
+        workflow_name: args.workflow_name,
+        status: args.status,
+        since: args.since,
+        ..ExecutionFilterArgs::default()
+    }
+    .filter(time::OffsetDateTime::now_utc())?;
     let mut items = Vec::new();
     let mut cursor = None;
     let mut more_items = false;
@@ -269,7 +283,6 @@ async fn query_executions(ctx: Ctx, args: ExecutionQueryArgs) -> Result<QueryRes
     let searched = items.len();
     let (results, matched, truncated) = run(&path, items, aggregate);
     Ok(QueryResult {
-        expression: args.expression,
         aggregate,
         searched,
         matched,

@@ -16,7 +16,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "get_workflow_schema",
                 title: "Workflow format",
-                description: "An annotated TestWorkflow YAML skeleton: every supported field.",
+                description: "Annotated TestWorkflow YAML with every supported field.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -26,7 +26,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "get_execution_schema",
                 title: "Execution format",
-                description: "Annotated shape of execution results and summaries (for query_executions).",
+                description: "Annotated shape of execution results and summaries.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -36,7 +36,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "build_dashboard_url",
                 title: "Dashboard link",
-                description: "A dashboard URL for a workflow or an execution, to show the user.",
+                description: "Dashboard URL of a workflow or execution.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -48,7 +48,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct Schema {
-    format: String,
+    /// YAML text.
     schema: String,
 }
 
@@ -60,14 +60,12 @@ impl Render for Schema {
 
 async fn workflow_schema(_ctx: Ctx, _args: NoArgs) -> Result<Schema, ToolError> {
     Ok(Schema {
-        format: "yaml".into(),
         schema: WORKFLOW_SCHEMA.into(),
     })
 }
 
 async fn execution_schema(_ctx: Ctx, _args: NoArgs) -> Result<Schema, ToolError> {
     Ok(Schema {
-        format: "yaml".into(),
         schema: EXECUTION_SCHEMA.into(),
     })
 }
@@ -87,10 +85,9 @@ struct UrlArgs {
     /// Required for executions
     #[serde(default)]
     execution_id: Option<String>,
-    /// Step ref to open (executions)
     #[serde(default)]
     step_ref: Option<String>,
-    /// log-output (default with stepRef), artifacts, junit
+    /// e.g. log-output
     #[serde(default)]
     execution_tab: Option<String>,
 }
@@ -137,12 +134,7 @@ fn seg(s: &str) -> String {
 /// The dashboard's URL scheme (assay-server serves these pages):
 /// `{base}/dashboard/organizations/{org}/environments/{env}/workflows/{name}`
 /// `[/executions/{id}[/{tab}]][?step={ref}]`.
-fn build_url(
-    base: &str,
-    org: &str,
-    env: &str,
-    args: &UrlArgs,
-) -> Result<String, ToolError> {
+fn build_url(base: &str, org: &str, env: &str, args: &UrlArgs) -> Result<String, ToolError> {
     if args.workflow_name.trim().is_empty() {
         return Err(ToolError::message("workflowName is required."));
     }
@@ -153,8 +145,16 @@ fn build_url(
         seg(env),
         seg(&args.workflow_name)
     );
-    let execution = args.execution_id.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let step = args.step_ref.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let execution = args
+        .execution_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let step = args
+        .step_ref
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     match (&args.resource_type, execution) {
         (ResourceType::Workflow, _) => {}
         (ResourceType::Execution, None) => {
@@ -215,16 +215,33 @@ mod tests {
     fn urls_for_workflows_and_executions() {
         let base = "https://assay.example.com/";
         assert_eq!(
-            build_url(base, "acme", "dev", &args(ResourceType::Workflow, None, None)).unwrap(),
+            build_url(
+                base,
+                "acme",
+                "dev",
+                &args(ResourceType::Workflow, None, None)
+            )
+            .unwrap(),
             "https://assay.example.com/dashboard/organizations/acme/environments/dev/workflows/api-smoke"
         );
         assert_eq!(
-            build_url(base, "acme", "dev", &args(ResourceType::Execution, Some("api-smoke-3"), Some("2.1"))).unwrap(),
+            build_url(
+                base,
+                "acme",
+                "dev",
+                &args(ResourceType::Execution, Some("api-smoke-3"), Some("2.1"))
+            )
+            .unwrap(),
             "https://assay.example.com/dashboard/organizations/acme/environments/dev/workflows/api-smoke/executions/api-smoke-3/log-output?step=2.1"
         );
-        let err = build_url(base, "acme", "dev", &args(ResourceType::Execution, None, None))
-            .unwrap_err()
-            .render("build_dashboard_url");
+        let err = build_url(
+            base,
+            "acme",
+            "dev",
+            &args(ResourceType::Execution, None, None),
+        )
+        .unwrap_err()
+        .render("build_dashboard_url");
         assert!(err.starts_with("executionId is required"), "{err}");
     }
 
@@ -259,7 +276,12 @@ mod tests {
             k
         };
         let props = |schema: serde_json::Map<String, serde_json::Value>| -> Vec<String> {
-            let mut k: Vec<String> = schema["properties"].as_object().unwrap().keys().cloned().collect();
+            let mut k: Vec<String> = schema["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
             k.sort();
             k
         };

@@ -18,7 +18,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "run_workflow",
                 title: "Run workflow",
-                description: "Start a workflow execution. With wait=true, block until it ends and return the result with a failure digest.",
+                description: "Start an execution. wait=true returns the final result with a failure digest.",
                 effect: Effect::Additive,
                 open_world: true,
             },
@@ -28,7 +28,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "wait_for_executions",
                 title: "Wait for executions",
-                description: "Wait until executions finish (progress is reported) or the timeout passes.",
+                description: "Wait until executions finish or time out, reporting progress.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -61,17 +61,16 @@ pub(crate) fn tools() -> Vec<ToolDef> {
 #[serde(rename_all = "camelCase")]
 struct RunArgs {
     workflow_name: String,
-    /// Parameter values (spec.config)
+    /// spec.config values
     #[serde(default)]
     config: BTreeMap<String, serde_json::Value>,
-    /// Execution tags
     #[serde(default, deserialize_with = "string_map")]
     tags: BTreeMap<String, String>,
-    /// Wait for the end and return the result
     #[serde(default, deserialize_with = "opt_bool")]
     wait: Option<bool>,
-    /// Wait limit (default 60, max 600)
+    /// Default 60
     #[serde(default, deserialize_with = "opt_u64")]
+    #[schemars(range(min = 1, max = 600))]
     timeout_seconds: Option<u64>,
 }
 
@@ -103,11 +102,11 @@ async fn run(ctx: Ctx, args: RunArgs) -> Result<ExecutionInfo, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct WaitArgs {
-    /// Execution IDs or names
     #[serde(deserialize_with = "string_list")]
     execution_ids: Vec<String>,
-    /// Default 60, max 600
+    /// Default 60
     #[serde(default, deserialize_with = "opt_u64")]
+    #[schemars(range(min = 1, max = 600))]
     timeout_seconds: Option<u64>,
 }
 
@@ -116,7 +115,6 @@ struct WaitArgs {
 struct WaitResult {
     executions: Vec<ExecutionItem>,
     all_finished: bool,
-    waited_ms: u64,
 }
 
 impl Render for WaitResult {
@@ -159,7 +157,6 @@ async fn wait_for(ctx: Ctx, args: WaitArgsWithLegacy) -> Result<WaitResult, Tool
     Ok(WaitResult {
         all_finished: !outcome.timed_out,
         executions: outcome.executions.iter().map(ExecutionItem::from).collect(),
-        waited_ms: u64::try_from(outcome.waited.as_millis()).unwrap_or(u64::MAX),
     })
 }
 
@@ -184,7 +181,6 @@ impl JsonSchema for WaitArgsWithLegacy {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ExecutionArgs {
-    /// Execution ID or name
     execution_id: String,
 }
 
@@ -213,9 +209,8 @@ async fn abort(ctx: Ctx, args: ExecutionArgs) -> Result<Aborted, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct TagArgs {
-    /// Execution ID or name
     execution_id: String,
-    /// The new tags (string values)
+    /// String values
     #[serde(deserialize_with = "string_map")]
     tags: BTreeMap<String, String>,
 }

@@ -13,7 +13,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "list_workflowtemplates",
                 title: "List templates",
-                description: "List workflow templates (used by workflows via `use:`).",
+                description: "Templates that workflows include with `use:`.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -22,7 +22,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
         define(
             Meta {
                 name: "get_workflowtemplate_definition",
-                title: "Get template YAML",
+                title: "Template YAML",
                 description: "A template's YAML as submitted.",
                 effect: Effect::ReadOnly,
                 open_world: false,
@@ -43,7 +43,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "update_workflowtemplate",
                 title: "Update template",
-                description: "Replace a template's YAML; metadata.name must stay the same.",
+                description: "Replace a template's YAML (same metadata.name).",
                 effect: Effect::Overwrites,
                 open_world: false,
             },
@@ -113,7 +113,6 @@ async fn definition(ctx: Ctx, args: NameArgs) -> Result<TemplateDefinition, Tool
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct YamlArgs {
-    /// Full TestWorkflowTemplate YAML
     yaml: String,
 }
 
@@ -121,7 +120,6 @@ struct YamlArgs {
 #[serde(rename_all = "camelCase")]
 struct UpdateArgs {
     template_name: String,
-    /// Full TestWorkflowTemplate YAML
     yaml: String,
 }
 

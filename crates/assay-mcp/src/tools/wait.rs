@@ -31,9 +31,8 @@ pub(crate) fn timeout(seconds: Option<u64>, minutes: Option<u64>) -> Duration {
 pub(crate) struct WaitOutcome {
     /// The executions in the order asked for, as last seen.
     pub executions: Vec<Execution>,
-    /// The limit passed before every execution finished.
+    /// The limit passed (or the client cancelled) before every execution finished.
     pub timed_out: bool,
-    pub waited: Duration,
 }
 
 /// Waits until every execution in `ids` (IDs or names) is in a final state, the limit
@@ -66,7 +65,11 @@ pub(crate) async fn wait_all(
             let elapsed = (now - started).as_secs_f64().max(last_progress + 0.001);
             last_progress = elapsed;
             ctx.progress
-                .report(elapsed, limit.as_secs_f64(), status_message(&executions, done))
+                .report(
+                    elapsed,
+                    limit.as_secs_f64(),
+                    status_message(&executions, done),
+                )
                 .await;
             last_report = Some((now, done));
         }
@@ -74,14 +77,12 @@ pub(crate) async fn wait_all(
             return Ok(WaitOutcome {
                 executions,
                 timed_out: false,
-                waited: now - started,
             });
         }
         if now >= deadline || ctx.cancel.is_cancelled() {
             return Ok(WaitOutcome {
                 executions,
                 timed_out: true,
-                waited: now - started,
             });
         }
         let sleep = poll.min(deadline - now);

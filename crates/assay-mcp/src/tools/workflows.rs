@@ -18,7 +18,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "list_workflows",
                 title: "List workflows",
-                description: "List workflows with health and latest execution.",
+                description: "Workflows with health and latest execution.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -28,7 +28,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "get_workflow",
                 title: "Get workflow",
-                description: "A workflow's details, health and parsed definition.",
+                description: "A workflow with health and parsed definition.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -37,7 +37,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
         define(
             Meta {
                 name: "get_workflow_definition",
-                title: "Get workflow YAML",
+                title: "Workflow YAML",
                 description: "A workflow's YAML as submitted.",
                 effect: Effect::ReadOnly,
                 open_world: false,
@@ -48,7 +48,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "get_workflow_metrics",
                 title: "Workflow metrics",
-                description: "Pass rate, status counts and duration percentiles over recent executions.",
+                description: "Pass rate, status counts, duration percentiles.",
                 effect: Effect::ReadOnly,
                 open_world: false,
             },
@@ -58,7 +58,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "create_workflow",
                 title: "Create workflow",
-                description: "Create a workflow from TestWorkflow YAML (see get_workflow_schema).",
+                description: "Create a workflow from TestWorkflow YAML (format: get_workflow_schema).",
                 effect: Effect::Additive,
                 open_world: false,
             },
@@ -68,7 +68,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             Meta {
                 name: "update_workflow",
                 title: "Update workflow",
-                description: "Replace a workflow's YAML; metadata.name must stay the same.",
+                description: "Replace a workflow's YAML (same metadata.name).",
                 effect: Effect::Overwrites,
                 open_world: false,
             },
@@ -90,16 +90,15 @@ pub(crate) fn tools() -> Vec<ToolDef> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ListArgs {
-    /// Label selector: k=v,k2!=v2,k3
+    /// Label selector k=v,k2!=v2
     #[serde(default)]
     pub selector: Option<String>,
-    /// Substring of name or description
+    /// Name/description substring
     #[serde(default)]
     pub text_search: Option<String>,
-    /// Default 20, max 100
     #[serde(default, deserialize_with = "opt_u64")]
+    #[schemars(range(min = 1, max = 100))]
     pub page_size: Option<u64>,
-    /// nextCursor of the previous page
     #[serde(default)]
     pub cursor: Option<String>,
 }
@@ -177,7 +176,6 @@ pub(crate) struct WorkflowInfo {
     pub description: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
-    pub created: String,
     pub updated: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthView>,
@@ -224,7 +222,6 @@ fn info(w: WorkflowDetail) -> WorkflowInfo {
         name: s.name.clone(),
         description: s.description.clone(),
         labels: s.labels.clone(),
-        created: ts(s.created_at),
         updated: ts(s.updated_at),
         health: s.health.as_ref().map(HealthView::from),
         latest: s.last_execution.as_ref().map(LatestView::from),
@@ -260,22 +257,23 @@ async fn definition(ctx: Ctx, args: NameArgs) -> Result<Definition, ToolError> {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MetricsArgs {
     pub workflow_name: String,
-    /// Executions considered (default 50, max 500)
+    /// Default 50
     #[serde(default, deserialize_with = "opt_u64")]
+    #[schemars(range(min = 1, max = 500))]
     pub last_n: Option<u64>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MetricsView {
+    #[serde(skip)]
+    #[schemars(skip)]
     pub workflow_name: String,
     pub executions: u64,
     pub pass_rate: f64,
     pub by_status: BTreeMap<String, u64>,
-    pub duration_p50_ms: i64,
-    pub duration_p90_ms: i64,
-    pub duration_p95_ms: i64,
-    pub duration_p99_ms: i64,
+    /// Duration percentiles in milliseconds: p50, p90, p95, p99.
+    pub duration_ms: BTreeMap<String, i64>,
 }
 
 impl Render for MetricsView {
@@ -285,16 +283,21 @@ impl Render for MetricsView {
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
+        let durations: Vec<String> = ["p50", "p90", "p95", "p99"]
+            .iter()
+            .filter_map(|p| {
+                self.duration_ms
+                    .get(*p)
+                    .map(|ms| format!("{p} {}", human_ms(*ms)))
+            })
+            .collect();
         format!(
-            "{}: {} executions, pass rate {:.0}% ({}); duration p50 {} p90 {} p95 {} p99 {}",
+            "{}: {} executions, pass rate {:.0}% ({}); duration {}",
             self.workflow_name,
             self.executions,
             self.pass_rate * 100.0,
             counts.join(", "),
-            human_ms(self.duration_p50_ms),
-            human_ms(self.duration_p90_ms),
-            human_ms(self.duration_p95_ms),
-            human_ms(self.duration_p99_ms),
+            durations.join(" "),
         )
     }
 }
@@ -314,17 +317,19 @@ async fn metrics(ctx: Ctx, args: MetricsArgs) -> Result<MetricsView, ToolError> 
         executions: m.executions,
         pass_rate: m.pass_rate,
         by_status: m.by_status,
-        duration_p50_ms: m.duration.p50_ms,
-        duration_p90_ms: m.duration.p90_ms,
-        duration_p95_ms: m.duration.p95_ms,
-        duration_p99_ms: m.duration.p99_ms,
+        duration_ms: [
+            ("p50".to_owned(), m.duration.p50_ms),
+            ("p90".to_owned(), m.duration.p90_ms),
+            ("p95".to_owned(), m.duration.p95_ms),
+            ("p99".to_owned(), m.duration.p99_ms),
+        ]
+        .into(),
     })
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct YamlArgs {
-    /// Full TestWorkflow YAML
     pub yaml: String,
 }
 
@@ -332,7 +337,6 @@ pub(crate) struct YamlArgs {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UpdateArgs {
     pub workflow_name: String,
-    /// Full TestWorkflow YAML
     pub yaml: String,
 }
 
@@ -340,14 +344,11 @@ pub(crate) struct UpdateArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Saved {
-    /// "workflow" or "template".
+    /// "workflow" or "template" (the tool says which).
+    #[serde(skip)]
+    #[schemars(skip)]
     pub kind: String,
     pub name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    pub created: String,
     pub updated: String,
     #[serde(skip)]
     #[schemars(skip)]
@@ -362,9 +363,6 @@ impl Saved {
             verb,
             kind: kind.into(),
             name: s.name.clone(),
-            description: s.description.clone(),
-            labels: s.labels.clone(),
-            created: ts(s.created_at),
             updated: ts(s.updated_at),
         }
     }

@@ -51,9 +51,10 @@ async fn an_agent_writes_runs_and_diagnoses_a_failing_workflow() {
     let c = app.client(app.admin()).await;
 
     // Write it.
-    let saved = c.ok("create_workflow", json!({"yaml": failing_suite()})).await;
+    let saved = c
+        .ok("create_workflow", json!({"yaml": failing_suite()}))
+        .await;
     assert_eq!(saved["name"], "login-tests");
-    assert_eq!(saved["kind"], "workflow");
 
     // A typo gets the closest names, not a dead end.
     let typo = c
@@ -78,7 +79,12 @@ async fn an_agent_writes_runs_and_diagnoses_a_failing_workflow() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["ref"].as_str().unwrap().into(), s["status"].as_str().unwrap().into()))
+        .map(|s| {
+            (
+                s["ref"].as_str().unwrap().into(),
+                s["status"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         steps,
@@ -96,7 +102,10 @@ async fn an_agent_writes_runs_and_diagnoses_a_failing_workflow() {
     assert_eq!(digest["junitFailures"].as_array().unwrap().len(), 1);
     assert_eq!(digest["junitFailures"][0]["name"], "rejects expired token");
     assert_eq!(digest["junitFailures"][0]["classname"], "auth.LoginTest");
-    assert_eq!(digest["junitFailures"][0]["message"], "expected 401 but was 200");
+    assert_eq!(
+        digest["junitFailures"][0]["message"],
+        "expected 401 but was 200"
+    );
     assert_eq!(digest["logStep"], "2");
     let tail: Vec<&str> = digest["lastLogLines"]
         .as_array()
@@ -107,17 +116,27 @@ async fn an_agent_writes_runs_and_diagnoses_a_failing_workflow() {
     assert_eq!(tail.len(), 20);
     assert_eq!(tail[19], "FAIL auth.LoginTest rejects expired token");
     assert_eq!(tail[18], "test output line 30");
-    assert!(digest["next"].as_str().unwrap().contains("reports/junit.xml"));
+    assert!(
+        digest["next"]
+            .as_str()
+            .unwrap()
+            .contains("reports/junit.xml")
+    );
     // Waiting reported progress.
-    assert!(!c.progress.lock().unwrap().is_empty());
+    assert!(!c.progress(1).await.is_empty());
 
     // The same, later, through get_execution_info (by name); the text names the test too.
     let info = c
-        .call("get_execution_info", json!({"executionId": "login-tests-1"}))
+        .call(
+            "get_execution_info",
+            json!({"executionId": "login-tests-1"}),
+        )
         .await;
     let rendered = text(&info);
     assert!(
-        rendered.contains("failed test auth.LoginTest.rejects expired token (failure): expected 401 but was 200"),
+        rendered.contains(
+            "failed test auth.LoginTest.rejects expired token (failure): expected 401 but was 200"
+        ),
         "{rendered}"
     );
     let info = info.structured_content.unwrap();
@@ -129,7 +148,10 @@ async fn an_agent_writes_runs_and_diagnoses_a_failing_workflow() {
 
     // Logs: the tail (numbers as strings work too), grep, one step, and a wrong step.
     let logs = c
-        .ok("fetch_execution_logs", json!({"executionId": id, "tail": "3"}))
+        .ok(
+            "fetch_execution_logs",
+            json!({"executionId": id, "tail": "3"}),
+        )
         .await;
     assert_eq!(
         texts(&logs["lines"]),
@@ -150,22 +172,50 @@ async fn an_agent_writes_runs_and_diagnoses_a_failing_workflow() {
             json!({"executionId": id, "grep": "line (7|13)$"}),
         )
         .await;
-    assert_eq!(texts(&logs["lines"]), ["test output line 7", "test output line 13"]);
-    let logs = c
-        .ok("fetch_execution_logs", json!({"executionId": id, "grep": "noise"}))
-        .await;
-    assert_eq!(logs["lines"].as_array().unwrap().len(), 100);
-    assert_eq!(logs["truncated"], true);
+    assert_eq!(
+        texts(&logs["lines"]),
+        ["test output line 7", "test output line 13"]
+    );
     let logs = c
         .ok(
             "fetch_execution_logs",
-            json!({"executionId": id, "step": "run tests", "startLine": 1, "endLine": 2}),
+            json!({"executionId": id, "grep": "noise"}),
+        )
+        .await;
+    assert_eq!(logs["lines"].as_array().unwrap().len(), 100);
+    assert_eq!(logs["truncated"], true);
+    // One step, by name; line numbers stay those of the whole log.
+    let logs = c
+        .ok(
+            "fetch_execution_logs",
+            json!({"executionId": id, "step": "run tests", "tail": 2}),
         )
         .await;
     assert_eq!(logs["totalLines"], 31);
-    assert_eq!(texts(&logs["lines"]), ["test output line 1", "test output line 2"]);
+    assert_eq!(
+        texts(&logs["lines"]),
+        [
+            "test output line 30",
+            "FAIL auth.LoginTest rejects expired token"
+        ]
+    );
+    assert_eq!(logs["lines"][1]["n"], 181);
+    assert_eq!(logs["lines"][1]["step"], "2");
+    let logs = c
+        .ok(
+            "fetch_execution_logs",
+            json!({"executionId": id, "step": "2", "startLine": 151, "endLine": 152}),
+        )
+        .await;
+    assert_eq!(
+        texts(&logs["lines"]),
+        ["test output line 1", "test output line 2"]
+    );
     let wrong = c
-        .err("fetch_execution_logs", json!({"executionId": id, "step": "tests"}))
+        .err(
+            "fetch_execution_logs",
+            json!({"executionId": id, "step": "tests"}),
+        )
         .await;
     assert!(
         wrong.contains("unknown step \"tests\"; valid steps (reference (name)): 1 (prepare), 2 (run tests), 3 (collect reports)"),
@@ -188,10 +238,15 @@ async fn an_agent_writes_runs_and_diagnoses_a_failing_workflow() {
             json!({"executionId": id, "fileName": "reports/junit.xml", "startLine": 2, "endLine": 3}),
         )
         .await;
-    assert_eq!(xml["kind"], "text");
+    assert!(xml.get("binary").is_none());
     assert_eq!(xml["totalLines"], 8);
     assert_eq!(xml["lines"][0]["n"], 2);
-    assert!(xml["lines"][0]["text"].as_str().unwrap().starts_with("<testsuite name=\"auth\""));
+    assert!(
+        xml["lines"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("<testsuite name=\"auth\"")
+    );
     let grep = c
         .ok(
             "read_artifact",
@@ -211,14 +266,21 @@ async fn an_agent_writes_runs_and_diagnoses_a_failing_workflow() {
             json!({"executionId": id, "fileName": "reports/shot.bin"}),
         )
         .await;
-    assert_eq!(bin["kind"], "binary");
-    assert_eq!(bin["size"], 10);
-    assert!(bin["headHex"].as_str().unwrap().starts_with("00010203"));
+    assert_eq!(bin["binary"]["size"], 10);
+    assert!(
+        bin["binary"]["headHex"]
+            .as_str()
+            .unwrap()
+            .starts_with("00010203")
+    );
     assert!(bin.get("lines").is_none());
 
     // Queries over definitions and executions.
     let q = c
-        .ok("query_workflows", json!({"expression": "$.spec.steps[*].name"}))
+        .ok(
+            "query_workflows",
+            json!({"expression": "$.spec.steps[*].name"}),
+        )
         .await;
     assert_eq!(
         q["results"],
@@ -241,7 +303,10 @@ async fn an_agent_writes_runs_and_diagnoses_a_failing_workflow() {
     assert_eq!(listed["total"], 1);
     assert_eq!(listed["executions"][0]["id"], id.as_str());
     let found = c
-        .ok("lookup_execution_id", json!({"executionName": "login-tests-1"}))
+        .ok(
+            "lookup_execution_id",
+            json!({"executionName": "login-tests-1"}),
+        )
         .await;
     assert_eq!(found["id"], id.as_str());
 
@@ -250,7 +315,10 @@ async fn an_agent_writes_runs_and_diagnoses_a_failing_workflow() {
     assert_eq!(wf["total"], 1);
     assert_eq!(wf["workflows"][0]["latest"]["status"], "failed");
     let m = c
-        .ok("get_workflow_metrics", json!({"workflowName": "login-tests"}))
+        .ok(
+            "get_workflow_metrics",
+            json!({"workflowName": "login-tests"}),
+        )
         .await;
     assert_eq!(m["executions"], 1);
     assert_eq!(m["passRate"], 0.0);
@@ -262,7 +330,9 @@ async fn an_agent_writes_runs_and_diagnoses_a_failing_workflow() {
         .await;
     assert_eq!(
         url["url"],
-        format!("https://assay.example.com/dashboard/organizations/acme/environments/dev/workflows/login-tests/executions/{id}/log-output?step=2")
+        format!(
+            "https://assay.example.com/dashboard/organizations/acme/environments/dev/workflows/login-tests/executions/{id}/log-output?step=2"
+        )
     );
 }
 
@@ -276,13 +346,19 @@ async fn read_artifact_never_leaves_the_artifacts() {
     )
     .await;
     let run = c
-        .ok("run_workflow", json!({"workflowName": "files", "wait": true}))
+        .ok(
+            "run_workflow",
+            json!({"workflowName": "files", "wait": true}),
+        )
         .await;
     assert_eq!(run["status"], "passed", "{run}");
     assert!(run.get("digest").is_none());
     let id = run["id"].as_str().unwrap();
     let ok = c
-        .ok("read_artifact", json!({"executionId": id, "fileName": "out.txt"}))
+        .ok(
+            "read_artifact",
+            json!({"executionId": id, "fileName": "out.txt"}),
+        )
         .await;
     assert_eq!(ok["lines"], json!([{"n": 1, "text": "hi"}]));
 
@@ -294,15 +370,24 @@ async fn read_artifact_never_leaves_the_artifacts() {
         "..\\..\\etc\\passwd",
     ] {
         let refusal = c
-            .err("read_artifact", json!({"executionId": id, "fileName": path}))
+            .err(
+                "read_artifact",
+                json!({"executionId": id, "fileName": path}),
+            )
             .await;
-        assert!(refusal.contains("is not an artifact path"), "{path}: {refusal}");
+        assert!(
+            refusal.contains("is not an artifact path"),
+            "{path}: {refusal}"
+        );
         assert!(!refusal.contains("root:"), "{path}: {refusal}");
     }
     // Spellings that pass the shape check are still only looked up in the index.
     for path in ["..%2f..%2fetc%2fpasswd", "etc/passwd", "out.txt%00"] {
         let refusal = c
-            .err("read_artifact", json!({"executionId": id, "fileName": path}))
+            .err(
+                "read_artifact",
+                json!({"executionId": id, "fileName": path}),
+            )
             .await;
         assert!(
             refusal.starts_with(&format!("Artifact {path:?} not found.")),

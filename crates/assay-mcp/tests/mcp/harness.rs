@@ -32,8 +32,11 @@ pub struct TestApp {
 impl TestApp {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.path().join("assay.db")).await.unwrap());
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("assay.db"))
+                .await
+                .unwrap(),
+        );
         let now = time::OffsetDateTime::now_utc();
         let acme = Organization {
             id: Uuid::now_v7(),
@@ -119,23 +122,25 @@ impl TestApp {
         )
     }
 
-    pub fn mcp(&self, actor: Actor) -> AssayMcp {
+    pub fn mcp_in(&self, actor: Actor, env: EnvRef) -> AssayMcp {
         AssayMcp::with_caller(
             self.plane.clone() as Arc<dyn ControlPlane>,
             AssayMcpConfig {
                 public_url: Some("https://assay.example.com".into()),
                 ..AssayMcpConfig::default()
             },
-            McpCaller {
-                actor,
-                env: self.dev_ref(),
-            },
+            McpCaller { actor, env },
         )
     }
 
     /// A connected MCP client acting as `actor` in acme/dev.
     pub async fn client(&self, actor: Actor) -> Client {
-        let mcp = self.mcp(actor);
+        self.client_in(actor, self.dev_ref()).await
+    }
+
+    /// A connected MCP client acting as `actor` in `env`.
+    pub async fn client_in(&self, actor: Actor, env: EnvRef) -> Client {
+        let mcp = self.mcp_in(actor, env);
         let (server_side, client_side) = tokio::io::duplex(64 * 1024);
         let (read, write) = tokio::io::split(server_side);
         tokio::spawn(async move { serve_io(mcp, read, write).await });
@@ -175,6 +180,21 @@ pub struct Client {
 }
 
 impl Client {
+    /// The progress notifications received so far, once there are at least `min`. rmcp
+    /// handles notifications in spawned tasks, so they may trail the response a little and
+    /// arrive in any order: sorted by progress here.
+    pub async fn progress(&self, min: usize) -> Vec<ProgressNotificationParam> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut seen = self.progress.lock().unwrap().clone();
+            if seen.len() >= min || tokio::time::Instant::now() > deadline {
+                seen.sort_by(|a, b| a.progress.total_cmp(&b.progress));
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub async fn tools(&self) -> Vec<Tool> {
         self.service.list_tools(None).await.unwrap().tools
     }
@@ -207,7 +227,12 @@ impl Client {
     /// A failed call's text (fails the test unless `isError`).
     pub async fn err(&self, name: &str, args: Value) -> String {
         let r = self.call(name, args).await;
-        assert_eq!(r.is_error, Some(true), "{name} unexpectedly succeeded: {}", text(&r));
+        assert_eq!(
+            r.is_error,
+            Some(true),
+            "{name} unexpectedly succeeded: {}",
+            text(&r)
+        );
         assert!(r.structured_content.is_none());
         text(&r)
     }

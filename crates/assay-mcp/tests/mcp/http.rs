@@ -25,7 +25,12 @@ fn service(app: &TestApp) -> assay_mcp::McpHttpService {
     streamable_http_service(mcp, &config, CancellationToken::new())
 }
 
-fn post(body: Value, caller: Option<McpCaller>, origin: Option<&str>, host: &str) -> http::Request<Full<Bytes>> {
+fn post(
+    body: Value,
+    caller: Option<McpCaller>,
+    origin: Option<&str>,
+    host: &str,
+) -> http::Request<Full<Bytes>> {
     let mut req = http::Request::builder()
         .method("POST")
         .uri("/organizations/acme/environments/dev/mcp")
@@ -45,14 +50,23 @@ fn post(body: Value, caller: Option<McpCaller>, origin: Option<&str>, host: &str
     req
 }
 
-async fn send(svc: &mut assay_mcp::McpHttpService, req: http::Request<Full<Bytes>>) -> (http::StatusCode, Option<String>, Vec<u8>) {
+async fn send(
+    svc: &mut assay_mcp::McpHttpService,
+    req: http::Request<Full<Bytes>>,
+) -> (http::StatusCode, Option<String>, Vec<u8>) {
     let resp = svc.call(req).await.unwrap();
     let status = resp.status();
     let ct = resp
         .headers()
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned());
-    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     (status, ct, body)
 }
 
@@ -73,16 +87,29 @@ async fn tools_list_over_http_is_json_filtered_by_the_callers_level_and_small() 
     let app = TestApp::start().await;
     let mut svc = service(&app);
 
-    let (status, ct, body) = send(&mut svc, post(LIST(), Some(caller(&app, None)), None, "assay.example.com")).await;
+    let (status, ct, body) = send(
+        &mut svc,
+        post(LIST(), Some(caller(&app, None)), None, "assay.example.com"),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(ct.as_deref(), Some("application/json"));
-    assert!(body.len() < 16 * 1024, "tools/list over HTTP is {} bytes", body.len());
+    assert!(
+        body.len() < 16 * 1024,
+        "tools/list over HTTP is {} bytes",
+        body.len()
+    );
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 30);
 
     let (_, _, body) = send(
         &mut svc,
-        post(LIST(), Some(caller(&app, Some(Level::Read))), Some("https://assay.example.com"), "assay.example.com"),
+        post(
+            LIST(),
+            Some(caller(&app, Some(Level::Read))),
+            Some("https://assay.example.com"),
+            "assay.example.com",
+        ),
     )
     .await;
     let v: Value = serde_json::from_slice(&body).unwrap();
@@ -95,7 +122,16 @@ async fn tool_calls_over_http_act_as_the_caller() {
     let mut svc = service(&app);
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "create_workflow", "arguments": {"yaml": workflow("web", "steps:\n- shell: echo")}}});
-    let (status, _, body) = send(&mut svc, post(call.clone(), Some(caller(&app, Some(Level::Run))), None, "assay.example.com")).await;
+    let (status, _, body) = send(
+        &mut svc,
+        post(
+            call.clone(),
+            Some(caller(&app, Some(Level::Run))),
+            None,
+            "assay.example.com",
+        ),
+    )
+    .await;
     assert_eq!(status, 200);
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["result"]["isError"], true);
@@ -106,7 +142,16 @@ async fn tool_calls_over_http_act_as_the_caller() {
             .starts_with("Forbidden: create_workflow needs write permission"),
         "{v}"
     );
-    let (_, _, body) = send(&mut svc, post(call, Some(caller(&app, Some(Level::Write))), None, "assay.example.com")).await;
+    let (_, _, body) = send(
+        &mut svc,
+        post(
+            call,
+            Some(caller(&app, Some(Level::Write))),
+            None,
+            "assay.example.com",
+        ),
+    )
+    .await;
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["result"]["isError"], false, "{v}");
     assert_eq!(v["result"]["structuredContent"]["name"], "web");
@@ -120,13 +165,28 @@ async fn requests_without_a_caller_or_from_foreign_hosts_are_refused() {
     let (_, _, body) = send(&mut svc, post(LIST(), None, None, "assay.example.com")).await;
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert!(v.get("result").is_none(), "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("unauthenticated"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unauthenticated"),
+        "{v}"
+    );
     // DNS rebinding: a foreign Host, or a foreign Origin.
-    let (status, _, _) = send(&mut svc, post(LIST(), Some(caller(&app, None)), None, "evil.example.com")).await;
+    let (status, _, _) = send(
+        &mut svc,
+        post(LIST(), Some(caller(&app, None)), None, "evil.example.com"),
+    )
+    .await;
     assert!(status.is_client_error(), "{status}");
     let (status, _, _) = send(
         &mut svc,
-        post(LIST(), Some(caller(&app, None)), Some("http://evil.example.com"), "assay.example.com"),
+        post(
+            LIST(),
+            Some(caller(&app, None)),
+            Some("http://evil.example.com"),
+            "assay.example.com",
+        ),
     )
     .await;
     assert_eq!(status, 403);

@@ -538,3 +538,60 @@ async fn members_are_added_changed_and_removed_over_rest() {
     expect_problem(res, 422, "invalid").await;
     app.stop().await;
 }
+
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn values_pasted_into_url_paths_never_reach_the_logs() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = FakeApp::start().await;
+    let password = "Tr0ub4dor-pasted-by-mistake";
+    for path in [
+        format!("/tokens/{password}"),
+        format!("/members/{password}"),
+    ] {
+        let res = app
+            .client
+            .get(app.org_url("acme", &path))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error());
+    }
+    // A path no route matches is logged (for debugging), secrets masked.
+    let res = app
+        .client
+        .get(format!("{}/v2/assay_not_for_logs", app.base))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 404, "not-found").await;
+
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(!logs.contains(password), "{logs}");
+    assert!(!logs.contains("assay_not_for_logs"), "{logs}");
+    assert!(
+        logs.contains("/v1/organizations/{org}/tokens/{id}"),
+        "the route template is logged:\n{logs}"
+    );
+    assert!(logs.contains("/v2/assay_***"), "{logs}");
+}

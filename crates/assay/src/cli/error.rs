@@ -144,6 +144,29 @@ mod tests {
     }
 
     #[test]
+    fn organization_hints_name_the_right_thing() {
+        assert_eq!(
+            hint(
+                &Error::Forbidden {
+                    needed: assay_core::Level::Admin
+                },
+                &global(Some("t"))
+            )
+            .unwrap(),
+            "this needs admin rights in organization \"acme\" (members, tokens of others and \
+             audit are for organization admins); ask an organization admin"
+        );
+        assert_eq!(
+            hint(&Error::not_found("user", "bob@example.com"), &global(None)).unwrap(),
+            "see the members with `assay member list`"
+        );
+        assert_eq!(
+            hint(&Error::not_found("token", "x"), &global(None)).unwrap(),
+            "see the tokens with `assay token list`"
+        );
+    }
+
+    #[test]
     fn broken_pipes_are_recognised_through_context() {
         let e = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
             .context("writing output");

@@ -195,8 +195,11 @@ fn member_tokens_and_members_are_bounded_by_their_grants() {
         reader_row.contains("dev=read") && reader_row.contains("active"),
         "{table}"
     );
+    // The bootstrap token has no expiry either, and is flagged like any other.
+    let bootstrap_row = table.lines().find(|l| l.contains("bootstrap")).unwrap();
+    assert!(bootstrap_row.contains("never (!)"), "{table}");
     assert!(
-        table.contains("(!) 1 active token(s) never expire"),
+        table.contains("(!) 2 active token(s) never expire"),
         "{table}"
     );
     assert!(!table.contains(&reader) && !table.contains(&forever));
@@ -522,9 +525,22 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &str) -> Option<usize> {
     let needle = needle.as_bytes();
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+    if needle.is_empty() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The text around a hit, the secret itself masked, so a failure shows where it leaked.
+fn context(haystack: &[u8], at: usize, secret: &str) -> String {
+    let start = at.saturating_sub(160);
+    let end = (at + secret.len() + 160).min(haystack.len());
+    String::from_utf8_lossy(&haystack[start..end])
+        .replace(secret, "<SECRET>")
+        .replace('\n', "⏎")
 }
 
 /// The value after `label` on a line of the first-start announcement.
@@ -683,8 +699,11 @@ fn secrets_never_reach_logs_database_files_or_exports() {
             if place == "server stdout" && bootstrap.contains_key(label) {
                 continue;
             }
-            if contains(bytes, secret) {
-                leaks.push(format!("{label} found in {place}"));
+            if let Some(at) = find(bytes, secret) {
+                leaks.push(format!(
+                    "{label} found in {place}: …{}…",
+                    context(bytes, at, secret)
+                ));
             }
         }
     }
