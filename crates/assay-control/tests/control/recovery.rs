@@ -162,7 +162,9 @@ async fn an_execution_running_when_the_process_died_is_aborted_by_the_next_one()
     // The old one is dead as far as the database goes: when recovery stops its orphaned
     // process it cannot record anything any more (as a crashed server would not).
     let old = app.plane.clone();
-    app.store.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    app.store
+        .frozen
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     app.reopen().await;
     let recovered = app.get(e.id).await;
     assert_eq!(recovered.status, ExecutionStatus::Aborted);
