@@ -213,5 +213,24 @@ pub(crate) async fn verify_chain(store: &dyn Store, org_id: Uuid) -> Result<Audi
             break;
         }
     }
+    // Events deleted from the end leave a chain that still links; the head the store
+    // keeps apart from the events says where the chain must end.
+    if let Some((head_seq, head_hash)) = store.audit_head(org_id).await? {
+        let reached = anchor.as_ref();
+        if reached.map(|(seq, _)| *seq) != Some(head_seq)
+            || reached.map(|(_, hash)| hash.as_str()) != Some(head_hash.as_str())
+        {
+            let after = reached.map_or(0, |(seq, _)| *seq);
+            report.ok = false;
+            report.broken = Some(ChainBreak {
+                seq: after + 1,
+                event_id: None,
+                reason: format!(
+                    "the chain ends at seq {after} but its head is seq {head_seq}: \
+                     events at the end were deleted or altered"
+                ),
+            });
+        }
+    }
     Ok(report)
 }

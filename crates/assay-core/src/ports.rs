@@ -178,6 +178,9 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<AuditCheckpoint>>;
     /// The latest retention checkpoint of the organization.
     async fn audit_checkpoint(&self, org_id: Uuid) -> Result<Option<AuditCheckpoint>>;
+    /// The chain head the store keeps apart from the events: (seq, hash) of the last
+    /// appended event, so verification notices events deleted from the end.
+    async fn audit_head(&self, org_id: Uuid) -> Result<Option<(i64, String)>>;
     /// Distinct actors with events in [since, until], with counts and first/last seen.
     async fn audit_actors(
         &self,

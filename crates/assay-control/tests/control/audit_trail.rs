@@ -295,6 +295,27 @@ async fn verify_finds_a_deleted_event() {
 }
 
 #[tokio::test]
+async fn verify_finds_events_deleted_from_the_end() {
+    let app = TestApp::start(1).await;
+    eight_events(&app).await;
+    tamper(
+        &app,
+        &["DELETE FROM audit_events WHERE org_id = ? AND seq >= 7"],
+    )
+    .await;
+    let report = app.plane.verify_audit(&app.admin(), "acme").await.unwrap();
+    assert!(!report.ok, "{report:?}");
+    assert_eq!(report.events_checked, 6);
+    let broken = report.broken.unwrap();
+    assert_eq!(broken.seq, 7);
+    assert_eq!(broken.event_id, None);
+    assert_eq!(
+        broken.reason,
+        "the chain ends at seq 6 but its head is seq 8: events at the end were deleted or altered"
+    );
+}
+
+#[tokio::test]
 async fn verify_finds_reordered_events() {
     let app = TestApp::start(1).await;
     let events = eight_events(&app).await;

@@ -260,6 +260,9 @@ impl Store for SwitchableAudit {
     async fn audit_checkpoint(&self, org_id: Uuid) -> Result<Option<AuditCheckpoint>> {
         self.inner.audit_checkpoint(org_id).await
     }
+    async fn audit_head(&self, org_id: Uuid) -> Result<Option<(i64, String)>> {
+        self.inner.audit_head(org_id).await
+    }
     async fn audit_actors(
         &self,
         org_id: Uuid,

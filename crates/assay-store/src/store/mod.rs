@@ -263,6 +263,10 @@ impl<B: Backend> Store for SqlStore<B> {
         audit::checkpoint(&self.db, org_id).await
     }
 
+    async fn audit_head(&self, org_id: Uuid) -> Result<Option<(i64, String)>> {
+        audit::head(&self.db, org_id).await
+    }
+
     async fn audit_actors(
         &self,
         org_id: Uuid,

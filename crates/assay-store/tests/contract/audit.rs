@@ -79,6 +79,13 @@ pub async fn audit_append_and_read(store: Arc<dyn Store>) {
         (1, GENESIS_PREV_HASH)
     );
 
+    // The head is kept apart from the events: (seq, hash) of the last append.
+    assert_eq!(
+        store.audit_head(org_a).await.unwrap(),
+        Some((3, appended[2].hash.clone()))
+    );
+    assert_eq!(store.audit_head(Uuid::now_v7()).await.unwrap(), None);
+
     let read = store.audit_events(org_a, 0, 100).await.unwrap();
     assert_eq!(read, appended);
     audit_chain::verify(&read, None).unwrap();

@@ -11,4 +11,4 @@ mod retention;
 
 pub use append::{append, append_batch};
 pub use query::{actors, events, query};
-pub use retention::{checkpoint, purge_before};
+pub use retention::{checkpoint, head, purge_before};

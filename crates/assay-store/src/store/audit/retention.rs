@@ -117,6 +117,20 @@ async fn first_kept<B: Backend>(
     }
 }
 
+/// The organization's chain head: (seq, hash) of the last appended event.
+pub async fn head<B: Backend>(conn: &B, org_id: Uuid) -> Result<Option<(i64, String)>> {
+    let q = Sql::new("SELECT h.seq AS seq, h.hash AS hash FROM audit_heads h WHERE h.org_id = $1")
+        .arg(org_id);
+    let Some(row) = conn.fetch_optional(q).await.map_err(db)? else {
+        return Ok(None);
+    };
+    let seq = row.i64("seq").map_err(db)?;
+    if seq == 0 {
+        return Ok(None); // head row created, nothing appended yet
+    }
+    Ok(Some((seq, row.text("hash").map_err(db)?)))
+}
+
 pub async fn checkpoint<B: Backend>(conn: &B, org_id: Uuid) -> Result<Option<AuditCheckpoint>> {
     let q = Sql::new(&format!(
         "SELECT {} FROM audit_checkpoints c WHERE c.org_id = $1",
