@@ -3,6 +3,7 @@
 //! to every handler); stdio uses one fixed caller for the whole process.
 
 use assay_core::{Actor, EnvRef};
+use rmcp::model::Implementation;
 use rmcp::service::{RequestContext, RoleServer};
 
 /// The authenticated actor and the environment an MCP endpoint serves.
@@ -23,8 +24,16 @@ pub(crate) fn resolve(
         .get::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<McpCaller>());
     let mut caller = from_transport.or(fixed)?.clone();
+    // Stateless HTTP has no handshake: rmcp then reports its own build as the peer
+    // (`Implementation::default()`), which must not be audited as the client. Such clients
+    // name themselves per request in `_meta` (SEP-2575) or not at all.
+    let announced = context.meta.client_info().or_else(|| {
+        context
+            .client_info()
+            .filter(|i| *i != Implementation::default())
+    });
     if caller.actor.client.mcp_client.is_none()
-        && let Some(info) = context.client_info()
+        && let Some(info) = announced
     {
         caller.actor.client.mcp_client = Some(client_label(&info.name, &info.version));
     }

@@ -18,13 +18,13 @@ const MAX_USER_AGENT: usize = 256;
 
 /// The credential part of an `Authorization` header, if it uses the Bearer scheme.
 /// Tokens in query strings are never looked at.
-enum Bearer<'a> {
+pub(crate) enum Bearer<'a> {
     Missing,
     Token(&'a str),
     Empty,
 }
 
-fn bearer(headers: &HeaderMap) -> Bearer<'_> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Bearer<'_> {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -43,7 +43,7 @@ fn bearer(headers: &HeaderMap) -> Bearer<'_> {
 }
 
 /// What we know about the caller for the audit trail.
-fn client_info(req: &Request) -> ClientInfo {
+pub(crate) fn client_info(req: &Request) -> ClientInfo {
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

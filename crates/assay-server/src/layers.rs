@@ -125,7 +125,7 @@ pub async fn finish_problems(req: Request, next: Next) -> Response {
 
     let problem = match res.extensions_mut().remove::<Problem>() {
         Some(p) => p,
-        None if is_error(res.status()) && !is_problem(&res) => {
+        None if is_error(res.status()) && !is_problem(&res) && !is_json(&res) => {
             foreign_error_to_problem(&mut res).await
         }
         None => return res,
@@ -147,6 +147,16 @@ pub async fn finish_problems(req: Request, next: Next) -> Response {
 
 fn is_error(status: StatusCode) -> bool {
     status.is_client_error() || status.is_server_error()
+}
+
+/// A JSON error body that is not a problem is a JSON-RPC error of the MCP endpoint: MCP
+/// clients read its `error.code`, so it is left as it is. (REST errors are always
+/// problems; framework defaults are plain text or empty.)
+fn is_json(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"))
 }
 
 fn is_problem(res: &Response) -> bool {

@@ -1,4 +1,5 @@
-//! Assay's HTTP server: REST /v1, health, OpenAPI.
+//! Assay's HTTP server: REST /v1, health, OpenAPI, and the hosted MCP endpoint
+//! (`/organizations/{org}/environments/{env}/mcp`, see [`mcp`]).
 //!
 //! The server owns HTTP concerns only — routing, limits, headers, error → response. It
 //! turns a bearer token into a `Principal` through the [`Authenticator`] port, builds an
@@ -12,6 +13,7 @@ mod auth;
 pub mod extract;
 mod handlers;
 mod layers;
+pub mod mcp;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -41,6 +43,9 @@ pub use layers::RequestId;
 pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// Default time a request may take until its response starts.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time an MCP request may take until its response starts: longer than the
+/// longest `wait_for_executions` (10 minutes), so the REST limit never cuts a wait.
+pub const DEFAULT_MCP_REQUEST_TIMEOUT: Duration = Duration::from_secs(11 * 60);
 /// After shutdown is signalled, how long open connections (e.g. log followers) may
 /// take to finish before the server stops anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -52,6 +57,13 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// Applies until the response starts; streamed bodies (log follow, downloads) run on.
     pub request_timeout: Duration,
+    /// The REST timeout's counterpart for the MCP endpoint, whose tools may wait.
+    pub mcp_request_timeout: Duration,
+    /// Browser origins (`https://app.example.com`) allowed to call the MCP endpoint, besides
+    /// the public URL's own origin. Requests without an `Origin` (CLI agents) need none.
+    pub allowed_origins: Vec<String>,
+    /// Cancelled when the server stops: ends open MCP response streams.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl ServerConfig {
@@ -60,6 +72,9 @@ impl ServerConfig {
             public_url,
             body_limit_bytes: DEFAULT_BODY_LIMIT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            mcp_request_timeout: DEFAULT_MCP_REQUEST_TIMEOUT,
+            allowed_origins: Vec::new(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         }
     }
 }
@@ -75,7 +90,8 @@ pub struct AppState {
     pub config: ServerConfig,
 }
 
-/// The whole application: every route of [`routes::ROUTES`] behind the common layers.
+/// The whole application: every route of [`routes::ROUTES`] and the MCP endpoint behind
+/// the common layers. The MCP service is built here, once, and shared by every request.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
     let timeout = state.config.request_timeout;
@@ -107,13 +123,15 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(layers::security_headers))
         .layer(axum::middleware::from_fn(layers::finish_problems))
         .layer(CatchPanicLayer::custom(layers::panic_response))
-        .layer(TimeoutLayer::with_status_code(
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(DefaultBodyLimit::max(limit));
+    // Timeouts per route group: the REST limit must not cut an MCP tool that waits.
+    routes::router(&state)
+        .route_layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .layer(RequestBodyLimitLayer::new(limit))
-        .layer(DefaultBodyLimit::max(limit));
-    routes::router(&state)
+        .merge(mcp::router(&state))
         .fallback(handlers::system::not_found)
         .method_not_allowed_fallback(handlers::system::method_not_allowed)
         .layer(middleware)

@@ -29,3 +29,6 @@ mod layers;
 
 #[path = "http/org.rs"]
 mod org;
+
+#[path = "http/mcp.rs"]
+mod mcp;

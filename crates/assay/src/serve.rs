@@ -32,6 +32,15 @@ pub struct ServerArgs {
     /// Logs and artifacts are kept.
     #[arg(long, env = "ASSAY_WORKSPACE_RETENTION_HOURS", default_value_t = 24)]
     pub workspace_retention_hours: u64,
+    /// A browser origin (e.g. https://app.example.com) allowed to call the MCP endpoints,
+    /// besides the public URL's own. Repeatable; the environment variable takes a
+    /// comma-separated list. Clients that send no Origin (CLI agents, IDEs) need none.
+    #[arg(
+        long = "allowed-origin",
+        env = "ASSAY_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -103,6 +112,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     .context("cannot start the control plane")?;
 
     let ready_store = store.clone();
+    let mut config = ServerConfig::new(public_url.clone());
+    config.allowed_origins = args
+        .allowed_origins
+        .iter()
+        .map(|o| o.trim().to_owned())
+        .filter(|o| !o.is_empty())
+        .collect();
+    let stopping = config.shutdown.clone();
     let state = AppState {
         control: control.clone() as Arc<dyn ControlPlane>,
         auth: control.authenticator(),
@@ -110,12 +127,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             let store = ready_store.clone();
             Box::pin(async move { store.list_orgs().await.is_ok() })
         }),
-        config: ServerConfig::new(public_url.clone()),
+        config,
     };
     tracing::info!(%bound, %public_url, data_dir = %data_dir.display(), "assay server listening");
     announce(&public_url, bound, first_start.as_ref());
 
-    assay_server::serve(listener, assay_server::router(state), shutdown_signal())
+    let shutdown = async move {
+        shutdown_signal().await;
+        stopping.cancel();
+    };
+    assay_server::serve(listener, assay_server::router(state), shutdown)
         .await
         .context("the HTTP server failed")?;
     control.shutdown().await;
