@@ -371,6 +371,39 @@ impl ControlPlane for RemoteControlPlane {
         self.call(self.request(Method::GET, url), &expect).await
     }
 
+    /// The server answers a wait within 25 s (below its request timeout), so longer waits
+    /// are a sequence of server-side waits — each woken by the execution's own events.
+    async fn wait_for_execution(
+        &self,
+        _actor: &Actor,
+        env: &EnvRef,
+        execution: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Execution> {
+        const SERVER_MAX: std::time::Duration = std::time::Duration::from_secs(25);
+        let deadline = std::time::Instant::now() + timeout;
+        // Leave room under this client's own request timeout for the answer to arrive.
+        let per_call = SERVER_MAX
+            .min(
+                self.config
+                    .timeout
+                    .saturating_sub(std::time::Duration::from_secs(5)),
+            )
+            .max(std::time::Duration::from_secs(1));
+        let expect = Expect::new("execution", execution, Level::Read);
+        loop {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            let secs = remaining.min(per_call).as_secs();
+            let mut url = self.execution_url(env, execution, &["wait"])?;
+            url.query_pairs_mut()
+                .append_pair("timeout_secs", &secs.to_string());
+            let current: Execution = self.call(self.request(Method::GET, url), &expect).await?;
+            if current.status.is_terminal() || std::time::Instant::now() >= deadline {
+                return Ok(current);
+            }
+        }
+    }
+
     async fn abort_execution(
         &self,
         _actor: &Actor,

@@ -289,6 +289,22 @@ impl ControlPlane for LocalControlPlane {
         self.commit(call, result).await
     }
 
+    async fn wait_for_execution(
+        &self,
+        actor: &Actor,
+        env: &EnvRef,
+        execution: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Execution> {
+        let mut call = Call::new(actor, Operation::WaitExecution).with(execution_ref(execution));
+        let result = async {
+            let scope = self.authorize(&mut call, env).await?;
+            self.wait_in(&mut call, &scope, execution, timeout).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
     async fn abort_execution(
         &self,
         actor: &Actor,

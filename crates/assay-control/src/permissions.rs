@@ -40,6 +40,7 @@ pub enum Operation {
     RunWorkflow,
     ListExecutions,
     GetExecution,
+    WaitExecution,
     AbortExecution,
     UpdateExecutionTags,
     ExecutionLogs,
@@ -85,6 +86,7 @@ impl Operation {
         Self::RunWorkflow,
         Self::ListExecutions,
         Self::GetExecution,
+        Self::WaitExecution,
         Self::AbortExecution,
         Self::UpdateExecutionTags,
         Self::ExecutionLogs,
@@ -118,9 +120,11 @@ impl Operation {
         use Operation::*;
         match self {
             ListWorkflows | GetWorkflow | ListTemplates | GetTemplate | ListExecutions
-            | GetExecution | ExecutionLogs | FollowExecutionLogs | ListArtifacts | ReadArtifact
-            | DownloadArtifact | WorkflowMetrics | ExecutionMetrics | ResourceHistory
-            | ListLabels | ListRunners => Requirement::Env(Level::Read),
+            | WaitExecution | GetExecution | ExecutionLogs | FollowExecutionLogs
+            | ListArtifacts | ReadArtifact | DownloadArtifact | WorkflowMetrics
+            | ExecutionMetrics | ResourceHistory | ListLabels | ListRunners => {
+                Requirement::Env(Level::Read)
+            }
             RunWorkflow | AbortExecution | UpdateExecutionTags => Requirement::Env(Level::Run),
             CreateWorkflow | UpdateWorkflow | ApplyWorkflow | DeleteWorkflow | CreateTemplate
             | UpdateTemplate | ApplyTemplate | DeleteTemplate => Requirement::Env(Level::Write),
@@ -159,6 +163,7 @@ impl Operation {
             RunWorkflow => "workflow.run",
             ListExecutions => "execution.list",
             GetExecution => "execution.get",
+            WaitExecution => "execution.wait",
             AbortExecution => "execution.abort",
             UpdateExecutionTags => "execution.tags.update",
             ExecutionLogs => "execution.logs.read",
@@ -215,6 +220,7 @@ mod tests {
             RunWorkflow => "run_workflow",
             ListExecutions => "list_executions",
             GetExecution => "get_execution",
+            WaitExecution => "wait_for_execution",
             AbortExecution => "abort_execution",
             UpdateExecutionTags => "update_execution_tags",
             ExecutionLogs => "execution_logs",

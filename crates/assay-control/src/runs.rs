@@ -226,6 +226,27 @@ impl LocalControlPlane {
         }
     }
 
+    /// Woken by the execution's committed state changes, never by polling. An execution
+    /// that is not active in this process is already final (or never ran here): its stored
+    /// state is the answer.
+    pub(crate) async fn wait_in(
+        &self,
+        call: &mut Call<'_>,
+        scope: &Scope,
+        reference: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Execution> {
+        let execution = self.find_execution(call, scope, reference).await?;
+        if execution.status.is_terminal() {
+            return Ok(execution);
+        }
+        match self.dispatcher.events.subscribe(execution.id) {
+            Some(receiver) => Ok((*wait_until_finished(receiver, timeout).await).clone()),
+            // It finished between the read and the subscription.
+            None => self.reload(scope, execution).await,
+        }
+    }
+
     pub(crate) async fn abort_in(
         &self,
         call: &mut Call<'_>,

@@ -365,6 +365,15 @@ pub trait ControlPlane: Send + Sync {
         env: &EnvRef,
         execution: &str,
     ) -> Result<Execution>;
+    /// Waits, event-driven, until the execution reaches a terminal status or `timeout`
+    /// passes, and returns it as it is then (check `status`).
+    async fn wait_for_execution(
+        &self,
+        actor: &Actor,
+        env: &EnvRef,
+        execution: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Execution>;
     async fn abort_execution(
         &self,
         actor: &Actor,

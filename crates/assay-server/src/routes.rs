@@ -239,6 +239,15 @@ const EXECUTION_LIST: &[QueryParam] = &[
     PAGE[0],
     PAGE[1],
 ];
+/// Below the 30 s REST timeout, so a wait always answers; clients call again to wait longer.
+pub const MAX_WAIT_SECS: u64 = 25;
+
+const WAIT: &[QueryParam] = &[q(
+    "timeout_secs",
+    Integer,
+    "How long to wait for a terminal status (default and maximum 25); then the execution is returned as it is.",
+)];
+
 const LOGS: &[QueryParam] = &[
     q("step", Str, "Only this step (reference or name)."),
     q(
@@ -587,6 +596,21 @@ pub static ROUTES: &[Route] = &[
             schema: "Execution",
         },
         handler: |m| on(m, executions::get),
+    },
+    Route {
+        verb: Verb::Get,
+        path: env_path!("/executions/{execution}/wait"),
+        operation_id: "waitForExecution",
+        summary: "Wait (event-driven) until the execution finishes or the timeout passes.",
+        tag: "executions",
+        requires: Requires::Read,
+        query: WAIT,
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "Execution",
+        },
+        handler: |m| on(m, executions::wait),
     },
     Route {
         verb: Verb::Post,

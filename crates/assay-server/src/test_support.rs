@@ -133,6 +133,15 @@ impl ControlPlane for Nothing {
     async fn get_execution(&self, _: &Actor, _: &EnvRef, _: &str) -> Result<Execution> {
         none()
     }
+    async fn wait_for_execution(
+        &self,
+        _: &Actor,
+        _: &EnvRef,
+        _: &str,
+        _: std::time::Duration,
+    ) -> Result<Execution> {
+        none()
+    }
     async fn abort_execution(&self, _: &Actor, _: &EnvRef, _: &str) -> Result<Execution> {
         none()
     }

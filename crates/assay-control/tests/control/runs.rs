@@ -504,3 +504,59 @@ async fn shutdown_aborts_running_executions_and_refuses_new_ones() {
         .unwrap_err();
     assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn waiting_returns_when_the_execution_finishes_or_the_timeout_passes() {
+    let app = TestApp::start(2).await;
+    app.create(&shell_workflow("slowish", "sleep 1; echo done"))
+        .await;
+    let queued = app.run("slowish", &[]).await;
+
+    // A short wait gives up and returns the execution as it is: not finished.
+    let early = app
+        .plane
+        .wait_for_execution(
+            &app.admin(),
+            &app.dev(),
+            "slowish-1",
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap();
+    assert!(!early.status.is_terminal(), "{early:?}");
+
+    // A long wait is woken by the final state, long before its timeout.
+    let started = std::time::Instant::now();
+    let done = app
+        .plane
+        .wait_for_execution(
+            &app.admin(),
+            &app.dev(),
+            &queued.id.to_string(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, ExecutionStatus::Passed, "{done:?}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // Waiting on a finished execution answers at once with its stored state.
+    let again = app
+        .plane
+        .wait_for_execution(
+            &app.admin(),
+            &app.dev(),
+            "slowish-1",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, done);
+
+    let missing = app
+        .plane
+        .wait_for_execution(&app.admin(), &app.dev(), "nope-1", Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, Error::NotFound { .. }), "{missing:?}");
+}

@@ -4,6 +4,8 @@
 use crate::catalog::Ctx;
 use crate::errors::ToolError;
 use assay_core::execution::Execution;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -11,8 +13,6 @@ pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 60;
 pub(crate) const MAX_TIMEOUT_SECS: u64 = 600;
 /// Most executions one wait may watch.
 pub(crate) const MAX_EXECUTIONS: usize = 50;
-const FIRST_POLL: Duration = Duration::from_millis(100);
-const MAX_POLL: Duration = Duration::from_secs(2);
 /// A progress notification at least this often, so clients that reset their request
 /// timeout on progress keep waiting.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -37,6 +37,10 @@ pub(crate) struct WaitOutcome {
 
 /// Waits until every execution in `ids` (IDs or names) is in a final state, the limit
 /// passes, or the client cancels the request. An unknown execution fails at once.
+///
+/// Event-driven: one `ControlPlane::wait_for_execution` per unfinished execution, each woken
+/// by that execution's own state changes; a progress notification goes out whenever one
+/// finishes and at least every `PROGRESS_EVERY` in between.
 pub(crate) async fn wait_all(
     ctx: &Ctx,
     ids: &[String],
@@ -48,54 +52,55 @@ pub(crate) async fn wait_all(
     for id in ids {
         executions.push(ctx.plane.get_execution(&ctx.actor, &ctx.env, id).await?);
     }
-    let mut poll = FIRST_POLL;
+    let mut pending: FuturesUnordered<_> = executions
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !e.status.is_terminal())
+        .map(|(i, e)| {
+            let id = e.id.to_string();
+            async move {
+                let result = ctx
+                    .plane
+                    .wait_for_execution(&ctx.actor, &ctx.env, &id, limit)
+                    .await;
+                (i, result)
+            }
+        })
+        .collect();
     let mut last_progress = 0.0_f64;
-    let mut last_report: Option<(Instant, usize)> = None;
-    // TODO(issue 4): switch to ControlPlane::wait_for_execution (event-driven) once the port
-    // has it; polling costs one audited get_execution per unfinished execution per round.
     loop {
         let done = executions.iter().filter(|e| e.status.is_terminal()).count();
-        let now = Instant::now();
-        let report_due = match last_report {
-            None => true,
-            Some((at, seen_done)) => seen_done != done || now - at >= PROGRESS_EVERY,
-        };
-        if report_due {
-            // Progress must grow with every notification: elapsed seconds do.
-            let elapsed = (now - started).as_secs_f64().max(last_progress + 0.001);
-            last_progress = elapsed;
-            ctx.progress
-                .report(
-                    elapsed,
-                    limit.as_secs_f64(),
-                    status_message(&executions, done),
-                )
-                .await;
-            last_report = Some((now, done));
-        }
+        // Progress must grow with every notification: elapsed seconds do.
+        let elapsed = started.elapsed().as_secs_f64().max(last_progress + 0.001);
+        last_progress = elapsed;
+        ctx.progress
+            .report(
+                elapsed,
+                limit.as_secs_f64(),
+                status_message(&executions, done),
+            )
+            .await;
         if done == executions.len() {
             return Ok(WaitOutcome {
                 executions,
                 timed_out: false,
             });
         }
-        if now >= deadline || ctx.cancel.is_cancelled() {
+        if Instant::now() >= deadline || ctx.cancel.is_cancelled() || pending.is_empty() {
             return Ok(WaitOutcome {
                 executions,
                 timed_out: true,
             });
         }
-        let sleep = poll.min(deadline - now);
+        let tick = PROGRESS_EVERY.min(deadline - Instant::now());
         tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
+            finished = pending.next() => {
+                if let Some((i, result)) = finished {
+                    executions[i] = result?;
+                }
+            }
+            _ = tokio::time::sleep(tick) => {}
             _ = ctx.cancel.cancelled() => {}
-        }
-        poll = (poll * 3 / 2).min(MAX_POLL);
-        for e in executions.iter_mut().filter(|e| !e.status.is_terminal()) {
-            *e = ctx
-                .plane
-                .get_execution(&ctx.actor, &ctx.env, &e.id.to_string())
-                .await?;
         }
     }
 }

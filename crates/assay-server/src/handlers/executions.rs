@@ -61,6 +61,29 @@ pub async fn get(
     Ok(Json(execution))
 }
 
+pub async fn wait(
+    State(state): State<AppState>,
+    Authed(actor): Authed,
+    ApiPath(path): ApiPath<ExecutionPath>,
+    mut query: Query,
+) -> ApiResult<Json<Execution>> {
+    let secs = query
+        .u64("timeout_secs")
+        .unwrap_or(crate::routes::MAX_WAIT_SECS)
+        .min(crate::routes::MAX_WAIT_SECS);
+    query.finish()?;
+    let execution = state
+        .control
+        .wait_for_execution(
+            &actor,
+            &path.env_ref(),
+            &path.execution,
+            std::time::Duration::from_secs(secs),
+        )
+        .await?;
+    Ok(Json(execution))
+}
+
 pub async fn abort(
     State(state): State<AppState>,
     Authed(actor): Authed,

@@ -400,3 +400,41 @@ async fn artifact_paths_cannot_escape_the_execution() {
         }
     }
 }
+
+#[tokio::test]
+async fn waiting_answers_when_the_execution_finishes_or_at_the_timeout() {
+    let app = TestApp::start().await;
+    app.create_workflow(
+        "\
+kind: TestWorkflow
+metadata:
+  name: pause
+spec:
+  steps:
+  - shell: sleep 1
+",
+    )
+    .await;
+    let started = app.run("pause").await;
+    let id = started["id"].as_str().unwrap();
+    let wait = |secs: &str| {
+        app.client
+            .get(app.env_url(&format!("/executions/{id}/wait?timeout_secs={secs}")))
+            .send()
+    };
+
+    let early = wait("0").await.unwrap();
+    assert_eq!(early.status(), 200);
+    let early: Value = early.json().await.unwrap();
+    assert!(matches!(early["status"].as_str(), Some("queued" | "running")), "{early}");
+
+    let done = wait("20").await.unwrap();
+    assert_eq!(done.status(), 200);
+    let done: Value = done.json().await.unwrap();
+    assert_eq!(done["status"], "passed", "{done}");
+
+    let bad = wait("soon").await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let problem: Value = bad.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:assay:problem:invalid");
+}

@@ -245,6 +245,15 @@ impl ControlPlane for Scripted {
     async fn get_execution(&self, a: &Actor, _: &EnvRef, e: &str) -> Result<Execution> {
         self.scripted(a, e).await
     }
+    async fn wait_for_execution(
+        &self,
+        a: &Actor,
+        _: &EnvRef,
+        e: &str,
+        _: std::time::Duration,
+    ) -> Result<Execution> {
+        self.scripted(a, e).await
+    }
     async fn abort_execution(&self, a: &Actor, _: &EnvRef, e: &str) -> Result<Execution> {
         self.scripted(a, e).await
     }
