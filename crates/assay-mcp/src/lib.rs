@@ -33,6 +33,7 @@ pub use levels::{listing_level, tool_level};
 pub use server::AssayMcp;
 pub use transport::{
     McpHttpResponse, McpHttpService, serve_io, serve_stdio, streamable_http_service,
+    streamable_http_service_for,
 };
 
 /// Names of every tool, in listing order.

@@ -49,22 +49,40 @@ pub type McpHttpResponse = http::Response<BoxBody<Bytes, Infallible>>;
 
 /// MCP Streamable HTTP as a tower service. Mount it at the environment's MCP path behind
 /// the authentication layer; requests without an `McpCaller` extension get no tools.
-#[derive(Clone)]
-pub struct McpHttpService {
-    inner: Inner,
+///
+/// The handler type defaults to [`AssayMcp`]; other handlers exist only so the conformance
+/// fixture (`examples/conformance-server.rs`) is served by this very transport.
+pub struct McpHttpService<H = AssayMcp> {
+    inner: Inner<H>,
 }
 
-#[derive(Clone)]
-enum Inner {
+impl<H> Clone for McpHttpService<H> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+enum Inner<H> {
     // Stateless serving needs no session store; `LocalSessionManager` only exists for the
     // opt-in legacy session mode (pre-2026 clients that want a GET stream).
     Stateless(
         StreamableHttpService<
-            AssayMcp,
+            H,
             rmcp::transport::streamable_http_server::session::never::NeverSessionManager,
         >,
     ),
-    Sessions(StreamableHttpService<AssayMcp, LocalSessionManager>),
+    Sessions(StreamableHttpService<H, LocalSessionManager>),
+}
+
+impl<H> Clone for Inner<H> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Stateless(s) => Self::Stateless(s.clone()),
+            Self::Sessions(s) => Self::Sessions(s.clone()),
+        }
+    }
 }
 
 /// Builds the Streamable HTTP service: stateless with JSON answers by default, `Host` and
@@ -74,6 +92,20 @@ pub fn streamable_http_service(
     config: &McpHttpConfig,
     shutdown: CancellationToken,
 ) -> McpHttpService {
+    streamable_http_service_for(mcp, config, shutdown)
+}
+
+/// [`streamable_http_service`] for any rmcp handler. Hidden: it names rmcp's trait, and it
+/// exists only so the conformance fixture runs through exactly the product's transport.
+#[doc(hidden)]
+pub fn streamable_http_service_for<H>(
+    mcp: H,
+    config: &McpHttpConfig,
+    shutdown: CancellationToken,
+) -> McpHttpService<H>
+where
+    H: rmcp::ServerHandler + Clone + Send + Sync + 'static,
+{
     let rmcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(config.allowed_hosts.clone())
         .with_allowed_origins(config.allowed_origins.clone())
@@ -101,8 +133,9 @@ pub fn streamable_http_service(
     McpHttpService { inner }
 }
 
-impl<B> tower_service::Service<http::Request<B>> for McpHttpService
+impl<B, H> tower_service::Service<http::Request<B>> for McpHttpService<H>
 where
+    H: rmcp::ServerHandler + Send + 'static,
     B: Body + Send + 'static,
     B::Error: Display,
     B::Data: Send + 'static,
