@@ -426,7 +426,10 @@ spec:
     let early = wait("0").await.unwrap();
     assert_eq!(early.status(), 200);
     let early: Value = early.json().await.unwrap();
-    assert!(matches!(early["status"].as_str(), Some("queued" | "running")), "{early}");
+    assert!(
+        matches!(early["status"].as_str(), Some("queued" | "running")),
+        "{early}"
+    );
 
     let done = wait("20").await.unwrap();
     assert_eq!(done.status(), 200);
