@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn every_control_plane_method_has_exactly_one_operation() {
         let methods = control_plane_methods();
-        assert_eq!(methods.len(), 41, "methods found: {methods:?}");
+        assert_eq!(methods.len(), 42, "methods found: {methods:?}");
         let ops: BTreeSet<String> = Operation::ALL
             .iter()
             .map(|op| method(*op).to_string())
@@ -323,7 +323,7 @@ mod tests {
                 .filter(|op| op.requirement() == req)
                 .count()
         };
-        assert_eq!(count(Requirement::Env(Level::Read)), 16);
+        assert_eq!(count(Requirement::Env(Level::Read)), 17);
         assert_eq!(count(Requirement::Env(Level::Run)), 3);
         assert_eq!(count(Requirement::Env(Level::Write)), 8);
         assert_eq!(count(Requirement::Env(Level::Admin)), 0);
