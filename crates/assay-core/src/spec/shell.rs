@@ -255,6 +255,32 @@ impl Scanner {
     }
 
     /// `$(`, `$((` and `${` open frames in code, double quotes and here-documents.
+    /// A backslash where only `escapable` characters (and a newline) lose their meaning:
+    /// inside double quotes, or in an expanding here-document (where `"` stays literal).
+    fn backslash(&mut self, chars: &[char], i: usize, sig: u64, escapable: &[char]) -> usize {
+        match chars.get(i + 1) {
+            Some(&MARK) => {
+                self.emit(sig, false);
+                self.marks.push(Err(Unsafe::Escaped));
+                self.emit(sig, false);
+                2
+            }
+            Some('\n') => {
+                self.emit_n(sig, false, 2);
+                2
+            }
+            Some(c) if escapable.contains(c) => {
+                self.emit(sig, false);
+                self.emit(sig, true);
+                2
+            }
+            _ => {
+                self.emit(sig, true);
+                1
+            }
+        }
+    }
+
     fn dollar(&mut self, chars: &[char], i: usize, sig: u64) -> usize {
         match (chars.get(i + 1), chars.get(i + 2)) {
             (Some('('), Some('(')) => {
@@ -498,27 +524,7 @@ impl Scanner {
                 self.emit(sig, false);
                 1
             }
-            '\\' => match chars.get(i + 1) {
-                Some(&MARK) => {
-                    self.emit(sig, false);
-                    self.marks.push(Err(Unsafe::Escaped));
-                    self.emit(sig, false);
-                    2
-                }
-                Some('$' | '`' | '"' | '\\') => {
-                    self.emit(sig, false);
-                    self.emit(sig, true);
-                    2
-                }
-                Some('\n') => {
-                    self.emit_n(sig, false, 2);
-                    2
-                }
-                _ => {
-                    self.emit(sig, true);
-                    1
-                }
-            },
+            '\\' => self.backslash(chars, i, sig, &['$', '`', '"', '\\']),
             '$' => self.dollar(chars, i, sig),
             '`' => {
                 self.frames.push(Frame::Backtick);
@@ -677,27 +683,7 @@ impl Scanner {
             return 1;
         }
         match c {
-            '\\' => match chars.get(i + 1) {
-                Some(&MARK) => {
-                    self.emit(sig, false);
-                    self.marks.push(Err(Unsafe::Escaped));
-                    self.emit(sig, false);
-                    2
-                }
-                Some('$' | '`' | '\\') => {
-                    self.emit(sig, false);
-                    self.emit(sig, true);
-                    2
-                }
-                Some('\n') => {
-                    self.emit_n(sig, false, 2);
-                    2
-                }
-                _ => {
-                    self.emit(sig, true);
-                    1
-                }
-            },
+            '\\' => self.backslash(chars, i, sig, &['$', '`', '\\']),
             '$' => self.dollar(chars, i, sig),
             '`' => {
                 self.frames.push(Frame::Backtick);
