@@ -422,11 +422,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let public_url = format!("http://{}", listener.local_addr()?);
     // The product's transport settings for a loopback public URL: loopback Host names, the
-    // public URL as the one allowed browser Origin, stateless JSON answers
-    // (assay-server's `mcp::router`). ASSAY_CONFORMANCE_SESSIONS=1 opts into legacy sessions.
+    // public URL as the one allowed browser Origin, JSON answers (assay-server's
+    // `mcp::router`), with sessions on (`assay server --mcp-sessions`): the 2025-11-25 suite
+    // answers server→client requests (sampling, elicitation) in separate POSTs, which only
+    // a session routes back. ASSAY_CONFORMANCE_SESSIONS=0 serves statelessly instead.
     let config = McpHttpConfig {
         allowed_origins: vec![public_url.clone()],
-        sessions: std::env::var("ASSAY_CONFORMANCE_SESSIONS").is_ok_and(|v| v == "1"),
+        sessions: std::env::var("ASSAY_CONFORMANCE_SESSIONS").map_or(true, |v| v != "0"),
         ..McpHttpConfig::default()
     };
     let shutdown = CancellationToken::new();

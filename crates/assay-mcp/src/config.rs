@@ -19,7 +19,8 @@ impl Default for AssayMcpConfig {
     }
 }
 
-/// Settings of the Streamable HTTP endpoint (see `streamable_http_service`).
+/// Settings of the HTTP endpoint (see `streamable_http_service`): Streamable HTTP, and
+/// legacy HTTP+SSE (2024-11-05) on the same URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct McpHttpConfig {
     /// `Host` header values accepted (DNS-rebinding protection), e.g. `assay.example.com`
@@ -29,8 +30,15 @@ pub struct McpHttpConfig {
     /// validation is always on: an empty list rejects every request that carries an Origin.
     pub allowed_origins: Vec<String>,
     /// Keep legacy (pre-2026) MCP sessions. Off by default: stateless serving scales across
-    /// replicas and leaves no session to hijack.
+    /// replicas and leaves no session to hijack. A session is bound to the principal and
+    /// endpoint that opened it; anyone else presenting its id is told it does not exist.
     pub sessions: bool,
+    /// Live Streamable HTTP sessions one principal may hold at one endpoint.
+    pub max_sessions_per_owner: usize,
+    /// Open legacy SSE streams (2024-11-05 clients) one principal may hold at one endpoint.
+    pub max_sse_streams_per_owner: usize,
+    /// Open legacy SSE streams in total.
+    pub max_sse_streams: usize,
     /// Answer simple requests with `application/json` instead of an SSE stream (stateless
     /// mode only; a call that sends progress first still streams).
     pub json_response: bool,
@@ -44,6 +52,9 @@ impl Default for McpHttpConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: Vec::new(),
             sessions: false,
+            max_sessions_per_owner: 64,
+            max_sse_streams_per_owner: 16,
+            max_sse_streams: 1024,
             json_response: true,
             max_request_body_bytes: 4 * 1024 * 1024,
         }

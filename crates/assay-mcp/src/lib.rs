@@ -1,7 +1,8 @@
 //! Assay's MCP server: the tool set (Testkube's tool names, plus a few of our own) over the
-//! `ControlPlane` port, and its transports (stdio; Streamable HTTP as a tower service the
-//! server crate mounts). Depends on `assay-core` only: authorization and audit happen in
-//! the control plane, for MCP calls exactly as for REST calls.
+//! `ControlPlane` port, and its transports (stdio; one HTTP tower service the server crate
+//! mounts, speaking Streamable HTTP and, on the same URL, legacy HTTP+SSE). Depends on
+//! `assay-core` only: authorization and audit happen in the control plane, for MCP calls
+//! exactly as for REST calls.
 //!
 //! rmcp (pinned exactly) is used only inside this crate; nothing public names its types.
 //!
@@ -12,6 +13,8 @@
 //! argument decoding), `caller`, `progress`, `transport`, `docs`.
 
 mod args;
+#[doc(hidden)]
+pub mod bench_support;
 mod caller;
 mod catalog;
 mod config;

@@ -1,7 +1,7 @@
 //! `AssayMcp`: the MCP server handler. Lists the tools a caller may use and runs tool calls
 //! as that caller through the `ControlPlane` port.
 
-use crate::caller::{self, McpCaller};
+use crate::caller::{self, ClientNames, McpCaller};
 use crate::catalog::{Catalog, Ctx, failure};
 use crate::config::AssayMcpConfig;
 use crate::levels::listing_level;
@@ -10,8 +10,9 @@ use assay_core::ports::ControlPlane;
 use rmcp::ErrorData as McpError;
 use rmcp::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams,
+    InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use std::sync::Arc;
@@ -34,6 +35,8 @@ struct Inner {
     catalog: Catalog,
     /// The caller when the transport provides none per request (stdio).
     fixed_caller: Option<McpCaller>,
+    /// Client names from `initialize`, for stateless clients' later calls.
+    client_names: ClientNames,
 }
 
 impl AssayMcp {
@@ -63,8 +66,17 @@ impl AssayMcp {
                 config: Arc::new(config),
                 catalog: Catalog::build(),
                 fixed_caller,
+                client_names: ClientNames::new(),
             }),
         }
+    }
+
+    fn resolve(&self, context: &RequestContext<RoleServer>) -> Option<McpCaller> {
+        caller::resolve(
+            context,
+            self.inner.fixed_caller.as_ref(),
+            &self.inner.client_names,
+        )
     }
 }
 
@@ -78,13 +90,28 @@ impl ServerHandler for AssayMcp {
             .with_instructions(INSTRUCTIONS)
     }
 
+    /// rmcp's own handshake, after noting the client's name: a stateless client names
+    /// itself only here, and its later calls are audited with that name (`ClientNames`).
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        if let Some(parts) = context.extensions.get::<http::request::Parts>() {
+            self.inner
+                .client_names
+                .remember(parts, &request.client_info);
+        }
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let caller = caller::resolve(&context, self.inner.fixed_caller.as_ref())
-            .ok_or_else(unauthenticated)?;
+        let caller = self.resolve(&context).ok_or_else(unauthenticated)?;
         let level = listing_level(&caller.actor.principal, &caller.env);
         Ok(ListToolsResult::with_all_items(
             self.inner.catalog.listing(level),
@@ -102,7 +129,7 @@ impl ServerHandler for AssayMcp {
                 None,
             ));
         };
-        let Some(caller) = caller::resolve(&context, self.inner.fixed_caller.as_ref()) else {
+        let Some(caller) = self.resolve(&context) else {
             return Ok(failure("Not authenticated: this request carries no identity.").into());
         };
         let ctx = Ctx {

@@ -62,6 +62,10 @@ pub struct ServerConfig {
     /// Browser origins (`https://app.example.com`) allowed to call the MCP endpoint, besides
     /// the public URL's own origin. Requests without an `Origin` (CLI agents) need none.
     pub allowed_origins: Vec<String>,
+    /// Keep MCP sessions (`Mcp-Session-Id`) for pre-2026 Streamable HTTP clients, each bound
+    /// to the principal and endpoint that opened it. Off: every MCP request stands alone,
+    /// which works across replicas. Legacy HTTP+SSE clients are served either way.
+    pub mcp_sessions: bool,
     /// Cancelled when the server stops: ends open MCP response streams.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -74,6 +78,7 @@ impl ServerConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             mcp_request_timeout: DEFAULT_MCP_REQUEST_TIMEOUT,
             allowed_origins: Vec::new(),
+            mcp_sessions: false,
             shutdown: tokio_util::sync::CancellationToken::new(),
         }
     }

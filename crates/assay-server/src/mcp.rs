@@ -1,8 +1,11 @@
-//! The hosted MCP endpoint: `assay-mcp`'s Streamable HTTP service mounted at
-//! [`MCP_PATH`], behind three checks of its own, outermost first: a long timeout (tools
-//! may wait), `Host`/`Origin` validation (DNS rebinding and cross-site calls are refused
-//! before any credential is looked at), and bearer authentication that hands the tools an
-//! `McpCaller`. It is not a REST route: it is absent from `routes::ROUTES` and OpenAPI.
+//! The hosted MCP endpoint: `assay-mcp`'s HTTP service (Streamable HTTP, and legacy
+//! HTTP+SSE on the same URL) mounted at [`MCP_PATH`], behind three checks of its own,
+//! outermost first: a long timeout (tools may wait; it applies until the response starts,
+//! so an open SSE stream runs on), `Host`/`Origin` validation (DNS rebinding and
+//! cross-site calls are refused before any credential is looked at), and bearer
+//! authentication — of every request, SSE stream GETs and message POSTs alike — that hands
+//! the tools an `McpCaller`. It is not a REST route: it is absent from `routes::ROUTES` and
+//! OpenAPI.
 
 use crate::AppState;
 use crate::auth::{Bearer, bearer, client_info};
@@ -41,6 +44,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         allowed_hosts: guard.hosts.clone(),
         allowed_origins: guard.origins.clone(),
         max_request_body_bytes: config.body_limit_bytes,
+        sessions: config.mcp_sessions,
         ..McpHttpConfig::default()
     };
     let service = streamable_http_service(mcp, &http, config.shutdown.clone());

@@ -32,3 +32,9 @@ mod org;
 
 #[path = "http/mcp.rs"]
 mod mcp;
+
+#[path = "http/mcp_concurrency.rs"]
+mod mcp_concurrency;
+
+#[path = "http/mcp_sessions.rs"]
+mod mcp_sessions;

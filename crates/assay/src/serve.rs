@@ -41,6 +41,17 @@ pub struct ServerArgs {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+    /// Keep MCP sessions (Mcp-Session-Id) for Streamable HTTP clients of protocol versions
+    /// before 2026-07-28 that want them (e.g. for server-to-client requests). Each session
+    /// is bound to the credential's principal and endpoint that opened it. Sessions live in
+    /// this process: behind several replicas, route a client to one replica or leave this off.
+    /// The environment variable takes true/false, 1/0, yes/no or on/off.
+    #[arg(
+        long,
+        env = "ASSAY_MCP_SESSIONS",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub mcp_sessions: bool,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -119,6 +130,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .map(|o| o.trim().to_owned())
         .filter(|o| !o.is_empty())
         .collect();
+    config.mcp_sessions = args.mcp_sessions;
     let stopping = config.shutdown.clone();
     let state = AppState {
         control: control.clone() as Arc<dyn ControlPlane>,

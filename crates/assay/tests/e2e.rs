@@ -4,6 +4,7 @@
 mod e2e {
     pub mod harness;
     pub mod identity;
+    pub mod mcp_sdk;
 }
 
 use e2e::harness::*;

@@ -487,9 +487,13 @@ async fn the_rmcp_client_lists_and_runs_over_http() {
         .collect();
     assert_eq!(events.len(), 1, "{body}");
     assert_eq!(events[0]["resources"][0], "workflow:green", "{body}");
-    // A 2025-11-25 client names itself only in `initialize`, which stateless serving does
-    // not remember: no client name rather than rmcp's placeholder for the missing handshake.
-    assert_eq!(events[0]["client"].get("mcp_client"), None, "{body}");
+    // A 2025-11-25 client names itself only in `initialize`; stateless serving remembers
+    // that name for the same credential and User-Agent (not rmcp's placeholder for the
+    // missing handshake).
+    assert_eq!(
+        events[0]["client"]["mcp_client"], "rmcp-e2e/1.2.3",
+        "{body}"
+    );
 }
 
 /// JSON-RPC errors that rmcp answers with an HTTP error status keep their JSON-RPC body

@@ -1,17 +1,32 @@
-//! Transports: stdio for `assay mcp serve`, and a Streamable HTTP tower service for the
-//! server crate to mount (behind its authentication layer, which inserts an `McpCaller`
-//! into each request's extensions). rmcp's types stay in here.
+//! Transports: stdio for `assay mcp serve`, and one HTTP tower service for the server crate
+//! to mount (behind its authentication layer, which inserts an `McpCaller` into each
+//! request's extensions) that speaks Streamable HTTP (rmcp) and, on the same URL, legacy
+//! HTTP+SSE (2024-11-05). rmcp's types stay in here.
+//!
+//! Layout: this module routes each request; `sessions` binds Streamable HTTP sessions to
+//! their owner; `legacy_sse` is the 2024-11-05 transport; `guard` re-checks Host/Origin for
+//! the requests rmcp does not see; `responses` holds the answers they share.
 
+mod guard;
+mod legacy_sse;
+mod responses;
+mod sessions;
+
+use crate::caller::{McpCaller, OwnerKey};
 use crate::config::McpHttpConfig;
 use crate::server::AssayMcp;
 use assay_core::{Error, Result};
 use bytes::Bytes;
+use guard::HostGuard;
 use http_body::Body;
 use http_body_util::combinators::BoxBody;
+use legacy_sse::LegacySse;
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpService;
 use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use sessions::SessionBindings;
 use std::convert::Infallible;
 use std::fmt::Display;
 use std::future::Future;
@@ -47,46 +62,51 @@ where
 /// The response type of [`McpHttpService`].
 pub type McpHttpResponse = http::Response<BoxBody<Bytes, Infallible>>;
 
-/// MCP Streamable HTTP as a tower service. Mount it at the environment's MCP path behind
-/// the authentication layer; requests without an `McpCaller` extension get no tools.
+/// MCP over HTTP as a tower service: Streamable HTTP, plus legacy HTTP+SSE (2024-11-05) on
+/// the same URL. Mount it at the environment's MCP path behind the authentication layer;
+/// requests without an `McpCaller` extension get no tools.
 ///
 /// The handler type defaults to [`AssayMcp`]; other handlers exist only so the conformance
 /// fixture (`examples/conformance-server.rs`) is served by this very transport.
 pub struct McpHttpService<H = AssayMcp> {
-    inner: Inner<H>,
+    streamable: Streamable<H>,
+    legacy: LegacySse<H>,
 }
 
 impl<H> Clone for McpHttpService<H> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
+            streamable: self.streamable.clone(),
+            legacy: self.legacy.clone(),
         }
     }
 }
 
-enum Inner<H> {
+enum Streamable<H> {
     // Stateless serving needs no session store; `LocalSessionManager` only exists for the
     // opt-in legacy session mode (pre-2026 clients that want a GET stream).
-    Stateless(
-        StreamableHttpService<
-            H,
-            rmcp::transport::streamable_http_server::session::never::NeverSessionManager,
-        >,
-    ),
-    Sessions(StreamableHttpService<H, LocalSessionManager>),
+    Stateless(StreamableHttpService<H, NeverSessionManager>),
+    Sessions {
+        service: StreamableHttpService<H, LocalSessionManager>,
+        bindings: Arc<SessionBindings>,
+    },
 }
 
-impl<H> Clone for Inner<H> {
+impl<H> Clone for Streamable<H> {
     fn clone(&self) -> Self {
         match self {
             Self::Stateless(s) => Self::Stateless(s.clone()),
-            Self::Sessions(s) => Self::Sessions(s.clone()),
+            Self::Sessions { service, bindings } => Self::Sessions {
+                service: service.clone(),
+                bindings: bindings.clone(),
+            },
         }
     }
 }
 
-/// Builds the Streamable HTTP service: stateless with JSON answers by default, `Host` and
-/// `Origin` checked against the configuration. `shutdown` ends open streams when cancelled.
+/// Builds the HTTP service: stateless Streamable HTTP with JSON answers by default (legacy
+/// sessions if configured), legacy HTTP+SSE always, `Host` and `Origin` checked against
+/// the configuration. `shutdown` ends open streams and sessions when cancelled.
 pub fn streamable_http_service(
     mcp: AssayMcp,
     config: &McpHttpConfig,
@@ -113,29 +133,35 @@ where
         .with_legacy_session_mode(config.sessions)
         .with_json_response(config.json_response)
         .with_max_request_body_bytes(config.max_request_body_bytes)
-        .with_cancellation_token(shutdown);
+        .with_cancellation_token(shutdown.clone());
+    let legacy = LegacySse::new(
+        mcp.clone(),
+        config,
+        HostGuard::new(&config.allowed_hosts, &config.allowed_origins),
+        shutdown,
+    );
     // The factory runs per request (stateless) or per session: it clones an `Arc`, never
     // rebuilds the tool catalog.
     let factory = move || Ok(mcp.clone());
-    let inner = if config.sessions {
-        Inner::Sessions(StreamableHttpService::new(
-            factory,
-            Arc::new(LocalSessionManager::default()),
-            rmcp_config,
-        ))
+    let streamable = if config.sessions {
+        let manager = Arc::new(LocalSessionManager::default());
+        Streamable::Sessions {
+            service: StreamableHttpService::new(factory, manager.clone(), rmcp_config),
+            bindings: Arc::new(SessionBindings::new(manager, config.max_sessions_per_owner)),
+        }
     } else {
-        Inner::Stateless(StreamableHttpService::new(
+        Streamable::Stateless(StreamableHttpService::new(
             factory,
-            Arc::new(rmcp::transport::streamable_http_server::session::never::NeverSessionManager::default()),
+            Arc::new(NeverSessionManager::default()),
             rmcp_config,
         ))
     };
-    McpHttpService { inner }
+    McpHttpService { streamable, legacy }
 }
 
 impl<B, H> tower_service::Service<http::Request<B>> for McpHttpService<H>
 where
-    H: rmcp::ServerHandler + Send + 'static,
+    H: rmcp::ServerHandler + Clone + Send + Sync + 'static,
     B: Body + Send + 'static,
     B::Error: Display,
     B::Data: Send + 'static,
@@ -150,9 +176,28 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        match &mut self.inner {
-            Inner::Stateless(s) => s.call(req),
-            Inner::Sessions(s) => s.call(req),
+        let owner = OwnerKey::of(req.extensions().get::<McpCaller>());
+        match legacy_sse::route(&req) {
+            legacy_sse::Route::OpenStream => {
+                let legacy = self.legacy.clone();
+                return Box::pin(async move { Ok(legacy.open(&req, owner)) });
+            }
+            legacy_sse::Route::Message(session) => {
+                let legacy = self.legacy.clone();
+                return Box::pin(async move { Ok(legacy.post(req, owner, &session).await) });
+            }
+            legacy_sse::Route::NotLegacy => {}
+        }
+        match &self.streamable {
+            Streamable::Stateless(service) => {
+                let service = service.clone();
+                Box::pin(async move { Ok(service.handle(req).await) })
+            }
+            Streamable::Sessions { service, bindings } => {
+                let service = service.clone();
+                let bindings = bindings.clone();
+                Box::pin(async move { Ok(bindings.serve(&service, req, owner).await) })
+            }
         }
     }
 }
