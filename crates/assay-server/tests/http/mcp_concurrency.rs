@@ -4,15 +4,11 @@
 //! principal may see; the audit log must hold exactly one event per call, on the right
 //! token.
 //!
-//! No REST route creates environments, so this module starts the real server itself
-//! (same parts as `TestApp`) to insert them into the store before the control plane runs.
+//! No REST route creates environments, so they go into the store directly, before any
+//! request names them.
 
-use crate::support::{Server, http_client, listener, spawn};
-use assay_control::{ControlPlaneConfig, LocalControlPlane};
-use assay_core::ports::{Clock, ControlPlane, ExecutionFiles, Executor, Store, SystemClock};
+use crate::support::{TestApp, http_client};
 use assay_core::tenancy::Environment;
-use assay_exec::{FsExecutionFiles, LocalExecutor, LocalExecutorConfig};
-use assay_server::{AppState, ServerConfig};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,65 +33,25 @@ struct Setup {
     base: String,
     admin: reqwest::Client,
     tenants: Vec<Tenant>,
-    _server: Server,
-    _dir: tempfile::TempDir,
+    _app: TestApp,
 }
 
 async fn start() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store: Arc<dyn Store> = Arc::new(
-        assay_store::SqliteStore::open(&dir.path().join("assay.db"))
-            .await
-            .unwrap(),
-    );
-    let boot = assay_control::bootstrap::bootstrap(&*store, &*clock)
-        .await
-        .unwrap()
-        .expect("a fresh database bootstraps");
+    let app = TestApp::start().await;
     let mut envs = Vec::new();
     for i in 0..PRINCIPALS {
         let env = Environment {
             id: uuid::Uuid::now_v7(),
-            org_id: boot.org.id,
+            org_id: app.org_id,
             slug: format!("team-{i:02}"),
             name: format!("team {i:02}"),
             created_at: time::OffsetDateTime::now_utc(),
         };
-        store.insert_env(&env).await.unwrap();
+        app.store.insert_env(&env).await.unwrap();
         envs.push(env);
     }
-    let data_dir = dir.path().join("data");
-    let files = Arc::new(FsExecutionFiles::new(data_dir.clone()));
-    let executor: Arc<dyn Executor> = Arc::new(LocalExecutor::new(
-        LocalExecutorConfig {
-            data_dir,
-            ..LocalExecutorConfig::default()
-        },
-        files.clone(),
-    ));
-    let files: Arc<dyn ExecutionFiles> = files;
-    let control = LocalControlPlane::start(
-        ControlPlaneConfig::default(),
-        store.clone(),
-        executor,
-        files,
-        clock,
-    )
-    .await
-    .unwrap();
-    let auth = control.authenticator();
-    let control: Arc<dyn ControlPlane> = control;
-    let (listener, addr, public_url) = listener().await;
-    let state = AppState {
-        control,
-        auth,
-        ready: Arc::new(|| Box::pin(async { true })),
-        config: ServerConfig::new(public_url),
-    };
-    let server = spawn(listener, state);
-    let base = format!("http://{addr}");
-    let admin = http_client(Some(&boot.admin_token));
+    let base = app.base.clone();
+    let admin = app.client.clone();
 
     let mut tenants = Vec::new();
     for env in envs {
@@ -141,8 +97,7 @@ async fn start() -> Setup {
         base,
         admin,
         tenants,
-        _server: server,
-        _dir: dir,
+        _app: app,
     }
 }
 

@@ -25,6 +25,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Sends no credentials.
     pub anon: reqwest::Client,
+    /// The server's store, for set-up no API offers (e.g. adding environments).
+    pub store: Arc<dyn Store>,
+    /// The bootstrapped organization (`default`).
+    pub org_id: uuid::Uuid,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -130,6 +134,8 @@ impl TestApp {
             base: format!("http://{addr}"),
             client: http_client(Some(&token)),
             anon: http_client(None),
+            store,
+            org_id: boot.org.id,
             token,
             shutdown: Some(shutdown),
             server: Some(server),
