@@ -5,6 +5,7 @@
 
 use crate::audit::Call;
 use crate::permissions::Requirement;
+use crate::scope_cache::ScopeCache;
 use assay_core::actor::{Access, PrincipalKind};
 use assay_core::ports::Store;
 use assay_core::{EnvRef, Environment, Error, Level, Organization, Principal, Result};
@@ -15,8 +16,11 @@ pub(crate) struct Scope {
     pub env: Environment,
 }
 
+/// `cache` holds earlier successful resolutions by the same principal; a hit is checked
+/// exactly like a fresh lookup (see `scope_cache` for why that changes nobody's view).
 pub(crate) async fn authorize(
     store: &dyn Store,
+    cache: &ScopeCache,
     call: &mut Call<'_>,
     env_ref: &EnvRef,
 ) -> Result<Scope> {
@@ -31,21 +35,37 @@ pub(crate) async fn authorize(
         )));
     };
     let principal = &call.actor.principal;
-    let org = match store.find_org(&env_ref.org).await? {
-        Some(org) if org.id == principal.org_id => org,
-        // Unknown, or another organization: the event goes to the principal's own chain.
-        _ => {
-            call.denied = true;
-            return Err(hidden());
+    let env = match cache.get(principal, env_ref) {
+        Some(env) => env,
+        None => {
+            let generation = cache.generation();
+            let org = match store.find_org(&env_ref.org).await? {
+                Some(org) if org.id == principal.org_id => org,
+                // Unknown, or another organization: the event goes to the principal's own chain.
+                _ => {
+                    call.denied = true;
+                    return Err(hidden());
+                }
+            };
+            call.org_id = org.id;
+            let Some(env) = store.find_env(org.id, &env_ref.env).await? else {
+                call.denied = true;
+                return Err(hidden());
+            };
+            if principal.level_in(org.id, env.id).is_some() {
+                cache.insert(principal, env_ref, env.clone(), generation);
+            }
+            env
         }
     };
-    call.org_id = org.id;
-    let Some(env) = store.find_env(org.id, &env_ref.env).await? else {
+    // A hit was filled for this principal in its own organization; checked again anyway.
+    if env.org_id != principal.org_id {
         call.denied = true;
         return Err(hidden());
-    };
+    }
+    call.org_id = env.org_id;
     call.env_id = Some(env.id);
-    let Some(level) = principal.level_in(org.id, env.id) else {
+    let Some(level) = principal.level_in(env.org_id, env.id) else {
         call.denied = true;
         return Err(hidden());
     };

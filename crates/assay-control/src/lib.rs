@@ -3,14 +3,15 @@
 //! honest: the FIFO dispatcher with its concurrency limit, start-up recovery and workspace
 //! retention.
 //!
-//! Layout: `access` (environment/organization resolution + authorization), `audit` (one
-//! event per call, committed before the result is returned) over `audit_log` (the
-//! group-commit writer), `resources` (workflows and templates), `runs` (run, abort, tags),
-//! `insight` (health and metrics), `dispatcher` (queue and runner), `events` (live
-//! execution state), `recovery`, `retention` (workspaces, audit events), `members`,
-//! `api_tokens` (lifecycle), `audit_ops` (export, verify, activity, settings), `auth`
-//! (bearer → principal) with `token_cache` and `token_usage`, `bootstrap` (first start),
-//! `tokens` (API token secrets), `passwords`, `permissions` (the requirement table).
+//! Layout: `access` (environment/organization resolution + authorization, with
+//! `scope_cache`), `audit` (one event per call, committed before the result is returned)
+//! over `audit_log` (the group-commit writer), `resources` (workflows and templates),
+//! `runs` (run, abort, tags), `insight` (health and metrics), `dispatcher` (queue and
+//! runner), `events` (live execution state), `recovery`, `retention` (workspaces, audit
+//! events), `members`, `api_tokens` (lifecycle), `audit_ops` (export, verify, activity,
+//! settings), `auth` (bearer → principal) with `token_cache` and `token_usage`,
+//! `bootstrap` (first start), `tokens` (API token secrets), `passwords`, `permissions`
+//! (the requirement table); `ttl_map` is the bounded TTL map under both caches.
 
 mod access;
 mod api_tokens;
@@ -34,12 +35,14 @@ mod recovery;
 mod resources;
 mod retention;
 mod runs;
+mod scope_cache;
 mod stamp;
 pub mod suggest;
 mod tags;
 mod token_cache;
 mod token_usage;
 pub mod tokens;
+mod ttl_map;
 
 pub use api_tokens::{MAX_TOKEN_DESCRIPTION_CHARS, MAX_TOKEN_EXPIRY_DAYS, MAX_TOKEN_NAME_CHARS};
 pub use audit_ops::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};

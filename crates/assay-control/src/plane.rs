@@ -6,6 +6,7 @@ use crate::audit::{self, Call};
 use crate::audit_log::AuditLog;
 use crate::auth::ApiTokenAuthenticator;
 use crate::dispatcher::Dispatcher;
+use crate::scope_cache::{self, ScopeCache};
 use crate::{recovery, retention, token_usage};
 use assay_core::ports::{Authenticator, Clock, ExecutionFiles, Executor, Store};
 use assay_core::{EnvRef, Organization, Result};
@@ -24,6 +25,8 @@ pub struct LocalControlPlane {
     pub(crate) dispatcher: Arc<Dispatcher>,
     pub(crate) audit: Arc<AuditLog>,
     pub(crate) authenticator: Arc<ApiTokenAuthenticator>,
+    /// Environment resolution for `authorize` (short TTL, see `scope_cache`).
+    scopes: ScopeCache,
     background: TaskTracker,
     stop: CancellationToken,
 }
@@ -74,6 +77,7 @@ impl LocalControlPlane {
 
         Ok(Arc::new(Self {
             authenticator,
+            scopes: ScopeCache::new(scope_cache::DEFAULT_CAPACITY, scope_cache::DEFAULT_TTL),
             audit,
             store,
             executor,
@@ -113,7 +117,7 @@ impl LocalControlPlane {
     }
 
     pub(crate) async fn authorize(&self, call: &mut Call<'_>, env: &EnvRef) -> Result<Scope> {
-        access::authorize(self.store.as_ref(), call, env).await
+        access::authorize(self.store.as_ref(), &self.scopes, call, env).await
     }
 
     pub(crate) async fn authorize_org(

@@ -5,12 +5,14 @@ use crate::access::Scope;
 use crate::audit::Call;
 use crate::insight;
 use crate::suggest;
+use assay_core::execution::ExecutionSummary;
 use assay_core::page::{MAX_PAGE_SIZE, Page, PageRequest};
 use assay_core::spec::{self, WorkflowDocument};
 use assay_core::workflow::{
     ApplyResult, ResourceKind, WorkflowDetail, WorkflowFilter, WorkflowRecord, WorkflowSummary,
 };
 use assay_core::{Error, Result};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 pub(crate) fn resource_ref(kind: ResourceKind, name: &str) -> String {
@@ -18,9 +20,8 @@ pub(crate) fn resource_ref(kind: ResourceKind, name: &str) -> String {
 }
 
 impl LocalControlPlane {
-    /// Lists with health per workflow: one `recent_executions` query per item (bounded by
-    /// the page size). Acceptable at our page sizes; a denormalised health column is the
-    /// upgrade path if lists get slow.
+    /// Lists with health per workflow: the recent executions of every workflow on the page
+    /// come from one batched store call, not one query per item.
     pub(crate) async fn list_resources_in(
         &self,
         scope: &Scope,
@@ -32,10 +33,23 @@ impl LocalControlPlane {
             .store
             .list_resources(scope.env.id, kind, filter, page)
             .await?;
-        let mut items = Vec::with_capacity(records.items.len());
-        for record in &records.items {
-            items.push(self.summary(record).await?);
-        }
+        let mut recent = match kind {
+            ResourceKind::Workflow => {
+                let ids: Vec<Uuid> = records.items.iter().map(|r| r.id).collect();
+                self.store
+                    .recent_executions_for_workflows(scope.env.id, &ids, insight::HEALTH_FETCH)
+                    .await?
+            }
+            ResourceKind::Template => HashMap::new(),
+        };
+        let items = records
+            .items
+            .into_iter()
+            .map(|record| {
+                let executions = recent.remove(&record.id).unwrap_or_default();
+                summarize(record, &executions).0
+            })
+            .collect();
         Ok(Page {
             items,
             total: records.total,
@@ -227,43 +241,48 @@ impl LocalControlPlane {
         }
     }
 
-    async fn summary(&self, record: &WorkflowRecord) -> Result<WorkflowSummary> {
-        let (health, last_execution) = match record.kind {
-            ResourceKind::Workflow => {
-                let recent = self
-                    .store
-                    .recent_executions(record.id, insight::HEALTH_FETCH)
-                    .await?;
-                (
-                    Some(insight::health(&recent)),
-                    insight::last_execution(&recent),
-                )
-            }
-            ResourceKind::Template => (None, None),
-        };
-        Ok(WorkflowSummary {
-            id: record.id,
-            kind: record.kind,
-            name: record.name.clone(),
-            description: record.description.clone(),
-            labels: record.labels.clone(),
-            created_at: record.created_at,
-            updated_at: record.updated_at,
-            health,
-            last_execution,
-        })
-    }
-
     async fn detail(
         &self,
         record: WorkflowRecord,
         definition: serde_json::Value,
     ) -> Result<WorkflowDetail> {
-        let summary = self.summary(&record).await?;
+        let recent = match record.kind {
+            ResourceKind::Workflow => {
+                self.store
+                    .recent_executions(record.id, insight::HEALTH_FETCH)
+                    .await?
+            }
+            ResourceKind::Template => Vec::new(),
+        };
+        let (summary, source) = summarize(record, &recent);
         Ok(WorkflowDetail {
             summary,
-            source: record.source,
+            source,
             definition,
         })
     }
+}
+
+/// The list view of a record (health from its recent executions, newest first, for
+/// workflows), and the source it no longer carries.
+fn summarize(record: WorkflowRecord, recent: &[ExecutionSummary]) -> (WorkflowSummary, String) {
+    let (health, last_execution) = match record.kind {
+        ResourceKind::Workflow => (
+            Some(insight::health(recent)),
+            insight::last_execution(recent),
+        ),
+        ResourceKind::Template => (None, None),
+    };
+    let summary = WorkflowSummary {
+        id: record.id,
+        kind: record.kind,
+        name: record.name,
+        description: record.description,
+        labels: record.labels,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        health,
+        last_execution,
+    };
+    (summary, record.source)
 }

@@ -12,10 +12,10 @@
 //! Several server replicas do not tell each other: another replica may accept a token
 //! revoked elsewhere for at most the TTL (5 s by default).
 
+use crate::ttl_map::TtlMap;
 use assay_core::identity::ApiTokenRecord;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 pub(crate) const DEFAULT_CAPACITY: usize = 10_000;
@@ -29,114 +29,48 @@ pub(crate) struct CachedToken {
     pub org_slug: Arc<str>,
 }
 
-struct Entry {
-    token: CachedToken,
-    cached_at: Instant,
-}
-
-#[derive(Default)]
-struct State {
-    entries: HashMap<String, Entry>,
-    generation: u64,
-}
-
+/// Keyed by secret hash (current and previous secret of a token are two keys).
 pub(crate) struct TokenCache {
-    state: Mutex<State>,
-    capacity: usize,
-    ttl: Duration,
+    map: TtlMap<String, CachedToken>,
 }
 
 impl TokenCache {
     pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
         Self {
-            state: Mutex::new(State::default()),
-            capacity: capacity.max(1),
-            ttl,
+            map: TtlMap::new(capacity, ttl),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Take this before reading the database for a fill.
     pub(crate) fn generation(&self) -> u64 {
-        self.lock().generation
+        self.map.generation()
     }
 
     /// A fresh entry for the secret hash, if any (stale ones are dropped).
     pub(crate) fn get(&self, secret_hash: &str) -> Option<CachedToken> {
-        let mut state = self.lock();
-        let fresh = state
-            .entries
-            .get(secret_hash)
-            .map(|e| e.cached_at.elapsed() < self.ttl)?;
-        if fresh {
-            state.entries.get(secret_hash).map(|e| e.token.clone())
-        } else {
-            state.entries.remove(secret_hash);
-            None
-        }
+        self.map.get(secret_hash)
     }
 
     /// Stores a fill unless something was invalidated since `generation` was taken.
     pub(crate) fn insert(&self, secret_hash: String, token: CachedToken, generation: u64) {
-        let mut state = self.lock();
-        if state.generation != generation {
-            return;
-        }
-        if state.entries.len() >= self.capacity && !state.entries.contains_key(&secret_hash) {
-            self.evict(&mut state);
-        }
-        state.entries.insert(
-            secret_hash,
-            Entry {
-                token,
-                cached_at: Instant::now(),
-            },
-        );
-    }
-
-    /// Drops stale entries; if that is not enough, the oldest tenth. Amortized: a full
-    /// cache is rare (only tokens that exist are cached).
-    fn evict(&self, state: &mut State) {
-        let ttl = self.ttl;
-        state.entries.retain(|_, e| e.cached_at.elapsed() < ttl);
-        if state.entries.len() < self.capacity {
-            return;
-        }
-        let mut ages: Vec<(Instant, String)> = state
-            .entries
-            .iter()
-            .map(|(k, e)| (e.cached_at, k.clone()))
-            .collect();
-        ages.sort();
-        let drop = (self.capacity / 10).max(1);
-        for (_, key) in ages.into_iter().take(drop) {
-            state.entries.remove(&key);
-        }
-    }
-
-    fn forget_where(&self, doomed: impl Fn(&ApiTokenRecord) -> bool) {
-        let mut state = self.lock();
-        state.generation = state.generation.wrapping_add(1);
-        state.entries.retain(|_, e| !doomed(&e.token.record));
+        self.map.insert(secret_hash, token, generation);
     }
 
     /// After a revocation or rotation: every entry of the token (current and previous
     /// secret).
     pub(crate) fn forget_token(&self, id: Uuid) {
-        self.forget_where(|r| r.id == id);
+        self.map.forget_where(|t| t.record.id == id);
     }
 
     /// After a member was disabled or removed: every token they created.
     pub(crate) fn forget_created_by(&self, user_id: Uuid) {
-        self.forget_where(|r| r.created_by == Some(user_id));
+        self.map
+            .forget_where(|t| t.record.created_by == Some(user_id));
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.map.len()
     }
 }
 

@@ -17,7 +17,7 @@ use crate::tenancy::{EnvRef, Environment, Organization};
 use crate::workflow::*;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -135,6 +135,15 @@ pub trait Store: Send + Sync {
         workflow_id: Uuid,
         limit: u32,
     ) -> Result<Vec<ExecutionSummary>>;
+    /// [`Store::recent_executions`] for many workflows of one environment at once (one
+    /// round trip for a page of workflows): at most `per_workflow` per workflow, newest
+    /// first. Workflows without executions, and IDs of another environment, are absent.
+    async fn recent_executions_for_workflows(
+        &self,
+        env_id: Uuid,
+        workflow_ids: &[Uuid],
+        per_workflow: u32,
+    ) -> Result<HashMap<Uuid, Vec<ExecutionSummary>>>;
     async fn insert_resource_samples(
         &self,
         execution_id: Uuid,

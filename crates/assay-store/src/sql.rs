@@ -114,6 +114,15 @@ impl Sql {
         self
     }
 
+    /// Appends ` LIMIT n` with `n` written into the text, not bound: SQLite's planner peeks
+    /// at a bound LIMIT, which makes the prepared statement expire whenever that parameter
+    /// is bound again, i.e. a full re-parse on every execution. An integer carries no SQL.
+    pub fn push_limit(&mut self, n: i64) -> &mut Self {
+        self.text.push_str(" LIMIT ");
+        self.text.push_str(&n.to_string());
+        self
+    }
+
     /// Appends `(p1, p2, …)` with one placeholder per value.
     pub fn bind_tuple(&mut self, values: impl IntoIterator<Item = Arg>) -> &mut Self {
         self.text.push('(');

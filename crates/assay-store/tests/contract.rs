@@ -105,6 +105,10 @@ fn main() {
             contract::executions::executions_with_status,
         )
         .test("recent_executions", contract::executions::recent_executions)
+        .test(
+            "recent_executions_for_workflows",
+            contract::executions::recent_executions_for_workflows,
+        )
         .test("resource_samples", contract::executions::resource_samples)
         // listing executions
         .test(

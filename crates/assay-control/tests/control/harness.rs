@@ -13,7 +13,7 @@ use assay_core::{EnvRef, Environment, Error, Level, Organization, Result, Timest
 use assay_exec::{FsExecutionFiles, LocalExecutor, LocalExecutorConfig};
 use assay_store::SqliteStore;
 use async_trait::async_trait;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -160,6 +160,16 @@ impl Store for SwitchableAudit {
         limit: u32,
     ) -> Result<Vec<ExecutionSummary>> {
         self.inner.recent_executions(workflow_id, limit).await
+    }
+    async fn recent_executions_for_workflows(
+        &self,
+        env_id: Uuid,
+        workflow_ids: &[Uuid],
+        per_workflow: u32,
+    ) -> Result<HashMap<Uuid, Vec<ExecutionSummary>>> {
+        self.inner
+            .recent_executions_for_workflows(env_id, workflow_ids, per_workflow)
+            .await
     }
     async fn insert_resource_samples(
         &self,

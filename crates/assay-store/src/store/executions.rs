@@ -24,7 +24,7 @@ use assay_core::execution::{
 };
 use assay_core::page::{Page, PageRequest};
 use assay_core::{Error, Result, Timestamp};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 /// Rows per multi-row INSERT: far below both engines' parameter limits.
@@ -433,7 +433,7 @@ impl<'a> ListQuery<'a> {
                 .push(time_col)
                 .push(" DESC, ")
                 .push(id_col);
-            q.push(" DESC LIMIT ").bind(i64::from(limit) + 1);
+            q.push(" DESC").push_limit(i64::from(limit) + 1);
         }
         Ok(q)
     }
@@ -504,18 +504,72 @@ pub async fn recent<B: Backend>(
     workflow_id: Uuid,
     limit: u32,
 ) -> Result<Vec<ExecutionSummary>> {
-    let q = Sql::new(&format!(
-        "SELECT {} FROM executions e WHERE e.workflow_id = $1 ORDER BY e.number DESC LIMIT $2",
+    let mut q = Sql::new(&format!(
+        "SELECT {} FROM executions e WHERE e.workflow_id = $1 ORDER BY e.number DESC",
         rows::SUMMARY_COLS
     ))
-    .arg(workflow_id)
-    .arg(i64::from(limit));
+    .arg(workflow_id);
+    q.push_limit(i64::from(limit));
     conn.fetch_all(q)
         .await
         .map_err(db)?
         .iter()
         .map(rows::summary)
         .collect()
+}
+
+/// Workflows per statement in [`recent_for_workflows`]: one `UNION ALL` arm each, well
+/// under SQLite's compound-select limit (500) and both engines' parameter limits.
+const WORKFLOWS_PER_STATEMENT: usize = 100;
+
+/// [`recent`] for many workflows of one environment, in one statement per
+/// [`WORKFLOWS_PER_STATEMENT`]. Each workflow is its own `UNION ALL` arm with its own
+/// `LIMIT`, so each walks the `(workflow_id, number)` unique index backwards and stops after
+/// `limit` rows; a `ROW_NUMBER() OVER (PARTITION BY …)` form would instead number every
+/// execution the workflows ever had before filtering.
+pub async fn recent_for_workflows<B: Backend>(
+    conn: &B,
+    env_id: Uuid,
+    workflow_ids: &[Uuid],
+    limit: u32,
+) -> Result<HashMap<Uuid, Vec<ExecutionSummary>>> {
+    let mut out: HashMap<Uuid, Vec<ExecutionSummary>> = HashMap::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    let mut ids = workflow_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(WORKFLOWS_PER_STATEMENT) {
+        let mut q = Sql::new("");
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(" UNION ALL ");
+            }
+            // Each arm is wrapped so that its ORDER BY/LIMIT is its own (SQLite allows
+            // neither on a bare compound member).
+            q.push(&format!(
+                "SELECT * FROM (SELECT {}, e.workflow_id AS workflow_id FROM executions e \
+                 WHERE e.workflow_id = ",
+                rows::SUMMARY_COLS
+            ));
+            q.bind(*id).push(" AND e.env_id = ").bind(env_id);
+            q.push(" ORDER BY e.number DESC")
+                .push_limit(i64::from(limit))
+                .push(&format!(") AS r{i}"));
+        }
+        for row in conn.fetch_all(q).await.map_err(db)? {
+            let workflow_id = row.uuid("workflow_id").map_err(db)?;
+            out.entry(workflow_id)
+                .or_default()
+                .push(rows::summary(&row)?);
+        }
+    }
+    // Arms come back in any order; within one workflow, newest first like `recent`.
+    for list in out.values_mut() {
+        list.sort_unstable_by_key(|s| std::cmp::Reverse(s.number));
+    }
+    Ok(out)
 }
 
 pub async fn insert_samples<B: Backend>(

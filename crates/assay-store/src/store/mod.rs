@@ -21,7 +21,7 @@ use assay_core::tenancy::{Environment, Organization};
 use assay_core::workflow::{ResourceKind, WorkflowFilter, WorkflowRecord};
 use assay_core::{Result, Timestamp};
 use async_trait::async_trait;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// A [`Store`] over a database backend; see [`crate::SqliteStore`] and
@@ -208,6 +208,15 @@ impl<B: Backend> Store for SqlStore<B> {
         limit: u32,
     ) -> Result<Vec<ExecutionSummary>> {
         executions::recent(&self.db, workflow_id, limit).await
+    }
+
+    async fn recent_executions_for_workflows(
+        &self,
+        env_id: Uuid,
+        workflow_ids: &[Uuid],
+        per_workflow: u32,
+    ) -> Result<HashMap<Uuid, Vec<ExecutionSummary>>> {
+        executions::recent_for_workflows(&self.db, env_id, workflow_ids, per_workflow).await
     }
 
     async fn insert_resource_samples(

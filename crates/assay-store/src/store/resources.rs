@@ -225,7 +225,7 @@ fn build(
                 .bind(after.name.as_str());
         }
         q.push(" ORDER BY ").push(name_col);
-        q.push(" LIMIT ").bind(i64::from(limit) + 1);
+        q.push_limit(i64::from(limit) + 1);
     }
     q
 }

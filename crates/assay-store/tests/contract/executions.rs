@@ -538,6 +538,96 @@ pub async fn recent_executions(store: Arc<dyn Store>) {
     assert!(store.recent_executions(a.id, 0).await.unwrap().is_empty());
 }
 
+pub async fn recent_executions_for_workflows(store: Arc<dyn Store>) {
+    let (_, e) = org_env(store.as_ref()).await;
+    let (_, other) = org_env(store.as_ref()).await;
+    let a = workflow(e.id, W, "a");
+    let b = workflow(e.id, W, "b");
+    let idle = workflow(e.id, W, "idle");
+    let foreign = workflow(other.id, W, "a");
+    for i in 0..12 {
+        let wf = if i % 3 == 0 { &b } else { &a };
+        let mut ex = execution(e.id, wf, at(i));
+        store.insert_execution(&mut ex).await.unwrap();
+    }
+    let mut ex = execution(other.id, &foreign, at(0));
+    store.insert_execution(&mut ex).await.unwrap();
+
+    let ids = [a.id, b.id, idle.id, foreign.id, a.id];
+    let recent = store
+        .recent_executions_for_workflows(e.id, &ids, 5)
+        .await
+        .unwrap();
+    // Same answer as one `recent_executions` per workflow; no entry for a workflow
+    // without executions or of another environment.
+    assert_eq!(
+        recent.keys().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([a.id, b.id])
+    );
+    for wf in [&a, &b] {
+        assert_eq!(
+            recent[&wf.id],
+            store.recent_executions(wf.id, 5).await.unwrap(),
+            "{}",
+            wf.name
+        );
+    }
+    assert_eq!(
+        recent[&a.id]
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["a-8", "a-7", "a-6", "a-5", "a-4"]
+    );
+    assert_eq!(
+        recent[&b.id].iter().map(|s| s.number).collect::<Vec<_>>(),
+        [4, 3, 2, 1]
+    );
+    assert!(
+        store
+            .recent_executions_for_workflows(e.id, &ids, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .recent_executions_for_workflows(e.id, &[], 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // More workflows than one statement takes (a page can hold 500).
+    let many: Vec<_> = (0..230)
+        .map(|i| workflow(other.id, W, &format!("w{i}")))
+        .collect();
+    for (i, wf) in many.iter().enumerate() {
+        for _ in 0..(i % 3) {
+            let mut ex = execution(other.id, wf, at(i as i64));
+            store.insert_execution(&mut ex).await.unwrap();
+        }
+    }
+    let ids: Vec<Uuid> = many.iter().map(|w| w.id).collect();
+    let recent = store
+        .recent_executions_for_workflows(other.id, &ids, 1)
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), many.len() * 2 / 3);
+    for (i, wf) in many.iter().enumerate() {
+        let numbers: Vec<i64> = recent
+            .get(&wf.id)
+            .map(|l| l.iter().map(|s| s.number).collect())
+            .unwrap_or_default();
+        let expected: Vec<i64> = if i % 3 == 0 {
+            vec![]
+        } else {
+            vec![(i % 3) as i64]
+        };
+        assert_eq!(numbers, expected, "{}", wf.name);
+    }
+}
+
 pub async fn resource_samples(store: Arc<dyn Store>) {
     let (_, e) = org_env(store.as_ref()).await;
     let wf = workflow(e.id, W, "metrics");

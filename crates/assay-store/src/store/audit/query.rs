@@ -97,7 +97,7 @@ pub async fn query<B: Backend>(
     if let Some(outcome) = filter.outcome {
         q.push(" AND a.outcome = ").bind(outcome_str(outcome));
     }
-    q.push(" ORDER BY a.seq LIMIT ").bind(i64::from(limit));
+    q.push(" ORDER BY a.seq").push_limit(i64::from(limit));
     conn.fetch_all(q)
         .await
         .map_err(db)?
