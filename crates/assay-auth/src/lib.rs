@@ -7,12 +7,18 @@
 //! - [`cimd`]: Client ID Metadata Documents, fetched through the SSRF guard and cached.
 //! - [`jwt`]: EdDSA access tokens (RFC 9068 shape), the signing-key ring and its JWKS.
 //! - [`scope`]: the `mcp:read` ⊂ `mcp:run` ⊂ `mcp:write` scopes and their permission levels.
+//! - [`metadata`]: resource URLs and the RFC 9728 / RFC 8414 / OIDC discovery documents.
+//! - [`secrets`]: opaque authorization codes, refresh tokens and device codes; bearer formats.
+//! - [`device`]: RFC 8628 user codes and polling-rate bookkeeping.
 
 pub mod cimd;
+pub mod device;
 pub mod jwt;
+pub mod metadata;
 pub mod pkce;
 pub mod redirect;
 pub mod scope;
+pub mod secrets;
 pub mod ssrf;
 
 /// Makes ring the process-wide rustls provider unless one is installed already.
