@@ -1,5 +1,6 @@
-//! Assay's HTTP server: REST /v1, health, OpenAPI, and the hosted MCP endpoint
-//! (`/organizations/{org}/environments/{env}/mcp`, see [`mcp`]).
+//! Assay's HTTP server: REST /v1, health, OpenAPI, the hosted MCP endpoint
+//! (`/organizations/{org}/environments/{env}/mcp`, see [`mcp`]) and its OAuth discovery
+//! documents (`/.well-known/…`, see [`discovery`]).
 //!
 //! The server owns HTTP concerns only — routing, limits, headers, error → response. It
 //! turns a bearer token into a `Principal` through the [`Authenticator`] port, builds an
@@ -10,6 +11,7 @@
 
 mod audit_csv;
 mod auth;
+pub mod discovery;
 pub mod extract;
 mod handlers;
 mod layers;
@@ -95,8 +97,9 @@ pub struct AppState {
     pub config: ServerConfig,
 }
 
-/// The whole application: every route of [`routes::ROUTES`] and the MCP endpoint behind
-/// the common layers. The MCP service is built here, once, and shared by every request.
+/// The whole application: every route of [`routes::ROUTES`], the discovery documents and
+/// the MCP endpoint behind the common layers. The MCP service is built here, once, and
+/// shared by every request.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
     let timeout = state.config.request_timeout;
@@ -130,13 +133,32 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(layers::panic_response))
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(DefaultBodyLimit::max(limit));
+    // One checked spelling of the public URL for the discovery documents and the MCP
+    // challenge. A public URL that cannot be an issuer (userinfo, query, …) leaves the
+    // server without OAuth discovery rather than without an API.
+    let public = match assay_auth::metadata::PublicBase::new(&state.config.public_url) {
+        Ok(public) => Some(Arc::new(public)),
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                public_url = %state.config.public_url,
+                "no OAuth discovery: the public URL cannot be an issuer"
+            );
+            None
+        }
+    };
+    let discovery = match &public {
+        Some(public) => discovery::router(public.clone()),
+        None => Router::new(),
+    };
     // Timeouts per route group: the REST limit must not cut an MCP tool that waits.
     routes::router(&state)
+        .merge(discovery)
         .route_layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .merge(mcp::router(&state))
+        .merge(mcp::router(&state, public))
         .fallback(handlers::system::not_found)
         .method_not_allowed_fallback(handlers::system::method_not_allowed)
         .layer(middleware)

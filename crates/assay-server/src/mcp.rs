@@ -10,6 +10,7 @@
 use crate::AppState;
 use crate::auth::{Bearer, bearer, client_info};
 use crate::problem::{ApiError, ProblemKind};
+use assay_auth::metadata::PublicBase;
 use assay_core::{Actor, EnvRef, Error};
 use assay_mcp::{AssayMcp, AssayMcpConfig, McpCaller, McpHttpConfig, streamable_http_service};
 use axum::Router;
@@ -27,8 +28,17 @@ pub const MCP_PATH: &str = "/organizations/{org}/environments/{env}/mcp";
 /// The scope the first challenge asks for (DESIGN.md §3: `mcp:write ⊃ mcp:run ⊃ mcp:read`).
 const FIRST_SCOPE: &str = "mcp:read";
 
+/// What the authentication layer needs: the application, and the public URL the 401
+/// challenge's `resource_metadata` is built from (`None` when the configured public URL
+/// cannot be an issuer; the server logged that at start and serves no discovery).
+#[derive(Clone)]
+struct AuthState {
+    app: AppState,
+    public: Option<Arc<PublicBase>>,
+}
+
 /// The MCP route, its service built once from `state`.
-pub(crate) fn router(state: &AppState) -> Router<AppState> {
+pub(crate) fn router(state: &AppState, public: Option<Arc<PublicBase>>) -> Router<AppState> {
     let config = &state.config;
     let guard = Arc::new(Guard::new(&config.public_url, &config.allowed_origins));
     let mcp = AssayMcp::new(
@@ -51,7 +61,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route_service(MCP_PATH, service)
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            AuthState {
+                app: state.clone(),
+                public,
+            },
             authenticate,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -175,7 +188,7 @@ async fn check_host_and_origin(
 /// Bearer → `Authenticator` (scoped to the addressed organization) → `McpCaller` in the
 /// request's extensions, where the tools find it. Tokens in query strings are ignored.
 async fn authenticate(
-    State(state): State<AppState>,
+    State(AuthState { app: state, public }): State<AuthState>,
     params: Result<RawPathParams, RawPathParamsRejection>,
     mut req: Request,
     next: Next,
@@ -184,20 +197,31 @@ async fn authenticate(
         return ApiError::new(ProblemKind::NotFound, "no MCP endpoint at this path")
             .into_response();
     };
-    let metadata = resource_metadata_url(&state.config.public_url, &org, &env);
+    // The same function builds the URL the discovery routes serve (crate::discovery), so
+    // the challenge and the document cannot disagree.
+    let metadata = match public.as_deref().map(|p| p.mcp_resource(&org, &env)) {
+        Some(Ok(resource)) => Some(resource.metadata_url),
+        // `.` or `..` (sent percent-encoded): no resource URL can name such an endpoint.
+        Some(Err(_)) => {
+            return ApiError::new(ProblemKind::NotFound, "no MCP endpoint at this path")
+                .into_response();
+        }
+        None => None,
+    };
+    let metadata = metadata.as_deref();
     let client = client_info(&req);
     let principal = match bearer(req.headers()) {
         Bearer::Missing => {
             return unauthorized(
                 ProblemKind::Unauthenticated.default_detail(),
-                &metadata,
+                metadata,
                 false,
             );
         }
         Bearer::Empty => {
             return unauthorized(
                 "empty bearer token; pass Authorization: Bearer <token>",
-                &metadata,
+                metadata,
                 true,
             );
         }
@@ -211,12 +235,15 @@ async fn authenticate(
             });
             next.run(req).await
         }
-        Err(Error::Unauthenticated(reason)) => unauthorized(&reason, &metadata, true),
+        Err(Error::Unauthenticated(reason)) => unauthorized(&reason, metadata, true),
         Err(other) => ApiError::from(other).into_response(),
     }
 }
 
-fn org_and_env(params: &Result<RawPathParams, RawPathParamsRejection>) -> Option<(String, String)> {
+/// The percent-decoded `{org}` and `{env}` of the matched route.
+pub(crate) fn org_and_env(
+    params: &Result<RawPathParams, RawPathParamsRejection>,
+) -> Option<(String, String)> {
     let params = params.as_ref().ok()?;
     let find = |name: &str| {
         params
@@ -228,9 +255,13 @@ fn org_and_env(params: &Result<RawPathParams, RawPathParamsRejection>) -> Option
 }
 
 /// A 401 whose challenge points MCP clients at the protected resource metadata (RFC 9728,
-/// MCP authorization), asking for the lowest scope first.
-fn unauthorized(detail: &str, metadata: &str, invalid_token: bool) -> Response {
-    let mut challenge = format!(r#"Bearer resource_metadata="{metadata}", scope="{FIRST_SCOPE}""#);
+/// MCP authorization), asking for the lowest scope first. The URL's org and env are
+/// percent-encoded to unreserved characters, so they cannot break out of the quotes.
+fn unauthorized(detail: &str, metadata: Option<&str>, invalid_token: bool) -> Response {
+    let mut challenge = match metadata {
+        Some(url) => format!(r#"Bearer resource_metadata="{url}", scope="{FIRST_SCOPE}""#),
+        None => format!(r#"Bearer scope="{FIRST_SCOPE}""#),
+    };
     if invalid_token {
         challenge.push_str(r#", error="invalid_token""#);
     }
@@ -239,31 +270,6 @@ fn unauthorized(detail: &str, metadata: &str, invalid_token: bool) -> Response {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
     res
-}
-
-/// RFC 9728 §3.1: the well-known segment goes between the host and the resource's path.
-fn resource_metadata_url(public_url: &url::Url, org: &str, env: &str) -> String {
-    let origin = public_url.origin().ascii_serialization();
-    let base_path = public_url.path().trim_end_matches('/');
-    format!(
-        "{origin}/.well-known/oauth-protected-resource{base_path}/organizations/{}/environments/{}/mcp",
-        encode_segment(org),
-        encode_segment(env)
-    )
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters, so a path value can never
-/// break out of the quoted challenge parameter.
-fn encode_segment(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -310,15 +316,37 @@ mod tests {
         assert!(!g.origin_allowed("http://localhost:3000"));
     }
 
+    fn metadata_url(public_url: &str, org: &str, env: &str) -> String {
+        PublicBase::new(&url(public_url))
+            .unwrap()
+            .mcp_resource(org, env)
+            .unwrap()
+            .metadata_url
+    }
+
     #[test]
     fn the_challenge_names_path_inserted_resource_metadata() {
         assert_eq!(
-            resource_metadata_url(&url("https://a.example/"), "acme", "dev"),
+            metadata_url("https://a.example/", "acme", "dev"),
             "https://a.example/.well-known/oauth-protected-resource/organizations/acme/environments/dev/mcp"
         );
         assert_eq!(
-            resource_metadata_url(&url("https://a.example/assay/"), "a c\"me", "dev"),
+            metadata_url("https://a.example/assay/", "a c\"me", "dev"),
             "https://a.example/.well-known/oauth-protected-resource/assay/organizations/a%20c%22me/environments/dev/mcp"
+        );
+    }
+
+    #[test]
+    fn without_a_usable_public_url_the_challenge_still_asks_for_a_scope() {
+        let res = unauthorized("no", Some("https://a.example/m"), true);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            r#"Bearer resource_metadata="https://a.example/m", scope="mcp:read", error="invalid_token""#
+        );
+        let res = unauthorized("no", None, false);
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            r#"Bearer scope="mcp:read""#
         );
     }
 }

@@ -38,3 +38,6 @@ mod mcp_concurrency;
 
 #[path = "http/mcp_sessions.rs"]
 mod mcp_sessions;
+
+#[path = "http/discovery.rs"]
+mod discovery;
