@@ -7,6 +7,7 @@ pub mod audit_chain;
 pub mod error;
 pub mod execution;
 pub mod identity;
+pub mod oauth;
 pub mod page;
 pub mod permission;
 pub mod ports;

@@ -12,6 +12,10 @@ use crate::identity::{
     ApiTokenInfo, ApiTokenRecord, CreatedApiToken, MemberInfo, MemberUpdate, Membership,
     NewApiToken, NewMember, User,
 };
+use crate::oauth::{
+    AuthorizationCode, CodeRedemption, DeviceAuthorization, DeviceStatus, OAuthClient, OAuthGrant,
+    RefreshRedemption, RefreshToken, SigningKeyRecord,
+};
 use crate::page::{Page, PageRequest};
 use crate::tenancy::{EnvRef, Environment, Organization};
 use crate::workflow::*;
@@ -197,6 +201,103 @@ pub trait Store: Send + Sync {
         since: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<ActorActivity>>;
+
+    // --- OAuth 2.1 authorization server (issue 5) -----------------------------------
+    // Secrets are looked up by their hex SHA-256 only. The redeeming operations
+    // (`consume_authorization_code`, `use_refresh_token`, `record_device_poll`) are
+    // atomic: of two concurrent callers exactly one sees the first use.
+
+    /// `Conflict` when the client ID is taken.
+    async fn insert_oauth_client(&self, client: &OAuthClient) -> Result<()>;
+    async fn get_oauth_client(&self, id: &str) -> Result<Option<OAuthClient>>;
+    /// Records a use (never moves `last_used_at` backwards). `false` when no such client.
+    async fn touch_oauth_client(&self, id: &str, at: Timestamp) -> Result<bool>;
+    /// Deletes clients whose `expires_at` is at or before `now` and that were never used
+    /// (no `last_used_at`, no grant, no device authorization). Returns how many.
+    async fn delete_expired_oauth_clients(&self, now: Timestamp) -> Result<u64>;
+
+    /// Records consent: inserts `grant`, or, when a live grant for the same (user,
+    /// client, resource) exists, replaces that grant's scope (keeping its ID, org and
+    /// creation time). Returns the grant as stored. `Conflict` when the user, org or
+    /// client does not exist.
+    async fn upsert_oauth_grant(&self, grant: &OAuthGrant) -> Result<OAuthGrant>;
+    async fn get_oauth_grant(&self, id: Uuid) -> Result<Option<OAuthGrant>>;
+    /// The user's live grants, newest first.
+    async fn list_oauth_grants(&self, user_id: Uuid) -> Result<Vec<OAuthGrant>>;
+    /// Revokes a live grant and, in the same transaction, its refresh tokens. `false`
+    /// when there is no such live grant.
+    async fn revoke_oauth_grant(&self, id: Uuid, at: Timestamp, reason: &str) -> Result<bool>;
+    /// Revokes every live grant of the user (in `org_id` only, when given: a removed
+    /// membership) and their refresh tokens. Returns how many grants.
+    async fn revoke_oauth_grants_of_user(
+        &self,
+        user_id: Uuid,
+        org_id: Option<Uuid>,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<u64>;
+
+    /// `Conflict` when the hash exists or the grant does not.
+    async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<()>;
+    /// Consumes the code if it is live at `now`; `None` when unknown.
+    async fn consume_authorization_code(
+        &self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<CodeRedemption>>;
+
+    /// `Conflict` when the hash exists or the grant does not.
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
+    /// Marks the token used if it is live at `now`; `None` when unknown.
+    async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<RefreshRedemption>>;
+    /// Revokes the family's unrevoked tokens; returns how many.
+    async fn revoke_refresh_family(&self, family_id: Uuid, at: Timestamp) -> Result<u64>;
+    /// Revokes the grant's unrevoked refresh tokens; returns how many.
+    async fn revoke_refresh_tokens_of_grant(&self, grant_id: Uuid, at: Timestamp) -> Result<u64>;
+    /// Denies an access token (by `jti`) until it would expire anyway. Idempotent.
+    async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> Result<()>;
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool>;
+    /// Forgets denied tokens that expired at or before `now`; returns how many.
+    async fn purge_revoked_access_tokens(&self, now: Timestamp) -> Result<u64>;
+
+    /// `Conflict` when the kid is taken.
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()>;
+    /// Keys not retired, or retired after `retired_after` (so tokens signed by the
+    /// previous key still verify), newest first: the JWKS, current key first.
+    async fn list_signing_keys(&self, retired_after: Timestamp) -> Result<Vec<SigningKeyRecord>>;
+    /// `false` when no such unretired key.
+    async fn retire_signing_key(&self, kid: &str, at: Timestamp) -> Result<bool>;
+
+    /// `Conflict` when the device code hash exists, or the user code is already held by
+    /// a pending authorization (the caller draws another).
+    async fn insert_device_authorization(&self, auth: &DeviceAuthorization) -> Result<()>;
+    async fn get_device_authorization(
+        &self,
+        device_code_hash: &str,
+    ) -> Result<Option<DeviceAuthorization>>;
+    /// The pending authorization holding `user_code` that is unexpired at `now`.
+    async fn find_pending_device_authorization(
+        &self,
+        user_code: &str,
+        now: Timestamp,
+    ) -> Result<Option<DeviceAuthorization>>;
+    /// Moves a pending authorization to `status` (approved or denied), once. `false` when
+    /// it is unknown or no longer pending.
+    async fn set_device_status(&self, device_code_hash: &str, status: DeviceStatus)
+    -> Result<bool>;
+    /// Records a poll at `now` and returns the authorization as it was before it (its
+    /// previous `last_poll_at` tells the caller whether to answer `slow_down`).
+    async fn record_device_poll(
+        &self,
+        device_code_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<DeviceAuthorization>>;
+    /// Deletes device authorizations that expired at or before `now`; returns how many.
+    async fn purge_expired_device_authorizations(&self, now: Timestamp) -> Result<u64>;
 }
 
 /// What an executor is told to run.

@@ -97,6 +97,15 @@ pub struct AppState {
     pub config: ServerConfig,
 }
 
+/// Whether `public_url` can name this server to clients (OAuth issuer, MCP resources):
+/// http(s), a host, no user name, query or fragment. `assay server` refuses to start
+/// otherwise; [`router`] would serve without OAuth discovery.
+pub fn check_public_url(public_url: &url::Url) -> Result<(), String> {
+    assay_auth::metadata::PublicBase::new(public_url)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// The whole application: every route of [`routes::ROUTES`], the discovery documents and
 /// the MCP endpoint behind the common layers. The MCP service is built here, once, and
 /// shared by every request.

@@ -15,6 +15,7 @@ mod contract {
     pub mod harness;
     pub mod identity;
     pub mod listing;
+    pub mod oauth;
     pub mod resources;
     pub mod support;
     pub mod tenancy;
@@ -166,7 +167,45 @@ fn main() {
             "purge_during_appends",
             contract::audit_log::purge_during_appends,
         )
-        .test("purge_long_chain", contract::audit_log::purge_long_chain);
+        .test("purge_long_chain", contract::audit_log::purge_long_chain)
+        // OAuth authorization server
+        .test("oauth_clients", contract::oauth::oauth_clients)
+        .test("oauth_grants", contract::oauth::oauth_grants)
+        .test(
+            "oauth_grant_concurrent_consent",
+            contract::oauth::oauth_grant_concurrent_consent,
+        )
+        .test(
+            "oauth_revoke_grants_of_user",
+            contract::oauth::oauth_revoke_grants_of_user,
+        )
+        .test("authorization_codes", contract::oauth::authorization_codes)
+        .test(
+            "authorization_code_concurrent_consume",
+            contract::oauth::authorization_code_concurrent_consume,
+        )
+        .test("refresh_tokens", contract::oauth::refresh_tokens)
+        .test(
+            "refresh_revoked_with_grant",
+            contract::oauth::refresh_revoked_with_grant,
+        )
+        .test(
+            "refresh_concurrent_use",
+            contract::oauth::refresh_concurrent_use,
+        )
+        .test(
+            "revoked_access_tokens",
+            contract::oauth::revoked_access_tokens,
+        )
+        .test("signing_keys", contract::oauth::signing_keys)
+        .test(
+            "device_authorizations",
+            contract::oauth::device_authorizations,
+        )
+        .test(
+            "device_concurrent_decisions",
+            contract::oauth::device_concurrent_decisions,
+        );
     let trials = suite
         .into_trials()
         .into_iter()

@@ -85,6 +85,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         None => url::Url::parse(&format!("http://{bound}"))
             .context("cannot derive the public URL from --listen; pass --public-url")?,
     };
+    assay_server::check_public_url(&public_url)
+        .map_err(|e| anyhow::anyhow!("--public-url: {e}; pass e.g. https://assay.example.com"))?;
 
     let database_url = args
         .database_url

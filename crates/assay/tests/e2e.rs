@@ -377,3 +377,25 @@ fn git_content_from_a_local_bare_repository() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_public_url_that_cannot_name_the_server_is_refused_without_echoing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["server", "--listen", "127.0.0.1:0", "--public-url"])
+        .arg("https://admin:hunter2@assay.example.com/")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    // 2: the command could not do its job (1 is reserved for a failed test run).
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "--public-url: the public URL must not contain a user name or password; pass e.g. https://assay.example.com"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

@@ -6,6 +6,10 @@ use assay_core::actor::{Access, Actor, AuthMethod, ClientInfo, Principal, Princi
 use assay_core::audit::{ActorActivity, AuditCheckpoint, AuditEvent, AuditFilter};
 use assay_core::execution::*;
 use assay_core::identity::{ApiTokenRecord, Membership, OrgRole, User};
+use assay_core::oauth::{
+    AuthorizationCode, CodeRedemption, DeviceAuthorization, DeviceStatus, OAuthClient, OAuthGrant,
+    RefreshRedemption, RefreshToken, SigningKeyRecord,
+};
 use assay_core::page::{Page, PageRequest};
 use assay_core::ports::{Clock, ControlPlane, ExecutionFiles, Store};
 use assay_core::workflow::*;
@@ -280,6 +284,150 @@ impl Store for SwitchableAudit {
         until: Timestamp,
     ) -> Result<Vec<ActorActivity>> {
         self.inner.audit_actors(org_id, since, until).await
+    }
+
+    // OAuth: plain delegation.
+    async fn insert_oauth_client(&self, client: &OAuthClient) -> Result<()> {
+        self.inner.insert_oauth_client(client).await
+    }
+
+    async fn get_oauth_client(&self, id: &str) -> Result<Option<OAuthClient>> {
+        self.inner.get_oauth_client(id).await
+    }
+
+    async fn touch_oauth_client(&self, id: &str, at: Timestamp) -> Result<bool> {
+        self.inner.touch_oauth_client(id, at).await
+    }
+
+    async fn delete_expired_oauth_clients(&self, now: Timestamp) -> Result<u64> {
+        self.inner.delete_expired_oauth_clients(now).await
+    }
+
+    async fn upsert_oauth_grant(&self, grant: &OAuthGrant) -> Result<OAuthGrant> {
+        self.inner.upsert_oauth_grant(grant).await
+    }
+
+    async fn get_oauth_grant(&self, id: Uuid) -> Result<Option<OAuthGrant>> {
+        self.inner.get_oauth_grant(id).await
+    }
+
+    async fn list_oauth_grants(&self, user_id: Uuid) -> Result<Vec<OAuthGrant>> {
+        self.inner.list_oauth_grants(user_id).await
+    }
+
+    async fn revoke_oauth_grant(&self, id: Uuid, at: Timestamp, reason: &str) -> Result<bool> {
+        self.inner.revoke_oauth_grant(id, at, reason).await
+    }
+
+    async fn revoke_oauth_grants_of_user(
+        &self,
+        user_id: Uuid,
+        org_id: Option<Uuid>,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<u64> {
+        self.inner
+            .revoke_oauth_grants_of_user(user_id, org_id, at, reason)
+            .await
+    }
+
+    async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<()> {
+        self.inner.insert_authorization_code(code).await
+    }
+
+    async fn consume_authorization_code(
+        &self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<CodeRedemption>> {
+        self.inner.consume_authorization_code(code_hash, now).await
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()> {
+        self.inner.insert_refresh_token(token).await
+    }
+
+    async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<RefreshRedemption>> {
+        self.inner.use_refresh_token(token_hash, now).await
+    }
+
+    async fn revoke_refresh_family(&self, family_id: Uuid, at: Timestamp) -> Result<u64> {
+        self.inner.revoke_refresh_family(family_id, at).await
+    }
+
+    async fn revoke_refresh_tokens_of_grant(&self, grant_id: Uuid, at: Timestamp) -> Result<u64> {
+        self.inner
+            .revoke_refresh_tokens_of_grant(grant_id, at)
+            .await
+    }
+
+    async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
+        self.inner.revoke_access_token(jti, expires_at).await
+    }
+
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool> {
+        self.inner.is_access_token_revoked(jti).await
+    }
+
+    async fn purge_revoked_access_tokens(&self, now: Timestamp) -> Result<u64> {
+        self.inner.purge_revoked_access_tokens(now).await
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()> {
+        self.inner.insert_signing_key(key).await
+    }
+
+    async fn list_signing_keys(&self, retired_after: Timestamp) -> Result<Vec<SigningKeyRecord>> {
+        self.inner.list_signing_keys(retired_after).await
+    }
+
+    async fn retire_signing_key(&self, kid: &str, at: Timestamp) -> Result<bool> {
+        self.inner.retire_signing_key(kid, at).await
+    }
+
+    async fn insert_device_authorization(&self, auth: &DeviceAuthorization) -> Result<()> {
+        self.inner.insert_device_authorization(auth).await
+    }
+
+    async fn get_device_authorization(
+        &self,
+        device_code_hash: &str,
+    ) -> Result<Option<DeviceAuthorization>> {
+        self.inner.get_device_authorization(device_code_hash).await
+    }
+
+    async fn find_pending_device_authorization(
+        &self,
+        user_code: &str,
+        now: Timestamp,
+    ) -> Result<Option<DeviceAuthorization>> {
+        self.inner
+            .find_pending_device_authorization(user_code, now)
+            .await
+    }
+
+    async fn set_device_status(
+        &self,
+        device_code_hash: &str,
+        status: DeviceStatus,
+    ) -> Result<bool> {
+        self.inner.set_device_status(device_code_hash, status).await
+    }
+
+    async fn record_device_poll(
+        &self,
+        device_code_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<DeviceAuthorization>> {
+        self.inner.record_device_poll(device_code_hash, now).await
+    }
+
+    async fn purge_expired_device_authorizations(&self, now: Timestamp) -> Result<u64> {
+        self.inner.purge_expired_device_authorizations(now).await
     }
 }
 

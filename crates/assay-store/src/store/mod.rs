@@ -4,6 +4,7 @@
 mod audit;
 mod executions;
 mod identity;
+mod oauth;
 mod resources;
 mod rows;
 mod tenancy;
@@ -15,6 +16,10 @@ use assay_core::execution::{
     Execution, ExecutionFilter, ExecutionStatus, ExecutionSummary, ResourceSample,
 };
 use assay_core::identity::{ApiTokenRecord, Membership, User};
+use assay_core::oauth::{
+    AuthorizationCode, CodeRedemption, DeviceAuthorization, DeviceStatus, OAuthClient, OAuthGrant,
+    RefreshRedemption, RefreshToken, SigningKeyRecord,
+};
 use assay_core::page::{Page, PageRequest};
 use assay_core::ports::Store;
 use assay_core::tenancy::{Environment, Organization};
@@ -283,5 +288,144 @@ impl<B: Backend> Store for SqlStore<B> {
         until: Timestamp,
     ) -> Result<Vec<ActorActivity>> {
         audit::actors(&self.db, org_id, since, until).await
+    }
+
+    // --- OAuth 2.1 authorization server ----------------------------------------------
+
+    async fn insert_oauth_client(&self, client: &OAuthClient) -> Result<()> {
+        oauth::insert_client(&self.db, client).await
+    }
+
+    async fn get_oauth_client(&self, id: &str) -> Result<Option<OAuthClient>> {
+        oauth::get_client(&self.db, id).await
+    }
+
+    async fn touch_oauth_client(&self, id: &str, at: Timestamp) -> Result<bool> {
+        oauth::touch_client(&self.db, id, at).await
+    }
+
+    async fn delete_expired_oauth_clients(&self, now: Timestamp) -> Result<u64> {
+        oauth::delete_expired_clients(&self.db, now).await
+    }
+
+    async fn upsert_oauth_grant(&self, grant: &OAuthGrant) -> Result<OAuthGrant> {
+        oauth::upsert_grant(&self.db, grant).await
+    }
+
+    async fn get_oauth_grant(&self, id: Uuid) -> Result<Option<OAuthGrant>> {
+        oauth::get_grant(&self.db, id).await
+    }
+
+    async fn list_oauth_grants(&self, user_id: Uuid) -> Result<Vec<OAuthGrant>> {
+        oauth::list_grants(&self.db, user_id).await
+    }
+
+    async fn revoke_oauth_grant(&self, id: Uuid, at: Timestamp, reason: &str) -> Result<bool> {
+        oauth::revoke_grant(&self.db, id, at, reason).await
+    }
+
+    async fn revoke_oauth_grants_of_user(
+        &self,
+        user_id: Uuid,
+        org_id: Option<Uuid>,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<u64> {
+        oauth::revoke_grants_of_user(&self.db, user_id, org_id, at, reason).await
+    }
+
+    async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<()> {
+        oauth::insert_code(&self.db, code).await
+    }
+
+    async fn consume_authorization_code(
+        &self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<CodeRedemption>> {
+        oauth::consume_code(&self.db, code_hash, now).await
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()> {
+        oauth::insert_refresh(&self.db, token).await
+    }
+
+    async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<RefreshRedemption>> {
+        oauth::use_refresh(&self.db, token_hash, now).await
+    }
+
+    async fn revoke_refresh_family(&self, family_id: Uuid, at: Timestamp) -> Result<u64> {
+        oauth::revoke_family(&self.db, family_id, at).await
+    }
+
+    async fn revoke_refresh_tokens_of_grant(&self, grant_id: Uuid, at: Timestamp) -> Result<u64> {
+        oauth::revoke_refresh_of_grant(&self.db, grant_id, at).await
+    }
+
+    async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
+        oauth::revoke_access_token(&self.db, jti, expires_at).await
+    }
+
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool> {
+        oauth::is_access_token_revoked(&self.db, jti).await
+    }
+
+    async fn purge_revoked_access_tokens(&self, now: Timestamp) -> Result<u64> {
+        oauth::purge_revoked_access_tokens(&self.db, now).await
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()> {
+        oauth::insert_signing_key(&self.db, key).await
+    }
+
+    async fn list_signing_keys(&self, retired_after: Timestamp) -> Result<Vec<SigningKeyRecord>> {
+        oauth::list_signing_keys(&self.db, retired_after).await
+    }
+
+    async fn retire_signing_key(&self, kid: &str, at: Timestamp) -> Result<bool> {
+        oauth::retire_signing_key(&self.db, kid, at).await
+    }
+
+    async fn insert_device_authorization(&self, auth: &DeviceAuthorization) -> Result<()> {
+        oauth::insert_device(&self.db, auth).await
+    }
+
+    async fn get_device_authorization(
+        &self,
+        device_code_hash: &str,
+    ) -> Result<Option<DeviceAuthorization>> {
+        oauth::get_device(&self.db, device_code_hash).await
+    }
+
+    async fn find_pending_device_authorization(
+        &self,
+        user_code: &str,
+        now: Timestamp,
+    ) -> Result<Option<DeviceAuthorization>> {
+        oauth::find_pending_device(&self.db, user_code, now).await
+    }
+
+    async fn set_device_status(
+        &self,
+        device_code_hash: &str,
+        status: DeviceStatus,
+    ) -> Result<bool> {
+        oauth::set_device_status(&self.db, device_code_hash, status).await
+    }
+
+    async fn record_device_poll(
+        &self,
+        device_code_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<DeviceAuthorization>> {
+        oauth::record_device_poll(&self.db, device_code_hash, now).await
+    }
+
+    async fn purge_expired_device_authorizations(&self, now: Timestamp) -> Result<u64> {
+        oauth::purge_expired_devices(&self.db, now).await
     }
 }
