@@ -1,5 +1,9 @@
-//! Bearer credentials → principals. For now: API tokens (JWTs come with the OAuth issue).
+//! Bearer credentials → principals: API tokens here, OAuth access tokens (JWTs) in
+//! `jwt_auth`. The bearer's format (`assay_auth::secrets::kind_of`) picks the one
+//! validator that can accept it: a JWT never reaches the API-token lookup, and anything
+//! else never reaches JWT validation.
 //!
+//! API tokens:
 //! Checks, cheapest first:
 //! 1. shape and checksum (`tokens::is_well_formed`) — garbage and typos are rejected
 //!    without a token lookup;
@@ -22,9 +26,13 @@
 
 use crate::audit;
 use crate::audit_log::AuditLog;
+use crate::jwt_auth::{self, JwtFailure};
+use crate::signing_keys::SigningKeys;
 use crate::token_cache::{CachedToken, DEFAULT_CAPACITY, DEFAULT_TTL, TokenCache};
 use crate::token_usage::TokenUsage;
 use crate::tokens;
+use assay_auth::metadata::PublicBase;
+use assay_auth::secrets::{TokenKind, kind_of};
 use assay_core::actor::{Access, AuthMethod, ClientInfo, Principal, PrincipalKind};
 use assay_core::audit::Outcome;
 use assay_core::identity::{ApiTokenKind, ApiTokenRecord};
@@ -60,23 +68,34 @@ impl Failure {
     }
 }
 
-/// Authenticates `assay_…` API tokens.
+/// Authenticates `assay_…` API tokens and this server's OAuth access tokens.
 pub struct ApiTokenAuthenticator {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     audit: Arc<AuditLog>,
     cache: TokenCache,
     usage: Arc<TokenUsage>,
+    keys: Arc<SigningKeys>,
+    /// The issuer and resources access tokens must name; `None`: no JWT is accepted.
+    public: Option<PublicBase>,
 }
 
 impl ApiTokenAuthenticator {
-    pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, audit: Arc<AuditLog>) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        audit: Arc<AuditLog>,
+        keys: Arc<SigningKeys>,
+        public: Option<PublicBase>,
+    ) -> Self {
         Self {
             store,
             clock,
             audit,
             cache: TokenCache::new(DEFAULT_CAPACITY, DEFAULT_TTL),
             usage: Arc::new(TokenUsage::default()),
+            keys,
+            public,
         }
     }
 
@@ -254,6 +273,76 @@ fn unknown_token(org_id: Uuid) -> Principal {
     }
 }
 
+impl ApiTokenAuthenticator {
+    async fn authenticate_jwt(
+        &self,
+        bearer: &str,
+        client: &ClientInfo,
+        org: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<Principal> {
+        let ring = self.keys.ring();
+        let checked = match jwt_auth::check_token(
+            &ring,
+            self.public.as_ref(),
+            bearer,
+            resource,
+            self.clock.now(),
+        ) {
+            Ok(claims) => jwt_auth::principal_for(self.store.as_ref(), &claims, org).await?,
+            Err(failure) => Err(failure),
+        };
+        match checked {
+            Ok(principal) => Ok(principal),
+            Err(failure) => Err(self.reject_jwt(failure, client, org).await),
+        }
+    }
+
+    /// Audits a refused JWT like a refused API token.
+    async fn reject_jwt(
+        &self,
+        failure: JwtFailure,
+        client: &ClientInfo,
+        org: Option<&str>,
+    ) -> Error {
+        let chain = match (failure.org_id, org) {
+            (Some(id), _) => id,
+            (None, Some(org)) => match self.store.find_org(org).await {
+                Ok(Some(found)) => found.id,
+                _ => Uuid::nil(),
+            },
+            (None, None) => Uuid::nil(),
+        };
+        tracing::info!(
+            reason = failure.reason,
+            user = ?failure.user.as_ref().map(|u| u.0),
+            client_id = ?failure.client_id,
+            ip = ?client.ip,
+            "refused an OAuth access token"
+        );
+        let actor = jwt_auth::failed_actor(&failure, chain);
+        let resources = failure
+            .user
+            .as_ref()
+            .map(|(id, _)| vec![format!("user:{id}")])
+            .unwrap_or_default();
+        let event = audit::event(
+            &actor,
+            client,
+            chain,
+            None,
+            AUTH_FAILED_ACTION,
+            resources,
+            Outcome::Denied,
+            Some(failure.reason.to_string()),
+            self.clock.as_ref(),
+        );
+        // The credential is refused either way; a failed append is logged by the writer.
+        let _ = self.audit.append(event).await;
+        Error::Unauthenticated(failure.reason.to_string())
+    }
+}
+
 #[async_trait]
 impl Authenticator for ApiTokenAuthenticator {
     async fn authenticate(
@@ -262,7 +351,22 @@ impl Authenticator for ApiTokenAuthenticator {
         client: &ClientInfo,
         org: Option<&str>,
     ) -> Result<Principal> {
-        match self.check(bearer.trim(), client, org).await? {
+        self.authenticate_for_resource(bearer, client, org, None)
+            .await
+    }
+
+    async fn authenticate_for_resource(
+        &self,
+        bearer: &str,
+        client: &ClientInfo,
+        org: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<Principal> {
+        let bearer = bearer.trim();
+        if kind_of(bearer) == TokenKind::Jwt {
+            return self.authenticate_jwt(bearer, client, org, resource).await;
+        }
+        match self.check(bearer, client, org).await? {
             Ok(principal) => Ok(principal),
             Err(failure) => Err(self.reject(failure, client, org).await),
         }

@@ -26,6 +26,9 @@ pub struct ControlPlaneConfig {
     /// How often API-token last-use times are written (in one batch); also written at
     /// shutdown.
     pub token_usage_flush_interval: Duration,
+    /// The server's public URL: the issuer and the resources an OAuth access token must
+    /// name. `None` (or a URL that cannot be an issuer): access tokens are refused.
+    pub public_url: Option<url::Url>,
 }
 
 impl Default for ControlPlaneConfig {
@@ -36,6 +39,7 @@ impl Default for ControlPlaneConfig {
             retention_interval: Duration::from_secs(10 * 60),
             audit: AuditMode::On,
             token_usage_flush_interval: Duration::from_secs(5),
+            public_url: None,
         }
     }
 }

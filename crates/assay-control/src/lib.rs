@@ -9,7 +9,8 @@
 //! `runs` (run, abort, tags), `insight` (health and metrics), `dispatcher` (queue and
 //! runner), `events` (live execution state), `recovery`, `retention` (workspaces, audit
 //! events), `members`, `api_tokens` (lifecycle), `audit_ops` (export, verify, activity,
-//! settings), `auth` (bearer → principal) with `token_cache` and `token_usage`,
+//! settings), `auth` (bearer → principal) with `token_cache` and `token_usage`, and
+//! `jwt_auth` (OAuth access tokens) over `signing_keys` (the JWT key ring),
 //! `bootstrap` (first start), `tokens` (API token secrets), `passwords`, `permissions`
 //! (the requirement table); `ttl_map` is the bounded TTL map under both caches.
 
@@ -26,6 +27,7 @@ mod dispatcher;
 mod env_index;
 mod events;
 mod insight;
+mod jwt_auth;
 mod masking;
 mod members;
 pub mod passwords;
@@ -36,6 +38,7 @@ mod resources;
 mod retention;
 mod runs;
 mod scope_cache;
+mod signing_keys;
 mod stamp;
 pub mod suggest;
 mod tags;

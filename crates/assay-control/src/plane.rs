@@ -7,7 +7,10 @@ use crate::audit_log::AuditLog;
 use crate::auth::ApiTokenAuthenticator;
 use crate::dispatcher::Dispatcher;
 use crate::scope_cache::{self, ScopeCache};
+use crate::signing_keys::SigningKeys;
 use crate::{recovery, retention, token_usage};
+use assay_auth::jwt::KeyRing;
+use assay_auth::metadata::PublicBase;
 use assay_core::ports::{Authenticator, Clock, ExecutionFiles, Executor, Store};
 use assay_core::{EnvRef, Organization, Result};
 use std::sync::Arc;
@@ -25,6 +28,8 @@ pub struct LocalControlPlane {
     pub(crate) dispatcher: Arc<Dispatcher>,
     pub(crate) audit: Arc<AuditLog>,
     pub(crate) authenticator: Arc<ApiTokenAuthenticator>,
+    /// The access-token signing keys (validation here, JWKS at the server).
+    keys: Arc<SigningKeys>,
     /// Environment resolution for `authorize` (short TTL, see `scope_cache`).
     scopes: ScopeCache,
     background: TaskTracker,
@@ -51,10 +56,20 @@ impl LocalControlPlane {
             clock.clone(),
         ));
         recovery::recover(&dispatcher, &audit).await?;
+        let keys = Arc::new(SigningKeys::load_or_create(store.as_ref(), clock.as_ref()).await?);
+        let public = config.public_url.as_ref().and_then(|url| {
+            PublicBase::new(url)
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, "the public URL cannot be an issuer: OAuth access tokens are refused");
+                })
+                .ok()
+        });
         let authenticator = Arc::new(ApiTokenAuthenticator::new(
             store.clone(),
             clock.clone(),
             audit.clone(),
+            keys.clone(),
+            public,
         ));
 
         let stop = CancellationToken::new();
@@ -77,6 +92,7 @@ impl LocalControlPlane {
 
         Ok(Arc::new(Self {
             authenticator,
+            keys,
             scopes: ScopeCache::new(scope_cache::DEFAULT_CAPACITY, scope_cache::DEFAULT_TTL),
             audit,
             store,
@@ -99,9 +115,23 @@ impl LocalControlPlane {
         self.dispatcher.shutdown().await;
     }
 
-    /// Bearer credential → principal (API tokens).
+    /// Bearer credential → principal (API tokens and OAuth access tokens).
     pub fn authenticator(&self) -> Arc<dyn Authenticator> {
         self.authenticator.clone()
+    }
+
+    /// The access-token signing keys as they are now: current and previous. The server
+    /// publishes their public halves as its JWKS.
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        self.keys.ring()
+    }
+
+    /// Makes a new current signing key; tokens signed by the old current key stay valid
+    /// (it becomes previous), the old previous key is retired. No schedule calls this yet.
+    pub async fn rotate_signing_key(&self) -> Result<()> {
+        self.keys
+            .rotate(self.store.as_ref(), self.clock.as_ref())
+            .await
     }
 
     /// Writes pending API-token last-use times now (they are otherwise written every few

@@ -644,4 +644,18 @@ pub trait Authenticator: Send + Sync {
         client: &crate::actor::ClientInfo,
         org: Option<&str>,
     ) -> Result<crate::actor::Principal>;
+
+    /// [`Self::authenticate`] for a request to an MCP endpoint: `resource` is that
+    /// endpoint's resource URL (RFC 8707), which an OAuth access token may name as its
+    /// audience besides the server's base resource. API tokens ignore it.
+    async fn authenticate_for_resource(
+        &self,
+        bearer: &str,
+        client: &crate::actor::ClientInfo,
+        org: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<crate::actor::Principal> {
+        let _ = resource;
+        self.authenticate(bearer, client, org).await
+    }
 }

@@ -14,6 +14,7 @@ mod auth;
 pub mod discovery;
 pub mod extract;
 mod handlers;
+pub mod jwks;
 mod layers;
 pub mod mcp;
 pub mod openapi;
@@ -70,6 +71,8 @@ pub struct ServerConfig {
     pub mcp_sessions: bool,
     /// Cancelled when the server stops: ends open MCP response streams.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The access-token signing keys to publish at `/oauth/jwks.json`; `None`: not served.
+    pub jwks: Option<jwks::JwksSource>,
 }
 
 impl ServerConfig {
@@ -82,6 +85,7 @@ impl ServerConfig {
             allowed_origins: Vec::new(),
             mcp_sessions: false,
             shutdown: tokio_util::sync::CancellationToken::new(),
+            jwks: None,
         }
     }
 }
@@ -159,6 +163,10 @@ pub fn router(state: AppState) -> Router {
     let discovery = match &public {
         Some(public) => discovery::router(public.clone()),
         None => Router::new(),
+    };
+    let discovery = match state.config.jwks.clone() {
+        Some(source) => discovery.merge(jwks::router(source)),
+        None => discovery,
     };
     // Timeouts per route group: the REST limit must not cut an MCP tool that waits.
     routes::router(&state)

@@ -199,8 +199,8 @@ async fn authenticate(
     };
     // The same function builds the URL the discovery routes serve (crate::discovery), so
     // the challenge and the document cannot disagree.
-    let metadata = match public.as_deref().map(|p| p.mcp_resource(&org, &env)) {
-        Some(Ok(resource)) => Some(resource.metadata_url),
+    let resource = match public.as_deref().map(|p| p.mcp_resource(&org, &env)) {
+        Some(Ok(resource)) => Some(resource),
         // `.` or `..` (sent percent-encoded): no resource URL can name such an endpoint.
         Some(Err(_)) => {
             return ApiError::new(ProblemKind::NotFound, "no MCP endpoint at this path")
@@ -208,7 +208,9 @@ async fn authenticate(
         }
         None => None,
     };
-    let metadata = metadata.as_deref();
+    let metadata = resource.as_ref().map(|r| r.metadata_url.as_str());
+    // An OAuth access token may name this endpoint as its audience (RFC 8707).
+    let audience = resource.as_ref().map(|r| r.url.as_str());
     let client = client_info(&req);
     let principal = match bearer(req.headers()) {
         Bearer::Missing => {
@@ -225,7 +227,12 @@ async fn authenticate(
                 true,
             );
         }
-        Bearer::Token(token) => state.auth.authenticate(token, &client, Some(&org)).await,
+        Bearer::Token(token) => {
+            state
+                .auth
+                .authenticate_for_resource(token, &client, Some(&org), audience)
+                .await
+        }
     };
     match principal {
         Ok(principal) => {

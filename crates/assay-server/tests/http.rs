@@ -41,3 +41,6 @@ mod mcp_sessions;
 
 #[path = "http/discovery.rs"]
 mod discovery;
+
+#[path = "http/jwt_auth.rs"]
+mod jwt_auth;

@@ -114,6 +114,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         ControlPlaneConfig {
             concurrency: args.runner_concurrency,
             workspace_retention: Duration::from_secs(args.workspace_retention_hours * 3600),
+            public_url: Some(public_url.clone()),
             ..ControlPlaneConfig::default()
         },
         store.clone(),
@@ -133,6 +134,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .filter(|o| !o.is_empty())
         .collect();
     config.mcp_sessions = args.mcp_sessions;
+    let keys = control.clone();
+    config.jwks = Some(assay_server::jwks::JwksSource(Arc::new(move || {
+        keys.key_ring().jwks()
+    })));
     let stopping = config.shutdown.clone();
     let state = AppState {
         control: control.clone() as Arc<dyn ControlPlane>,

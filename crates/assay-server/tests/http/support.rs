@@ -29,6 +29,10 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     /// The bootstrapped organization (`default`).
     pub org_id: uuid::Uuid,
+    /// The control plane itself, for its signing keys (OAuth access tokens).
+    pub plane: Arc<LocalControlPlane>,
+    /// The bootstrapped owner (`Bootstrap::owner_email`).
+    pub owner_email: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -103,8 +107,12 @@ impl TestApp {
             .await
             .unwrap()
             .expect("a fresh database bootstraps");
+        let (listener, addr, public_url) = listener().await;
         let control = LocalControlPlane::start(
-            ControlPlaneConfig::default(),
+            ControlPlaneConfig {
+                public_url: Some(public_url.clone()),
+                ..ControlPlaneConfig::default()
+            },
             store.clone(),
             executor,
             files,
@@ -113,10 +121,14 @@ impl TestApp {
         .await
         .unwrap();
         let auth = control.authenticator();
+        let plane = control.clone();
+        let keys = control.clone();
         let control: Arc<dyn ControlPlane> = control;
         let probe_store = store.clone();
-        let (listener, addr, public_url) = listener().await;
         let mut config = ServerConfig::new(public_url);
+        config.jwks = Some(assay_server::jwks::JwksSource(Arc::new(move || {
+            keys.key_ring().jwks()
+        })));
         tune(&mut config);
         let state = AppState {
             control,
@@ -136,6 +148,8 @@ impl TestApp {
             anon: http_client(None),
             store,
             org_id: boot.org.id,
+            plane,
+            owner_email: boot.owner_email.clone(),
             token,
             shutdown: Some(shutdown),
             server: Some(server),

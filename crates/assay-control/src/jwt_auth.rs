@@ -1,0 +1,339 @@
+//! OAuth access tokens (JWTs this server issued) → principals. `auth` sends a bearer here
+//! only when it has the JWT format (`assay_auth::secrets::kind_of`), never on a guess.
+//!
+//! Checks, cheapest first: the JWS itself (`KeyRing::validate`: EdDSA only, a kid of our
+//! ring, `typ` at+jwt, no `jku`/`x5u`/… header, signature, `iss` exact, `aud` one of the
+//! addressed MCP endpoint's resource and the base resource, `exp`/`nbf`/`iat` with
+//! [`LEEWAY`]); then the scope; then the store: `jti` not denied, the addressed
+//! organization exists, the user exists, is not disabled and is a member of it.
+//!
+//! Access tokens carry no grant ID (see `assay_auth::jwt::AccessTokenClaims`), so a
+//! revoked grant ends its access tokens through the `jti` denylist only.
+
+use assay_auth::jwt::{AccessTokenClaims, JwtError, KeyRing};
+use assay_auth::metadata::PublicBase;
+use assay_core::actor::{Access, AuthMethod, Principal, PrincipalKind};
+use assay_core::identity::{Membership, OrgRole, User};
+use assay_core::ports::Store;
+use assay_core::{Result, Timestamp};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const LEEWAY: Duration = Duration::from_secs(60);
+
+pub const NOT_CONFIGURED: &str =
+    "this server accepts no OAuth access tokens: it has no public URL to be their issuer";
+pub const NO_ORGANIZATION: &str =
+    "an OAuth access token is valid only at an organization's endpoints";
+pub const REVOKED: &str = "the access token has been revoked";
+pub const NO_SCOPE: &str = "the access token grants no MCP scope";
+pub const UNKNOWN_USER: &str = "the user of the access token does not exist";
+pub const DISABLED_USER: &str = "the user of the access token is disabled";
+pub const OTHER_ORGANIZATION: &str = "the access token is not valid for this organization";
+
+/// Why a JWT was refused, and what is known of it for the audit trail.
+pub(crate) struct JwtFailure {
+    pub reason: &'static str,
+    /// The addressed organization when it exists.
+    pub org_id: Option<Uuid>,
+    /// The user the token names when the signature held.
+    pub user: Option<(Uuid, String)>,
+    pub client_id: Option<String>,
+}
+
+impl JwtFailure {
+    fn new(reason: &'static str) -> Self {
+        Self {
+            reason,
+            org_id: None,
+            user: None,
+            client_id: None,
+        }
+    }
+}
+
+/// The refusal reason for a token `KeyRing::validate` rejected. Fixed strings: the header
+/// values an attacker chose (alg, kid, member names) are never echoed back.
+pub(crate) fn reason(error: &JwtError) -> &'static str {
+    match error {
+        JwtError::TooLarge => "the access token is too large",
+        JwtError::Malformed => "the access token is not a well-formed JWS",
+        JwtError::UnsupportedAlgorithm(_) => {
+            "the access token algorithm is not accepted; only EdDSA is"
+        }
+        JwtError::WrongType(_) => "the access token type is not at+jwt",
+        JwtError::ForbiddenHeader(_) => "the access token header has a member that is not accepted",
+        JwtError::MissingKid => "the access token header has no key id",
+        JwtError::UnknownKid(_) => "the access token was not signed by a key of this server",
+        JwtError::BadSignature => "the access token signature is invalid",
+        JwtError::InvalidClaims(_) => "the access token claims are invalid",
+        JwtError::WrongIssuer => "the access token was issued by another issuer",
+        JwtError::WrongAudience => "the access token is for another resource",
+        JwtError::Expired => "the access token has expired",
+        JwtError::NotYetValid => "the access token is not valid yet",
+        JwtError::IssuedInFuture => "the access token was issued in the future",
+        JwtError::InvalidLifetime | JwtError::Sign(_) => "the access token is invalid",
+    }
+}
+
+/// The audiences a request accepts: the base resource always, the addressed MCP
+/// endpoint's resource when the request is to one.
+pub(crate) fn audiences<'a>(base: &'a str, resource: Option<&'a str>) -> Vec<&'a str> {
+    std::iter::once(base).chain(resource).collect()
+}
+
+/// Validates the JWS and its claims (no store access).
+pub(crate) fn check_token(
+    ring: &KeyRing,
+    public: Option<&PublicBase>,
+    bearer: &str,
+    resource: Option<&str>,
+    now: Timestamp,
+) -> std::result::Result<AccessTokenClaims, JwtFailure> {
+    let public = public.ok_or(JwtFailure::new(NOT_CONFIGURED))?;
+    let base = public.base_resource().url;
+    let claims = ring
+        .validate(
+            bearer,
+            &public.issuer(),
+            &audiences(&base, resource),
+            now,
+            LEEWAY,
+        )
+        .map_err(|e| JwtFailure::new(reason(&e)))?;
+    Ok(claims)
+}
+
+/// Looks the token's subject up in the addressed organization.
+pub(crate) async fn principal_for(
+    store: &dyn Store,
+    claims: &AccessTokenClaims,
+    org: Option<&str>,
+) -> Result<std::result::Result<Principal, JwtFailure>> {
+    let fail = |reason, org_id, user: Option<&User>| JwtFailure {
+        reason,
+        org_id,
+        user: user.map(|u| (u.id, u.display_name.clone())),
+        client_id: Some(claims.client_id.clone()),
+    };
+    let scope = match claims.mcp_scope() {
+        Ok(Some(scope)) => scope,
+        _ => return Ok(Err(fail(NO_SCOPE, None, None))),
+    };
+    if store.is_access_token_revoked(&claims.jti).await? {
+        return Ok(Err(fail(REVOKED, None, None)));
+    }
+    let Some(org) = org else {
+        return Ok(Err(fail(NO_ORGANIZATION, None, None)));
+    };
+    let Some(org) = store.find_org(org).await? else {
+        return Ok(Err(fail(OTHER_ORGANIZATION, None, None)));
+    };
+    let user = match Uuid::parse_str(&claims.sub) {
+        Ok(id) => store.find_user(id).await?,
+        Err(_) => None,
+    };
+    let Some(user) = user else {
+        return Ok(Err(fail(UNKNOWN_USER, Some(org.id), None)));
+    };
+    if user.disabled {
+        return Ok(Err(fail(DISABLED_USER, Some(org.id), Some(&user))));
+    }
+    let Some(membership) = store.find_membership(org.id, user.id).await? else {
+        return Ok(Err(fail(OTHER_ORGANIZATION, Some(org.id), Some(&user))));
+    };
+    Ok(Ok(principal(
+        &user,
+        &membership,
+        scope.level(),
+        &claims.client_id,
+    )))
+}
+
+/// A user acting through an OAuth client: their role in the organization, capped by the
+/// token's scope.
+pub(crate) fn principal(
+    user: &User,
+    membership: &Membership,
+    scope: assay_core::permission::Level,
+    client_id: &str,
+) -> Principal {
+    let access = match membership.role {
+        OrgRole::Owner | OrgRole::Admin => Access::OrgAdmin,
+        OrgRole::Member => Access::PerEnvironment {
+            grants: membership.grants.clone(),
+        },
+    };
+    Principal {
+        kind: PrincipalKind::User,
+        id: user.id,
+        display_name: user.display_name.clone(),
+        org_id: membership.org_id,
+        access,
+        scope_cap: Some(scope),
+        auth_method: AuthMethod::OAuth,
+        credential_id: Some(client_id.to_owned()),
+    }
+}
+
+/// The actor recorded for a refused JWT.
+pub(crate) fn failed_actor(failure: &JwtFailure, org_id: Uuid) -> Principal {
+    let (id, display_name) = failure
+        .user
+        .clone()
+        .unwrap_or_else(|| (Uuid::nil(), "unknown".into()));
+    Principal {
+        kind: PrincipalKind::User,
+        id,
+        display_name,
+        org_id,
+        access: Access::PerEnvironment {
+            grants: Default::default(),
+        },
+        scope_cap: None,
+        auth_method: AuthMethod::OAuth,
+        credential_id: failure.client_id.clone(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use assay_auth::jwt::AccessTokenRequest;
+    use assay_auth::scope::McpScope;
+    use assay_core::Level;
+    use std::collections::BTreeMap;
+    use time::macros::datetime;
+
+    const NOW: Timestamp = datetime!(2026-01-01 12:00 UTC);
+
+    fn public() -> PublicBase {
+        PublicBase::new(&url::Url::parse("https://assay.example/").unwrap()).unwrap()
+    }
+
+    fn token(ring: &KeyRing, audience: &str, issued: Timestamp) -> String {
+        let request = AccessTokenRequest {
+            subject: "u",
+            audience,
+            client_id: "c",
+            scope: McpScope::Run,
+            lifetime: Duration::from_secs(600),
+        };
+        ring.issue("https://assay.example", &request, issued)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn audiences_are_the_base_and_the_addressed_endpoint() {
+        assert_eq!(audiences("b", None), ["b"]);
+        assert_eq!(audiences("b", Some("m")), ["b", "m"]);
+    }
+
+    #[test]
+    fn check_token_accepts_the_endpoint_or_the_base_resource_only() {
+        let ring = KeyRing::generate().unwrap();
+        let p = public();
+        let dev = p.mcp_resource("acme", "dev").unwrap().url;
+        let prod = p.mcp_resource("acme", "prod").unwrap().url;
+        let base = p.base_resource().url;
+        let at_dev = token(&ring, &dev, NOW);
+        let claims = check_token(&ring, Some(&p), &at_dev, Some(&dev), NOW)
+            .ok()
+            .unwrap();
+        assert_eq!(claims.aud, dev);
+        let refused = |t: &str, resource: Option<&str>| {
+            check_token(&ring, Some(&p), t, resource, NOW)
+                .err()
+                .unwrap()
+                .reason
+        };
+        assert_eq!(
+            refused(&at_dev, Some(&prod)),
+            reason(&JwtError::WrongAudience)
+        );
+        assert_eq!(refused(&at_dev, None), reason(&JwtError::WrongAudience));
+        let at_base = token(&ring, &base, NOW);
+        assert!(check_token(&ring, Some(&p), &at_base, None, NOW).is_ok());
+        assert!(check_token(&ring, Some(&p), &at_base, Some(&dev), NOW).is_ok());
+        // Without a public URL there is no issuer, so no token at all.
+        let none = check_token(&ring, None, &at_base, None, NOW).err().unwrap();
+        assert_eq!(none.reason, NOT_CONFIGURED);
+    }
+
+    #[test]
+    fn the_leeway_is_sixty_seconds() {
+        let ring = KeyRing::generate().unwrap();
+        let p = public();
+        let base = p.base_resource().url;
+        let t = token(&ring, &base, NOW);
+        let at = |secs: i64| {
+            check_token(
+                &ring,
+                Some(&p),
+                &t,
+                None,
+                NOW + time::Duration::seconds(secs),
+            )
+        };
+        assert!(at(600 + 59).is_ok());
+        assert_eq!(
+            at(600 + 60).err().unwrap().reason,
+            reason(&JwtError::Expired)
+        );
+        let early = token(&ring, &base, NOW + time::Duration::seconds(60));
+        assert!(check_token(&ring, Some(&p), &early, None, NOW).is_ok());
+        let too_early = token(&ring, &base, NOW + time::Duration::seconds(61));
+        assert_eq!(
+            check_token(&ring, Some(&p), &too_early, None, NOW)
+                .err()
+                .unwrap()
+                .reason,
+            reason(&JwtError::IssuedInFuture)
+        );
+    }
+
+    #[test]
+    fn refusal_reasons_never_echo_attacker_input() {
+        for e in [
+            JwtError::UnsupportedAlgorithm("<script>".into()),
+            JwtError::UnknownKid("<script>".into()),
+            JwtError::ForbiddenHeader("<script>".into()),
+            JwtError::WrongType(Some("<script>".into())),
+            JwtError::InvalidClaims("<script>".into()),
+        ] {
+            assert!(!reason(&e).contains("<script>"));
+        }
+    }
+
+    #[test]
+    fn the_principal_is_the_member_capped_by_the_scope() {
+        let env = Uuid::now_v7();
+        let user = User {
+            id: Uuid::now_v7(),
+            email: "a@example.com".into(),
+            display_name: "Ada".into(),
+            password_hash: None,
+            disabled: false,
+            created_at: NOW,
+        };
+        let mut membership = Membership {
+            org_id: Uuid::now_v7(),
+            user_id: user.id,
+            role: OrgRole::Owner,
+            grants: BTreeMap::new(),
+        };
+        let p = principal(&user, &membership, Level::Read, "client");
+        assert_eq!(p.kind, PrincipalKind::User);
+        assert_eq!(p.auth_method, AuthMethod::OAuth);
+        assert_eq!(p.credential_id.as_deref(), Some("client"));
+        assert_eq!(p.level_in(membership.org_id, env), Some(Level::Read));
+        membership.role = OrgRole::Member;
+        membership.grants.insert(env, Level::Run);
+        let p = principal(&user, &membership, Level::Write, "client");
+        assert_eq!(p.level_in(membership.org_id, env), Some(Level::Run));
+        assert_eq!(p.level_in(membership.org_id, Uuid::now_v7()), None);
+    }
+}
