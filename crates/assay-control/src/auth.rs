@@ -160,14 +160,9 @@ impl ApiTokenAuthenticator {
 
     /// Audits a refusal and returns the error for the caller.
     async fn reject(&self, failure: Failure, client: &ClientInfo, org: Option<&str>) -> Error {
-        let chain = match (&failure.token, org) {
-            (Some(token), _) => token.org_id,
-            (None, Some(org)) => match self.store.find_org(org).await {
-                Ok(Some(found)) => found.id,
-                _ => Uuid::nil(),
-            },
-            (None, None) => Uuid::nil(),
-        };
+        let chain = self
+            .refusal_chain(failure.token.as_ref().map(|t| t.org_id), org)
+            .await;
         tracing::info!(
             reason = failure.reason,
             token = ?failure.token.as_ref().map(|t| t.id),
@@ -178,20 +173,46 @@ impl ApiTokenAuthenticator {
             Some(token) => (principal(token), vec![format!("token:{}", token.id)]),
             None => (unknown_token(chain), Vec::new()),
         };
+        self.refuse(&actor, client, chain, resources, failure.reason)
+            .await
+    }
+
+    /// The audit chain a refusal goes to: the credential's organization when it is known,
+    /// else the one the URL names, else the unscoped chain.
+    async fn refusal_chain(&self, known: Option<Uuid>, org: Option<&str>) -> Uuid {
+        match (known, org) {
+            (Some(id), _) => id,
+            (None, Some(org)) => match self.store.find_org(org).await {
+                Ok(Some(found)) => found.id,
+                _ => Uuid::nil(),
+            },
+            (None, None) => Uuid::nil(),
+        }
+    }
+
+    /// Records `auth.failed` and returns the error for the caller.
+    async fn refuse(
+        &self,
+        actor: &Principal,
+        client: &ClientInfo,
+        chain: Uuid,
+        resources: Vec<String>,
+        reason: &str,
+    ) -> Error {
         let event = audit::event(
-            &actor,
+            actor,
             client,
             chain,
             None,
             AUTH_FAILED_ACTION,
             resources,
             Outcome::Denied,
-            Some(failure.reason.to_string()),
+            Some(reason.to_owned()),
             self.clock.as_ref(),
         );
         // The credential is refused either way; a failed append is logged by the writer.
         let _ = self.audit.append(event).await;
-        Error::Unauthenticated(failure.reason.to_string())
+        Error::Unauthenticated(reason.to_owned())
     }
 }
 
@@ -305,14 +326,7 @@ impl ApiTokenAuthenticator {
         client: &ClientInfo,
         org: Option<&str>,
     ) -> Error {
-        let chain = match (failure.org_id, org) {
-            (Some(id), _) => id,
-            (None, Some(org)) => match self.store.find_org(org).await {
-                Ok(Some(found)) => found.id,
-                _ => Uuid::nil(),
-            },
-            (None, None) => Uuid::nil(),
-        };
+        let chain = self.refusal_chain(failure.org_id, org).await;
         tracing::info!(
             reason = failure.reason,
             user = ?failure.user.as_ref().map(|u| u.0),
@@ -326,20 +340,8 @@ impl ApiTokenAuthenticator {
             .as_ref()
             .map(|(id, _)| vec![format!("user:{id}")])
             .unwrap_or_default();
-        let event = audit::event(
-            &actor,
-            client,
-            chain,
-            None,
-            AUTH_FAILED_ACTION,
-            resources,
-            Outcome::Denied,
-            Some(failure.reason.to_string()),
-            self.clock.as_ref(),
-        );
-        // The credential is refused either way; a failed append is logged by the writer.
-        let _ = self.audit.append(event).await;
-        Error::Unauthenticated(failure.reason.to_string())
+        self.refuse(&actor, client, chain, resources, failure.reason)
+            .await
     }
 }
 
