@@ -3,7 +3,7 @@
 //! broken streams, readiness failures, and what the control plane is handed.
 
 use crate::fake::{DOWN_TOKEN, FAKE_TIMEOUT, FakeApp, SECRET};
-use crate::support::{expect_problem, http_client};
+use crate::support::{CapturedLogs, expect_problem, http_client};
 use futures::StreamExt;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -221,31 +221,9 @@ async fn the_control_plane_gets_the_actor_and_the_document_verbatim() {
     assert_eq!(actor.client.mcp_client, None);
 }
 
-/// Collects everything logged on this thread (the test runtime is single-threaded, so
-/// the server's tasks log here too).
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn tokens_never_reach_the_logs_but_internal_causes_do() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = CapturedLogs::start();
 
     let app = FakeApp::start().await;
     let res = app
@@ -267,7 +245,7 @@ async fn tokens_never_reach_the_logs_but_internal_causes_do() {
         .unwrap();
     expect_problem(res, 401, "unauthenticated").await;
 
-    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let logs = logs.text();
     // The cause is logged next to the request id…
     let cause_line = logs
         .lines()

@@ -3,7 +3,7 @@
 //! problem wording, secrets never echoed); the real one checks a token's life end to end.
 
 use crate::fake::{FakeApp, GOOD_TOKEN};
-use crate::support::{TestApp, expect_problem, http_client};
+use crate::support::{CapturedLogs, TestApp, expect_problem, http_client};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -539,29 +539,9 @@ async fn members_are_added_changed_and_removed_over_rest() {
     app.stop().await;
 }
 
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn values_pasted_into_url_paths_never_reach_the_logs() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = CapturedLogs::start();
 
     let app = FakeApp::start().await;
     let password = "Tr0ub4dor-pasted-by-mistake";
@@ -587,7 +567,7 @@ async fn values_pasted_into_url_paths_never_reach_the_logs() {
         .unwrap();
     expect_problem(res, 404, "not-found").await;
 
-    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let logs = logs.text();
     assert!(!logs.contains(password), "{logs}");
     assert!(!logs.contains("assay_not_for_logs"), "{logs}");
     assert!(
