@@ -220,6 +220,7 @@ mod tests {
             client_id: "c",
             scope: McpScope::Run,
             lifetime: Duration::from_secs(600),
+            grant_id: "g",
         };
         ring.issue("https://assay.example", &request, issued)
             .unwrap()

@@ -45,6 +45,9 @@ pub struct AccessTokenClaims {
     pub nbf: Option<i64>,
     /// Random per token, for revocation lists and audit.
     pub jti: String,
+    /// The grant (consent) the token was issued under: revoking the grant ends the
+    /// token before its `exp`, so validation checks the grant is still live.
+    pub gid: String,
 }
 
 impl AccessTokenClaims {
@@ -62,6 +65,8 @@ pub struct AccessTokenRequest<'a> {
     pub client_id: &'a str,
     pub scope: McpScope,
     pub lifetime: Duration,
+    /// The grant's ID (claim `gid`).
+    pub grant_id: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,6 +132,7 @@ impl KeyRing {
             exp,
             nbf: None,
             jti: URL_SAFE_NO_PAD.encode(jti),
+            gid: request.grant_id.to_owned(),
         };
         let key = self.current();
         let mut header = Header::new(Algorithm::EdDSA);

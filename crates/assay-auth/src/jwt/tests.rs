@@ -21,6 +21,7 @@ fn request() -> AccessTokenRequest<'static> {
         client_id: "https://client.example/cimd.json",
         scope: McpScope::Run,
         lifetime: HOUR,
+        grant_id: "0190d1c2-0000-7000-8000-0000000000aa",
     }
 }
 
@@ -40,7 +41,7 @@ fn good_claims() -> Value {
     let t = now().unix_timestamp();
     json!({
         "iss": ISS, "sub": "u1", "aud": AUD, "client_id": "c1", "scope": "mcp:read",
-        "iat": t, "exp": t + 3600, "jti": "j1"
+        "iat": t, "exp": t + 3600, "jti": "j1", "gid": "g1"
     })
 }
 
@@ -339,6 +340,7 @@ fn required_claims() {
         "iat",
         "exp",
         "jti",
+        "gid",
     ] {
         let mut claims = good_claims();
         claims.as_object_mut().unwrap().remove(missing);

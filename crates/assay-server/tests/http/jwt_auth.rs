@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 const PROTOCOL: &str = "2025-11-25";
 const CLIENT_ID: &str = "https://client.example/oauth.json";
+const GRANT_ID: &str = "0190d1c2-0000-7000-8000-0000000000aa";
 const REST_CHALLENGE: &str = r#"Bearer realm="assay", error="invalid_token""#;
 
 fn mcp_path(env: &str) -> String {
@@ -59,6 +60,7 @@ fn mint(
             client_id: CLIENT_ID,
             scope,
             lifetime: Duration::from_secs(600),
+            grant_id: GRANT_ID,
         },
         now,
     )
@@ -265,7 +267,7 @@ async fn invalid_access_tokens_are_refused_with_the_exact_401() {
     let claims = |aud: &str| {
         json!({"iss": base, "sub": sub, "aud": aud, "client_id": CLIENT_ID,
         "scope": "mcp:read", "iat": now.unix_timestamp(),
-        "exp": now.unix_timestamp() + 600, "jti": "nbf-test"})
+        "exp": now.unix_timestamp() + 600, "jti": "nbf-test", "gid": GRANT_ID})
     };
     let (m, r) = both(&dev_aud, &|aud| {
         let mut c = claims(aud);
