@@ -10,6 +10,7 @@
 //! - [`metadata`]: resource URLs and the RFC 9728 / RFC 8414 / OIDC discovery documents.
 //! - [`secrets`]: opaque authorization codes, refresh tokens and device codes; bearer formats.
 //! - [`device`]: RFC 8628 user codes and polling-rate bookkeeping.
+//! - [`upstream`]: signing in through an upstream OpenID Connect provider or GitHub.
 
 pub mod cimd;
 pub mod device;
@@ -20,6 +21,7 @@ pub mod redirect;
 pub mod scope;
 pub mod secrets;
 pub mod ssrf;
+pub mod upstream;
 
 /// Makes ring the process-wide rustls provider unless one is installed already.
 ///

@@ -662,6 +662,18 @@ impl ControlPlane for RemoteControlPlane {
         self.token_revoke(org, id).await
     }
 
+    async fn list_my_grants(
+        &self,
+        _actor: &Actor,
+        org: &str,
+    ) -> Result<Vec<assay_core::oauth::GrantInfo>> {
+        self.grants(org).await
+    }
+
+    async fn revoke_my_grant(&self, _actor: &Actor, org: &str, id: uuid::Uuid) -> Result<()> {
+        self.grant_revoke(org, id).await
+    }
+
     async fn export_audit(
         &self,
         _actor: &Actor,

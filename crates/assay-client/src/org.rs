@@ -1,4 +1,5 @@
-//! Organization-level routes: members, API tokens and audit (`/v1/organizations/{org}/…`).
+//! Organization-level routes: members, API tokens, the caller's OAuth grants and audit
+//! (`/v1/organizations/{org}/…`).
 //! The `ControlPlane` impl forwards here; [`RemoteControlPlane::export_audit_raw`] is the
 //! byte-exact export for writing the server's JSON lines or CSV straight to a file.
 
@@ -13,6 +14,7 @@ use assay_core::audit::{
 use assay_core::identity::{
     ApiTokenInfo, CreatedApiToken, MemberInfo, MemberUpdate, NewApiToken, NewMember,
 };
+use assay_core::oauth::GrantInfo;
 use assay_core::{Error, Level, Result, Timestamp};
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -72,6 +74,15 @@ fn org_expect(org: &str) -> Expect {
 
 fn token_expect(id: Uuid) -> Expect {
     Expect::new("token", id.to_string(), Level::Admin)
+}
+
+/// A 403 on the grant routes names no level: an API token has no grants (`Refused`).
+fn grant_expect(id: Option<Uuid>, org: &str) -> Expect {
+    match id {
+        Some(id) => Expect::new("grant", id.to_string(), Level::Admin),
+        None => Expect::new("organization", org, Level::Admin),
+    }
+    .refused_without_level()
 }
 
 impl RemoteControlPlane {
@@ -175,6 +186,27 @@ impl RemoteControlPlane {
         let url = self.org_url(org, &["tokens", &id.to_string(), "revoke"])?;
         self.call(self.request(Method::POST, url), &token_expect(id))
             .await
+    }
+
+    // --- the caller's OAuth grants ---------------------------------------------------
+
+    pub(crate) async fn grants(&self, org: &str) -> Result<Vec<GrantInfo>> {
+        let url = self.org_url(org, &["me", "grants"])?;
+        let items: Items<GrantInfo> = self
+            .call(self.request(Method::GET, url), &grant_expect(None, org))
+            .await?;
+        Ok(items.items)
+    }
+
+    pub(crate) async fn grant_revoke(&self, org: &str, id: Uuid) -> Result<()> {
+        let url = self.org_url(org, &["me", "grants", &id.to_string()])?;
+        self.send(
+            self.request(Method::DELETE, url),
+            &grant_expect(Some(id), org),
+            Deadline::Bounded,
+        )
+        .await
+        .map(drop)
     }
 
     // --- audit -----------------------------------------------------------------------

@@ -17,6 +17,9 @@ pub(crate) struct Expect {
     pub name: String,
     /// The level the operation needs, for `Forbidden`.
     pub needed: Level,
+    /// A `forbidden` problem that names no level is a `Refused` (the operation is not for
+    /// this kind of principal at all), not a `Forbidden` at `needed`.
+    pub refused_without_level: bool,
 }
 
 impl Expect {
@@ -25,7 +28,13 @@ impl Expect {
             kind,
             name: name.into(),
             needed,
+            refused_without_level: false,
         }
+    }
+
+    pub fn refused_without_level(mut self) -> Self {
+        self.refused_without_level = true;
+        self
     }
 }
 
@@ -84,10 +93,17 @@ pub(crate) fn error_from_response(
                 Error::Invalid(problem.errors)
             }
         }
-        "forbidden" => Error::Forbidden {
+        "forbidden" => match problem.needed.or_else(|| level_in(&detail)) {
+            Some(needed) => Error::Forbidden { needed },
+            None if expect.refused_without_level => Error::Refused(detail),
+            None => Error::Forbidden {
+                needed: expect.needed,
+            },
+        },
+        "insufficient-scope" => Error::InsufficientScope {
             needed: problem
                 .needed
-                .or_else(|| level_in(&detail))
+                .or_else(|| scope_level_in(&detail))
                 .unwrap_or(expect.needed),
         },
         "unauthenticated" => Error::Unauthenticated(detail),
@@ -124,6 +140,7 @@ const KNOWN_KINDS: &[&str] = &[
     "route",
     "user",
     "token",
+    "grant",
 ];
 
 /// Recovers kind and name from the server's `<kind> "<name>" not found` detail, so that
@@ -142,6 +159,13 @@ fn not_found(detail: &str, expect: &Expect) -> Error {
         Some((kind, name)) => Error::not_found(kind, name),
         None => Error::not_found(expect.kind, expect.name.clone()),
     }
+}
+
+/// Finds the level in a detail like "this needs the mcp:run scope, …".
+fn scope_level_in(detail: &str) -> Option<Level> {
+    let after = detail.split("mcp:").nth(1)?;
+    let word: String = after.chars().take_while(char::is_ascii_lowercase).collect();
+    word.parse().ok()
 }
 
 /// Finds the level in a detail like "this needs run permission on the environment".
@@ -260,6 +284,33 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn insufficient_scope_and_refusals_come_back_as_themselves() {
+        let e = map(
+            403,
+            r#"{"type":"urn:assay:problem:insufficient-scope","status":403,"detail":"this needs the mcp:run scope, which this access token does not carry; your role allows it, so authorize again granting mcp:run"}"#,
+        );
+        assert!(
+            matches!(e, Error::InsufficientScope { needed: Level::Run }),
+            "{e:?}"
+        );
+        let refused = r#"{"type":"urn:assay:problem:forbidden","status":403,"detail":"an API token acts for no user"}"#;
+        let e = error_from_response(
+            403,
+            refused.as_bytes(),
+            None,
+            &Expect::new("grant", "g", Level::Admin).refused_without_level(),
+        );
+        assert_eq!(e.to_string(), "refused: an API token acts for no user");
+        // Elsewhere a level-less 403 stays a Forbidden at the operation's level.
+        assert!(matches!(
+            map(403, refused),
+            Error::Forbidden {
+                needed: Level::Write
+            }
+        ));
     }
 
     #[test]

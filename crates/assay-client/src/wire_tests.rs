@@ -463,6 +463,77 @@ async fn rotation_sends_the_grace_period_and_revocation_has_no_body() {
 }
 
 #[tokio::test]
+async fn grants_are_listed_and_revoked_under_me() {
+    let grant = serde_json::json!({
+        "id": "0193a0a0-0000-7000-8000-0000000000cc",
+        "client_id": "https://client.example/oauth.json",
+        "client_name": "Example",
+        "client_kind": "metadata-document",
+        "scope": "mcp:read mcp:run",
+        "resource": "https://assay.example/organizations/acme/environments/dev/mcp",
+        "created_at": "2025-01-01T00:00:00Z",
+    });
+    let (c, server) = serve_once(Answer::json(
+        "200 OK",
+        serde_json::json!({"items": [grant]}),
+    ))
+    .await;
+    let grants = c.list_my_grants(&c.actor(), "acme").await.unwrap();
+    let got = server.await.unwrap();
+    assert_eq!(
+        got.request_line,
+        "GET /v1/organizations/acme/me/grants HTTP/1.1"
+    );
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].client_name, "Example");
+    assert_eq!(
+        grants[0].client_kind,
+        assay_core::oauth::OAuthClientKind::MetadataDocument
+    );
+    assert_eq!(grants[0].scope, "mcp:read mcp:run");
+
+    let id: uuid::Uuid = "0193a0a0-0000-7000-8000-0000000000cc".parse().unwrap();
+    let answer = Answer {
+        status: "204 No Content",
+        headers: vec![],
+        chunks: vec![],
+    };
+    let (c, server) = serve_once(answer).await;
+    c.revoke_my_grant(&c.actor(), "acme", id).await.unwrap();
+    let got = server.await.unwrap();
+    assert_eq!(
+        got.request_line,
+        format!("DELETE /v1/organizations/acme/me/grants/{id} HTTP/1.1")
+    );
+    assert_eq!(got.body, "");
+
+    // Another user's grant: the server's 404 names the grant.
+    let (c, server) = serve_once(Answer::problem(
+        "404 Not Found",
+        serde_json::json!({"type": "urn:assay:problem:not-found", "status": 404,
+                           "detail": format!("grant \"{id}\" not found")}),
+    ))
+    .await;
+    let err = c.revoke_my_grant(&c.actor(), "acme", id).await.unwrap_err();
+    server.await.unwrap();
+    assert_eq!(err.to_string(), format!("grant \"{id}\" not found"));
+
+    // An API token: refused, with the server's reason.
+    let (c, server) = serve_once(Answer::problem(
+        "403 Forbidden",
+        serde_json::json!({"type": "urn:assay:problem:forbidden", "status": 403,
+                           "detail": "OAuth grants belong to users, and an API token acts for no user"}),
+    ))
+    .await;
+    let err = c.list_my_grants(&c.actor(), "acme").await.unwrap_err();
+    server.await.unwrap();
+    assert_eq!(
+        err.to_string(),
+        "refused: OAuth grants belong to users, and an API token acts for no user"
+    );
+}
+
+#[tokio::test]
 async fn members_are_addressed_by_email_and_patched() {
     let member = serde_json::json!({
         "user_id": "0193a0a0-0000-7000-8000-0000000000bb",

@@ -6,6 +6,7 @@
 use crate::audit::Call;
 use crate::permissions::Requirement;
 use crate::scope_cache::ScopeCache;
+use assay_auth::scope::McpScope;
 use assay_core::actor::{Access, PrincipalKind};
 use assay_core::ports::Store;
 use assay_core::{EnvRef, Environment, Error, Level, Organization, Principal, Result};
@@ -71,10 +72,28 @@ pub(crate) async fn authorize(
     };
     if level < needed {
         call.denied = true;
-        return Err(Error::Forbidden { needed });
+        return Err(refusal(principal, env.org_id, env.id, needed));
     }
     Ok(Scope { env })
 }
+
+/// Why a principal below `needed` is refused: `InsufficientScope` when only its
+/// credential's scope is too narrow — the role allows the operation and a scope can reach
+/// `needed` (an OAuth scope reaches write at most) — so the client can ask the user for
+/// the wider scope (step-up); `Forbidden` when the role itself falls short.
+fn refusal(principal: &Principal, org_id: uuid::Uuid, env_id: uuid::Uuid, needed: Level) -> Error {
+    let role = principal.role_level_in(org_id, env_id);
+    let scope_can_reach = McpScope::for_level(needed).is_some();
+    if principal.scope_cap.is_some() && scope_can_reach && role.is_some_and(|r| r >= needed) {
+        Error::InsufficientScope { needed }
+    } else {
+        Error::Forbidden { needed }
+    }
+}
+
+/// What an API token is told when it asks for a user's own things (their OAuth grants).
+pub(crate) const USERS_ONLY: &str = "OAuth grants belong to users, and an API token acts for no user: \
+     sign in as yourself (OAuth or `assay login`) to list or revoke your grants";
 
 /// Whether the principal administers its organization: owner/admin users and admin API
 /// tokens, unless a credential scope narrows it below admin.
@@ -102,6 +121,13 @@ pub(crate) async fn authorize_org(
         Requirement::OrgAdmin => is_org_admin(principal),
         // Users manage their own tokens; of API tokens only admin tokens manage tokens.
         Requirement::Member => principal.kind != PrincipalKind::ApiToken || is_org_admin(principal),
+        Requirement::User => {
+            if principal.kind != PrincipalKind::User {
+                call.denied = true;
+                return Err(Error::Refused(USERS_ONLY.into()));
+            }
+            true
+        }
         Requirement::Env(_) => {
             return Err(Error::internal(format!(
                 "{:?} is not an organization operation",

@@ -26,6 +26,7 @@
 
 use crate::audit;
 use crate::audit_log::AuditLog;
+use crate::grant_cache::GrantCache;
 use crate::jwt_auth::{self, JwtFailure};
 use crate::signing_keys::SigningKeys;
 use crate::token_cache::{CachedToken, DEFAULT_CAPACITY, DEFAULT_TTL, TokenCache};
@@ -78,6 +79,8 @@ pub struct ApiTokenAuthenticator {
     keys: Arc<SigningKeys>,
     /// The issuer and resources access tokens must name; `None`: no JWT is accepted.
     public: Option<PublicBase>,
+    /// Liveness of the OAuth grants access tokens name (`gid`).
+    grants: Arc<GrantCache>,
 }
 
 impl ApiTokenAuthenticator {
@@ -87,6 +90,7 @@ impl ApiTokenAuthenticator {
         audit: Arc<AuditLog>,
         keys: Arc<SigningKeys>,
         public: Option<PublicBase>,
+        grants: Arc<GrantCache>,
     ) -> Self {
         Self {
             store,
@@ -96,6 +100,7 @@ impl ApiTokenAuthenticator {
             usage: Arc::new(TokenUsage::default()),
             keys,
             public,
+            grants,
         }
     }
 
@@ -111,6 +116,11 @@ impl ApiTokenAuthenticator {
     /// Called after a member was disabled or removed, before the call returns.
     pub(crate) fn forget_created_by(&self, user_id: Uuid) {
         self.cache.forget_created_by(user_id);
+    }
+
+    /// Called after a user's OAuth grants were revoked, before the call returns.
+    pub(crate) fn forget_grants_of(&self, user_id: Uuid) {
+        self.grants.forget_user(user_id);
     }
 
     /// Writes pending last-use times now (normally every few seconds and at shutdown).
@@ -310,7 +320,9 @@ impl ApiTokenAuthenticator {
             resource,
             self.clock.now(),
         ) {
-            Ok(claims) => jwt_auth::principal_for(self.store.as_ref(), &claims, org).await?,
+            Ok(claims) => {
+                jwt_auth::principal_for(self.store.as_ref(), &self.grants, &claims, org).await?
+            }
             Err(failure) => Err(failure),
         };
         match checked {

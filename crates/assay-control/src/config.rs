@@ -1,5 +1,6 @@
 //! Tunables of the local control plane.
 
+use crate::oauth::OAuthConfig;
 use std::time::Duration;
 
 /// Whether operations are audited. There is no production setting other than `On`.
@@ -29,6 +30,8 @@ pub struct ControlPlaneConfig {
     /// The server's public URL: the issuer and the resources an OAuth access token must
     /// name. `None` (or a URL that cannot be an issuer): access tokens are refused.
     pub public_url: Option<url::Url>,
+    /// The OAuth authorization server's lifetimes, rate limits and fetch policy.
+    pub oauth: OAuthConfig,
 }
 
 impl Default for ControlPlaneConfig {
@@ -40,6 +43,7 @@ impl Default for ControlPlaneConfig {
             audit: AuditMode::On,
             token_usage_flush_interval: Duration::from_secs(5),
             public_url: None,
+            oauth: OAuthConfig::default(),
         }
     }
 }

@@ -12,6 +12,7 @@
 use crate::LocalControlPlane;
 use crate::audit::{self, Call};
 use crate::audit_ops::export_stream;
+use crate::grants::grant_ref;
 use crate::permissions::Operation;
 use crate::resources::resource_ref;
 use assay_core::actor::Actor;
@@ -20,6 +21,7 @@ use assay_core::execution::*;
 use assay_core::identity::{
     ApiTokenInfo, CreatedApiToken, MemberInfo, MemberUpdate, NewApiToken, NewMember,
 };
+use assay_core::oauth::GrantInfo;
 use assay_core::page::{Page, PageRequest};
 use assay_core::ports::ControlPlane;
 use assay_core::workflow::*;
@@ -615,6 +617,26 @@ impl ControlPlane for LocalControlPlane {
         let result = async {
             let org = self.authorize_org(&mut call, org).await?;
             self.revoke_api_token_in(&mut call, &org, id).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn list_my_grants(&self, actor: &Actor, org: &str) -> Result<Vec<GrantInfo>> {
+        let mut call = Call::new(actor, Operation::ListMyGrants);
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.list_my_grants_in(&call, &org).await
+        }
+        .await;
+        self.commit(call, result).await
+    }
+
+    async fn revoke_my_grant(&self, actor: &Actor, org: &str, id: Uuid) -> Result<()> {
+        let mut call = Call::new(actor, Operation::RevokeMyGrant).with(grant_ref(id));
+        let result = async {
+            let org = self.authorize_org(&mut call, org).await?;
+            self.revoke_my_grant_in(&mut call, &org, id).await
         }
         .await;
         self.commit(call, result).await

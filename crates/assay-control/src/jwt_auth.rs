@@ -4,12 +4,16 @@
 //! Checks, cheapest first: the JWS itself (`KeyRing::validate`: EdDSA only, a kid of our
 //! ring, `typ` at+jwt, no `jku`/`x5u`/… header, signature, `iss` exact, `aud` one of the
 //! addressed MCP endpoint's resource and the base resource, `exp`/`nbf`/`iat` with
-//! [`LEEWAY`]); then the scope; then the store: `jti` not denied, the addressed
-//! organization exists, the user exists, is not disabled and is a member of it.
+//! [`LEEWAY`]); then the scope; then the store: `jti` not denied, the grant named by
+//! `gid` live and of this user and client, the addressed organization exists, the user
+//! exists, is not disabled and is a member of it.
 //!
-//! Access tokens carry no grant ID (see `assay_auth::jwt::AccessTokenClaims`), so a
-//! revoked grant ends its access tokens through the `jti` denylist only.
+//! Grant liveness goes through `grant_cache` (TTL `OAuthConfig::grant_check_ttl`, 2 s by
+//! default): a grant revoked through this process (revocation, refresh reuse, code
+//! replay, a member disabled or removed) ends its access tokens here at once; one
+//! revoked through another replica, within that TTL.
 
+use crate::grant_cache::{GrantCache, GrantState};
 use assay_auth::jwt::{AccessTokenClaims, JwtError, KeyRing};
 use assay_auth::metadata::PublicBase;
 use assay_core::actor::{Access, AuthMethod, Principal, PrincipalKind};
@@ -27,6 +31,7 @@ pub const NOT_CONFIGURED: &str =
 pub const NO_ORGANIZATION: &str =
     "an OAuth access token is valid only at an organization's endpoints";
 pub const REVOKED: &str = "the access token has been revoked";
+pub const GRANT_REVOKED: &str = "the grant of the access token has been revoked";
 pub const NO_SCOPE: &str = "the access token grants no MCP scope";
 pub const UNKNOWN_USER: &str = "the user of the access token does not exist";
 pub const DISABLED_USER: &str = "the user of the access token is disabled";
@@ -108,6 +113,7 @@ pub(crate) fn check_token(
 /// Looks the token's subject up in the addressed organization.
 pub(crate) async fn principal_for(
     store: &dyn Store,
+    grants: &GrantCache,
     claims: &AccessTokenClaims,
     org: Option<&str>,
 ) -> Result<std::result::Result<Principal, JwtFailure>> {
@@ -123,6 +129,9 @@ pub(crate) async fn principal_for(
     };
     if store.is_access_token_revoked(&claims.jti).await? {
         return Ok(Err(fail(REVOKED, None, None)));
+    }
+    if !grant_is_live(store, grants, claims).await? {
+        return Ok(Err(fail(GRANT_REVOKED, None, None)));
     }
     let Some(org) = org else {
         return Ok(Err(fail(NO_ORGANIZATION, None, None)));
@@ -149,6 +158,43 @@ pub(crate) async fn principal_for(
         scope.level(),
         &claims.client_id,
     )))
+}
+
+/// Whether `gid` names a live grant of the token's user and client (cached briefly).
+async fn grant_is_live(
+    store: &dyn Store,
+    grants: &GrantCache,
+    claims: &AccessTokenClaims,
+) -> Result<bool> {
+    let Ok(grant_id) = Uuid::parse_str(&claims.gid) else {
+        return Ok(false);
+    };
+    let state = match grants.get(grant_id) {
+        Some(state) => state,
+        None => {
+            let generation = grants.generation();
+            let state = match store.get_oauth_grant(grant_id).await? {
+                Some(g) => GrantState {
+                    grant_id,
+                    user_id: g.user_id,
+                    client_id: g.client_id,
+                    live: g.revoked_at.is_none(),
+                },
+                // Unknown grants are remembered too: only this server signs tokens, so
+                // one naming no grant can only be from before its grant was deleted.
+                None => GrantState {
+                    grant_id,
+                    user_id: Uuid::nil(),
+                    client_id: String::new(),
+                    live: false,
+                },
+            };
+            grants.insert(grant_id, state.clone(), generation);
+            state
+        }
+    };
+    let same_user = Uuid::parse_str(&claims.sub).is_ok_and(|sub| sub == state.user_id);
+    Ok(state.live && same_user && state.client_id == claims.client_id)
 }
 
 /// A user acting through an OAuth client: their role in the organization, capped by the

@@ -8,9 +8,10 @@
 //! over `audit_log` (the group-commit writer), `resources` (workflows and templates),
 //! `runs` (run, abort, tags), `insight` (health and metrics), `dispatcher` (queue and
 //! runner), `events` (live execution state), `recovery`, `retention` (workspaces, audit
-//! events), `members`, `api_tokens` (lifecycle), `audit_ops` (export, verify, activity,
+//! events), `members`, `api_tokens` (lifecycle), `grants` (a user's own OAuth grants), `audit_ops` (export, verify, activity,
 //! settings), `auth` (bearer → principal) with `token_cache` and `token_usage`, and
-//! `jwt_auth` (OAuth access tokens) over `signing_keys` (the JWT key ring),
+//! `jwt_auth` (OAuth access tokens) over `signing_keys` (the JWT key ring) and
+//! `grant_cache` (grant liveness), `oauth` (the OAuth 2.1 authorization server),
 //! `bootstrap` (first start), `tokens` (API token secrets), `passwords`, `permissions`
 //! (the requirement table); `ttl_map` is the bounded TTL map under both caches.
 
@@ -26,10 +27,13 @@ mod control_plane;
 mod dispatcher;
 mod env_index;
 mod events;
+mod grant_cache;
+mod grants;
 mod insight;
-mod jwt_auth;
+pub mod jwt_auth;
 mod masking;
 mod members;
+pub mod oauth;
 pub mod passwords;
 pub mod permissions;
 mod plane;
@@ -46,6 +50,7 @@ mod token_cache;
 mod token_usage;
 pub mod tokens;
 mod ttl_map;
+pub mod upstream_login;
 
 pub use api_tokens::{MAX_TOKEN_DESCRIPTION_CHARS, MAX_TOKEN_EXPIRY_DAYS, MAX_TOKEN_NAME_CHARS};
 pub use audit_ops::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};

@@ -5,8 +5,10 @@
 //!   owner, or change or remove an owner's membership;
 //! - nobody may demote, disable or remove the last active owner (`Conflict`);
 //! - disabling a user or removing their membership ends their power at once: every API
-//!   token they created in the organization is revoked, their grants are dropped, and the
-//!   authenticator's cache forgets their tokens before the call returns.
+//!   token they created in the organization is revoked, their grants are dropped, their
+//!   OAuth grants are revoked (all of them when disabled, this organization's when
+//!   removed) with their refresh and access tokens, and the authenticator's caches forget
+//!   them before the call returns.
 //!   (`User::disabled` is an account-wide flag; the tokens revoked are those of this
 //!   organization — the one whose admin acted.)
 
@@ -189,6 +191,9 @@ impl LocalControlPlane {
         self.store.upsert_membership(&membership).await?;
         if disabling {
             self.end_tokens_of(org, user.id).await?;
+            // The account is disabled everywhere, so are its grants.
+            self.end_grants_of(call, None, user.id, "user disabled")
+                .await?;
         }
         Ok(member_info(&user, &membership, &envs))
     }
@@ -207,7 +212,35 @@ impl LocalControlPlane {
             }
         }
         self.store.delete_membership(org.id, user.id).await?;
-        self.end_tokens_of(org, user.id).await
+        self.end_tokens_of(org, user.id).await?;
+        self.end_grants_of(call, Some(org.id), user.id, "membership removed")
+            .await
+    }
+
+    /// Revokes the user's OAuth grants (in `org` only, when given) with their refresh
+    /// tokens, and makes the access-token validator forget them, so their access tokens
+    /// stop at once. A non-zero count goes on the call's audit event
+    /// (`oauth-grants-revoked:N`).
+    async fn end_grants_of(
+        &self,
+        call: &mut Call<'_>,
+        org: Option<Uuid>,
+        user_id: Uuid,
+        reason: &str,
+    ) -> Result<()> {
+        let now = crate::stamp::now(self.clock.as_ref());
+        let revoked = self
+            .store
+            .revoke_oauth_grants_of_user(user_id, org, now, reason)
+            .await;
+        // Forget cached grants even if the store failed part-way.
+        self.authenticator.forget_grants_of(user_id);
+        let revoked = revoked?;
+        if revoked > 0 {
+            call.add(format!("oauth-grants-revoked:{revoked}"));
+            tracing::info!(user = %user_id, revoked, "revoked the OAuth grants of a member");
+        }
+        Ok(())
     }
 
     /// Revokes every token the user created in the organization and makes sure none of

@@ -16,6 +16,9 @@ pub enum Requirement {
     /// API tokens only, never more power than the caller has). API tokens other than
     /// admin tokens are refused.
     Member,
+    /// A user acting for themselves (their own OAuth grants); every API token is refused,
+    /// an admin token too: it acts for no user.
+    User,
 }
 
 /// One variant per `ControlPlane` method.
@@ -62,6 +65,8 @@ pub enum Operation {
     GetApiToken,
     RotateApiToken,
     RevokeApiToken,
+    ListMyGrants,
+    RevokeMyGrant,
     ExportAudit,
     VerifyAudit,
     AuditActors,
@@ -108,6 +113,8 @@ impl Operation {
         Self::GetApiToken,
         Self::RotateApiToken,
         Self::RevokeApiToken,
+        Self::ListMyGrants,
+        Self::RevokeMyGrant,
         Self::ExportAudit,
         Self::VerifyAudit,
         Self::AuditActors,
@@ -133,6 +140,7 @@ impl Operation {
             CreateApiToken | ListApiTokens | GetApiToken | RotateApiToken | RevokeApiToken => {
                 Requirement::Member
             }
+            ListMyGrants | RevokeMyGrant => Requirement::User,
         }
     }
 
@@ -140,7 +148,7 @@ impl Operation {
     pub fn required_level(self) -> Option<Level> {
         match self.requirement() {
             Requirement::Env(level) => Some(level),
-            Requirement::OrgAdmin | Requirement::Member => None,
+            Requirement::OrgAdmin | Requirement::Member | Requirement::User => None,
         }
     }
 
@@ -185,6 +193,8 @@ impl Operation {
             GetApiToken => "token.get",
             RotateApiToken => "token.rotated",
             RevokeApiToken => "token.revoked",
+            ListMyGrants => "oauth.grant.list",
+            RevokeMyGrant => "oauth.grant.revoked",
             ExportAudit => "audit.export",
             VerifyAudit => "audit.verify",
             AuditActors => "audit.actors",
@@ -242,6 +252,8 @@ mod tests {
             GetApiToken => "get_api_token",
             RotateApiToken => "rotate_api_token",
             RevokeApiToken => "revoke_api_token",
+            ListMyGrants => "list_my_grants",
+            RevokeMyGrant => "revoke_my_grant",
             ExportAudit => "export_audit",
             VerifyAudit => "verify_audit",
             AuditActors => "audit_actors",
@@ -276,7 +288,7 @@ mod tests {
     #[test]
     fn every_control_plane_method_has_exactly_one_operation() {
         let methods = control_plane_methods();
-        assert_eq!(methods.len(), 42, "methods found: {methods:?}");
+        assert_eq!(methods.len(), 44, "methods found: {methods:?}");
         let ops: BTreeSet<String> = Operation::ALL
             .iter()
             .map(|op| method(*op).to_string())
@@ -329,10 +341,12 @@ mod tests {
         assert_eq!(count(Requirement::Env(Level::Admin)), 0);
         assert_eq!(count(Requirement::OrgAdmin), 9);
         assert_eq!(count(Requirement::Member), 5);
+        assert_eq!(count(Requirement::User), 2);
         assert_eq!(
             Operation::SetAuditSettings.requirement(),
             Requirement::OrgAdmin
         );
         assert_eq!(Operation::RotateApiToken.requirement(), Requirement::Member);
+        assert_eq!(Operation::RevokeMyGrant.requirement(), Requirement::User);
     }
 }

@@ -6,6 +6,8 @@ use crate::audit::{self, Call};
 use crate::audit_log::AuditLog;
 use crate::auth::ApiTokenAuthenticator;
 use crate::dispatcher::Dispatcher;
+use crate::grant_cache::GrantCache;
+use crate::oauth::AuthorizationServer;
 use crate::scope_cache::{self, ScopeCache};
 use crate::signing_keys::SigningKeys;
 use crate::{recovery, retention, token_usage};
@@ -30,6 +32,8 @@ pub struct LocalControlPlane {
     pub(crate) authenticator: Arc<ApiTokenAuthenticator>,
     /// The access-token signing keys (validation here, JWKS at the server).
     keys: Arc<SigningKeys>,
+    /// The OAuth 2.1 authorization server (the server crate maps HTTP onto it).
+    oauth: Arc<AuthorizationServer>,
     /// Environment resolution for `authorize` (short TTL, see `scope_cache`).
     scopes: ScopeCache,
     background: TaskTracker,
@@ -64,13 +68,25 @@ impl LocalControlPlane {
                 })
                 .ok()
         });
+        let grants = Arc::new(GrantCache::new(config.oauth.grant_check_ttl));
         let authenticator = Arc::new(ApiTokenAuthenticator::new(
             store.clone(),
             clock.clone(),
             audit.clone(),
             keys.clone(),
-            public,
+            public.clone(),
+            grants.clone(),
         ));
+        let oauth = Arc::new(AuthorizationServer::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            keys.clone(),
+            public,
+            config.oauth.clone(),
+            grants,
+        ));
+        oauth.ensure_first_party_client().await?;
 
         let stop = CancellationToken::new();
         let background = TaskTracker::new();
@@ -93,6 +109,7 @@ impl LocalControlPlane {
         Ok(Arc::new(Self {
             authenticator,
             keys,
+            oauth,
             scopes: ScopeCache::new(scope_cache::DEFAULT_CAPACITY, scope_cache::DEFAULT_TTL),
             audit,
             store,
@@ -118,6 +135,18 @@ impl LocalControlPlane {
     /// Bearer credential → principal (API tokens and OAuth access tokens).
     pub fn authenticator(&self) -> Arc<dyn Authenticator> {
         self.authenticator.clone()
+    }
+
+    /// The OAuth 2.1 authorization server.
+    pub fn oauth(&self) -> Arc<AuthorizationServer> {
+        self.oauth.clone()
+    }
+
+    /// One sweep of expired OAuth records now (it otherwise runs with the retention
+    /// sweep): codes, device authorizations, browser sessions, denied access tokens and
+    /// unused registrations. Returns how many records were deleted.
+    pub async fn purge_oauth(&self) -> u64 {
+        retention::purge_oauth(self.store.as_ref(), self.clock.as_ref()).await
     }
 
     /// The access-token signing keys as they are now: current and previous. The server

@@ -3,7 +3,9 @@
 //!   logs and artifacts stay;
 //! - audit events older than their organization's `audit_retention_days` are purged, the
 //!   store leaving a checkpoint (seq and hash of the last purged event) so the remaining
-//!   chain still verifies. Each purge is itself recorded in the chain (`audit.purged`).
+//!   chain still verifies. Each purge is itself recorded in the chain (`audit.purged`);
+//! - expired OAuth records (codes, device authorizations, browser sessions, denied
+//!   access tokens) and dynamic registrations never used are deleted.
 
 use crate::audit;
 use crate::audit_log::AuditLog;
@@ -112,6 +114,49 @@ pub(crate) async fn purge_audit(store: &dyn Store, log: &AuditLog, clock: &dyn C
     purged
 }
 
+/// Deletes expired OAuth records: authorization codes, device authorizations, browser
+/// sessions, denied access tokens past their expiry, and dynamic registrations that
+/// were never used. Failures are logged and retried at the next sweep; returns how many
+/// records were deleted.
+pub(crate) async fn purge_oauth(store: &dyn Store, clock: &dyn Clock) -> u64 {
+    let now = crate::stamp::now(clock);
+    let results = [
+        (
+            "authorization codes",
+            store.purge_expired_authorization_codes(now).await,
+        ),
+        (
+            "device authorizations",
+            store.purge_expired_device_authorizations(now).await,
+        ),
+        (
+            "browser sessions",
+            store.purge_expired_browser_sessions(now).await,
+        ),
+        (
+            "denied access tokens",
+            store.purge_revoked_access_tokens(now).await,
+        ),
+        // After the device authorizations: a client they pointed at may now go.
+        (
+            "unused client registrations",
+            store.delete_expired_oauth_clients(now).await,
+        ),
+    ];
+    let mut deleted = 0;
+    for (what, result) in results {
+        match result {
+            Ok(0) => {}
+            Ok(n) => {
+                deleted += n;
+                tracing::info!(deleted = n, "OAuth retention: purged expired {what}");
+            }
+            Err(e) => tracing::warn!(error = %e, "OAuth retention: could not purge {what}"),
+        }
+    }
+    deleted
+}
+
 /// Sweeps every `interval` (the first sweep right away) until `shutdown`.
 pub(crate) async fn run(
     dispatcher: Arc<Dispatcher>,
@@ -128,6 +173,7 @@ pub(crate) async fn run(
             _ = ticker.tick() => {
                 sweep(&dispatcher, retention).await;
                 purge_audit(dispatcher.store().as_ref(), &log, dispatcher.clock().as_ref()).await;
+                purge_oauth(dispatcher.store().as_ref(), dispatcher.clock().as_ref()).await;
             }
         }
     }

@@ -15,8 +15,12 @@ mod audit_trail;
 mod auth;
 #[path = "control/bootstrap.rs"]
 mod bootstrap;
+#[path = "control/grants.rs"]
+mod grants;
 #[path = "control/members.rs"]
 mod members;
+#[path = "control/oauth.rs"]
+mod oauth;
 #[path = "control/rbac.rs"]
 mod rbac;
 #[path = "control/recovery.rs"]
@@ -29,3 +33,5 @@ mod retention;
 mod runs;
 #[path = "control/tokens.rs"]
 mod tokens;
+#[path = "control/upstream.rs"]
+mod upstream;

@@ -19,6 +19,8 @@ pub enum PrincipalKind {
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     ApiToken,
+    // Spelled "oauth" (snake_case would make it "o_auth").
+    #[serde(rename = "oauth")]
     OAuth,
     CliLogin,
     Session,
@@ -58,18 +60,25 @@ impl Principal {
     /// The effective level in an environment of `org_id`: `min(role, scope)`, or `None`
     /// when the principal may not even know the environment exists.
     pub fn level_in(&self, org_id: Uuid, env_id: Uuid) -> Option<Level> {
-        if org_id != self.org_id {
-            return None;
-        }
-        let role = match &self.access {
-            Access::OrgAdmin => Some(Level::Admin),
-            Access::ReadAll => Some(Level::Read),
-            Access::PerEnvironment { grants } => grants.get(&env_id).copied(),
-        }?;
+        let role = self.role_level_in(org_id, env_id)?;
         Some(match self.scope_cap {
             Some(cap) => role.min(cap),
             None => role,
         })
+    }
+
+    /// The level the principal's role (or token kind) gives in an environment of
+    /// `org_id`, before any credential scope caps it. Tells "the scope is too narrow"
+    /// (the user could consent to more: step-up) from "the role is too low".
+    pub fn role_level_in(&self, org_id: Uuid, env_id: Uuid) -> Option<Level> {
+        if org_id != self.org_id {
+            return None;
+        }
+        match &self.access {
+            Access::OrgAdmin => Some(Level::Admin),
+            Access::ReadAll => Some(Level::Read),
+            Access::PerEnvironment { grants } => grants.get(&env_id).copied(),
+        }
     }
 
     /// The server acting on its own behalf (recovery, retention).
@@ -158,6 +167,16 @@ mod tests {
         assert_eq!(p.level_in(Uuid::nil(), env), Some(Level::Run));
         let p = member(&[(env, Level::Read)], Some(Level::Write));
         assert_eq!(p.level_in(Uuid::nil(), env), Some(Level::Read));
+    }
+
+    #[test]
+    fn the_role_level_ignores_the_scope() {
+        let env = Uuid::now_v7();
+        let p = member(&[(env, Level::Run)], Some(Level::Read));
+        assert_eq!(p.level_in(Uuid::nil(), env), Some(Level::Read));
+        assert_eq!(p.role_level_in(Uuid::nil(), env), Some(Level::Run));
+        assert_eq!(p.role_level_in(Uuid::now_v7(), env), None);
+        assert_eq!(p.role_level_in(Uuid::nil(), Uuid::now_v7()), None);
     }
 
     #[test]

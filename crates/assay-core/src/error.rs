@@ -34,6 +34,18 @@ pub enum Error {
     /// The caller is known but lacks the level the operation needs.
     #[error("forbidden: this needs {needed} permission on the environment")]
     Forbidden { needed: Level },
+    /// The credential is an OAuth access token whose scope is narrower than `needed`,
+    /// while the user's own role would allow the operation: the client may ask the user
+    /// for the wider scope (step-up) and retry. Only for `needed` ≤ write, the highest
+    /// level an OAuth scope (`mcp:<level>`) can carry.
+    #[error(
+        "insufficient scope: this needs the mcp:{needed} scope, which the access token does not carry"
+    )]
+    InsufficientScope { needed: Level },
+    /// The caller is known but this kind of principal may not do this at all, whatever its
+    /// level (e.g. an API token asking for a user's own OAuth grants); the text says why.
+    #[error("refused: {0}")]
+    Refused(String),
     /// No or bad credentials.
     #[error("unauthenticated: {0}")]
     Unauthenticated(String),

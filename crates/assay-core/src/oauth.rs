@@ -76,6 +76,24 @@ pub struct OAuthGrant {
     pub revoked_reason: Option<String>,
 }
 
+/// A user's live OAuth grant as shown to that user (`GET …/me/grants`, `assay grants
+/// list`): which client may act for them, with what scope, on which resource. Never a
+/// token or a hash; revoking it ends its refresh tokens and access tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantInfo {
+    pub id: Uuid,
+    pub client_id: String,
+    /// The name the client gave itself (unverified: DCR and CIMD clients choose it).
+    pub client_name: String,
+    pub client_kind: OAuthClientKind,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// The resource (RFC 8707) its tokens are bound to.
+    pub resource: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+}
+
 /// An authorization code as stored: single use, short-lived, bound to everything the
 /// token request must repeat.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,6 +222,20 @@ pub struct DeviceAuthorization {
     pub interval_secs: u32,
     pub last_poll_at: Option<Timestamp>,
     pub status: DeviceStatus,
+}
+
+/// A browser login session of the authorization server's pages, as stored. The cookie
+/// holds an opaque secret; only its hex SHA-256 is kept, so a database dump cannot be
+/// replayed as a login, and any replica can look a session up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrowserSessionRecord {
+    /// Hex SHA-256 of the session secret.
+    pub secret_hash: String,
+    pub user_id: Uuid,
+    /// How the user signed in (`password`, or an upstream identity provider's name).
+    pub method: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 #[cfg(test)]

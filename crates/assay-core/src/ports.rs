@@ -12,9 +12,10 @@ use crate::identity::{
     ApiTokenInfo, ApiTokenRecord, CreatedApiToken, MemberInfo, MemberUpdate, Membership,
     NewApiToken, NewMember, User,
 };
+use crate::oauth::GrantInfo;
 use crate::oauth::{
-    AuthorizationCode, CodeRedemption, DeviceAuthorization, DeviceStatus, OAuthClient, OAuthGrant,
-    RefreshRedemption, RefreshToken, SigningKeyRecord,
+    AuthorizationCode, BrowserSessionRecord, CodeRedemption, DeviceAuthorization, DeviceStatus,
+    OAuthClient, OAuthGrant, RefreshRedemption, RefreshToken, SigningKeyRecord,
 };
 use crate::page::{Page, PageRequest};
 use crate::tenancy::{EnvRef, Environment, Organization};
@@ -298,6 +299,29 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<DeviceAuthorization>>;
     /// Deletes device authorizations that expired at or before `now`; returns how many.
     async fn purge_expired_device_authorizations(&self, now: Timestamp) -> Result<u64>;
+    /// Sets the minimum poll interval of a pending authorization (RFC 8628 `slow_down`
+    /// raises it for good). `false` when it is unknown or no longer pending.
+    async fn set_device_interval(&self, device_code_hash: &str, interval_secs: u32)
+    -> Result<bool>;
+    /// Deletes an approved authorization so its tokens are issued once: of concurrent
+    /// callers exactly one gets `true`. `false` when unknown or not approved.
+    async fn take_approved_device_authorization(&self, device_code_hash: &str) -> Result<bool>;
+    /// Deletes authorization codes that expired at or before `now` (consumed or not);
+    /// returns how many.
+    async fn purge_expired_authorization_codes(&self, now: Timestamp) -> Result<u64>;
+
+    /// `Conflict` when the hash exists; `Conflict` when the user does not.
+    async fn insert_browser_session(&self, session: &BrowserSessionRecord) -> Result<()>;
+    /// The session with this secret hash that is unexpired at `now`.
+    async fn find_browser_session(
+        &self,
+        secret_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<BrowserSessionRecord>>;
+    /// `false` when no such session.
+    async fn delete_browser_session(&self, secret_hash: &str) -> Result<bool>;
+    /// Deletes sessions that expired at or before `now`; returns how many.
+    async fn purge_expired_browser_sessions(&self, now: Timestamp) -> Result<u64>;
 }
 
 /// What an executor is told to run.
@@ -601,6 +625,16 @@ pub trait ControlPlane: Send + Sync {
         grace_secs: Option<u64>,
     ) -> Result<CreatedApiToken>;
     async fn revoke_api_token(&self, actor: &Actor, org: &str, id: Uuid) -> Result<ApiTokenInfo>;
+
+    // --- the caller's own OAuth grants (users only) -----------------------------------
+    // What the user consented to, per client and resource, in the organization `org`. An
+    // API token has no grants: `Refused`. Another user's grant, or one of another
+    // organization, is `NotFound`, like a missing one.
+    /// The caller's live grants in the organization, newest first.
+    async fn list_my_grants(&self, actor: &Actor, org: &str) -> Result<Vec<GrantInfo>>;
+    /// Revokes one of the caller's grants, its refresh tokens and (through the `gid`
+    /// claim) its access tokens.
+    async fn revoke_my_grant(&self, actor: &Actor, org: &str, id: Uuid) -> Result<()>;
 
     // --- organization: audit (org admins) --------------------------------------------
     /// Streams matching events in chain order with bounded memory.

@@ -7,6 +7,7 @@ use crate::errors::ToolError;
 use crate::levels::tool_level;
 use crate::progress::Progress;
 use crate::schema::{input_schema, output_schema};
+use crate::step_up::StepUpSlot;
 use assay_core::ports::ControlPlane;
 use assay_core::{Actor, EnvRef, Level};
 use futures::future::BoxFuture;
@@ -29,6 +30,9 @@ pub(crate) struct Ctx {
     pub progress: Progress,
     /// Cancelled when the client cancels the request.
     pub cancel: CancellationToken,
+    /// Where a failure for want of OAuth scope is reported to the HTTP transport (absent
+    /// on stdio and legacy SSE, which answer with the `isError` result).
+    pub step_up: Option<StepUpSlot>,
 }
 
 /// A tool result's compact text rendering (the `content` the model reads when the client
@@ -93,10 +97,18 @@ where
         .with_annotations(annotations);
     let run: Handler = Arc::new(move |ctx: Ctx, args: JsonObject| {
         Box::pin(async move {
+            let step_up = ctx.step_up.clone();
             let outcome = match serde_json::from_value::<A>(serde_json::Value::Object(args)) {
                 Ok(args) => handler(ctx, args).await,
                 Err(e) => Err(ToolError::Arguments(e.to_string())),
             };
+            if let (
+                Err(ToolError::Core(assay_core::Error::InsufficientScope { needed })),
+                Some(slot),
+            ) = (&outcome, &step_up)
+            {
+                slot.record(*needed);
+            }
             match outcome {
                 Ok(output) => success(&output, name),
                 Err(e) => failure(&e.render(name)),

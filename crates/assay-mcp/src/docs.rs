@@ -13,7 +13,9 @@ pub fn tools_markdown() -> String {
          <!-- Generated from crates/assay-mcp by `ASSAY_UPDATE_DOCS=1 cargo test -p assay-mcp --test mcp docs`. Do not edit by hand. -->\n\n\
          Assay's MCP server exposes these tools, with Testkube's tool and parameter names. Each tool \
          needs a permission level on the environment (`read < run < write`); `tools/list` shows a \
-         caller only the tools its role allows, and the control plane checks every call again.\n\n\
+         caller only the tools its role allows, and the control plane checks every call again. An \
+         OAuth access token's scope does not narrow the listing: a listed tool beyond the token's \
+         scope answers HTTP 403 `insufficient_scope` naming the scope, so the client steps up.\n\n\
          Numbers are JSON numbers; numeric strings (`\"100\"`) and boolean strings (`\"true\"`) are \
          accepted too, as Testkube declared them as strings. Every result carries `structuredContent` \
          (matching the tool's output schema) and a compact text rendering. Failures are `isError` \

@@ -97,6 +97,13 @@ fn core_message(e: &Error, tool: &str) -> String {
             "Forbidden: {tool} needs {needed} permission on this environment, and this credential does not have it. {}",
             step_up_hint(*needed)
         ),
+        // Over Streamable HTTP this becomes a 403 step-up challenge (see `step_up`); this
+        // text is what stdio and legacy SSE clients, which cannot step up, get.
+        Error::InsufficientScope { needed } => format!(
+            "Insufficient scope: {tool} needs the {scope} scope, which this access token does not carry; your role allows it. Authorize again granting {scope} (your MCP client may offer to), then retry.",
+            scope = crate::step_up::scope_for(*needed)
+        ),
+        Error::Refused(reason) => format!("Refused: {reason}."),
         Error::Unauthenticated(reason) => format!(
             "Not authenticated: {reason}. Sign in again (assay login) or use a valid API token, then retry."
         ),
@@ -175,6 +182,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("mcp:run"), "{text}");
+    }
+
+    #[test]
+    fn insufficient_scope_names_the_scope_to_grant() {
+        let e = ToolError::from(Error::InsufficientScope { needed: Level::Run });
+        assert_eq!(
+            e.render("run_workflow"),
+            "Insufficient scope: run_workflow needs the mcp:run scope, which this access token does not carry; your role allows it. Authorize again granting mcp:run (your MCP client may offer to), then retry."
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! level a caller is shown tools for. Listing is a courtesy to the model: the control plane
 //! authorizes every call again, whatever was listed.
 
-use assay_core::actor::{Access, Principal};
+use assay_core::actor::{Access, AuthMethod, Principal};
 use assay_core::{EnvRef, Level};
 use uuid::Uuid;
 
@@ -54,17 +54,24 @@ pub fn tool_level(tool: &str) -> Level {
 /// it carries slugs (the usual case: the URL names them), the slug cannot be resolved here
 /// without a control-plane call, so this is the principal's best level in any environment
 /// of its organization: `OrgAdmin` → admin, `ReadAll` → read, per-environment grants → the
-/// highest grant; always capped by the credential's scope. `None`: show no tools.
+/// highest grant. `None`: show no tools.
+///
+/// The credential's scope caps the listing, except an OAuth access token's: its user is
+/// shown what their role allows up to write (the widest scope), so a client holding
+/// `mcp:read` still sees `run_workflow` — calling it answers 403 `insufficient_scope`
+/// over HTTP, and the client steps up (asks the user for `mcp:run`) and retries.
 pub fn listing_level(principal: &Principal, env: &EnvRef) -> Option<Level> {
-    if let (Ok(org), Ok(env)) = (Uuid::parse_str(&env.org), Uuid::parse_str(&env.env)) {
-        return principal.level_in(org, env);
-    }
-    let role = match &principal.access {
-        Access::OrgAdmin => Some(Level::Admin),
-        Access::ReadAll => Some(Level::Read),
-        Access::PerEnvironment { grants } => grants.values().copied().max(),
+    let role = if let (Ok(org), Ok(env)) = (Uuid::parse_str(&env.org), Uuid::parse_str(&env.env)) {
+        principal.role_level_in(org, env)
+    } else {
+        match &principal.access {
+            Access::OrgAdmin => Some(Level::Admin),
+            Access::ReadAll => Some(Level::Read),
+            Access::PerEnvironment { grants } => grants.values().copied().max(),
+        }
     }?;
     Some(match principal.scope_cap {
+        Some(_) if principal.auth_method == AuthMethod::OAuth => role.min(Level::Write),
         Some(cap) => role.min(cap),
         None => role,
     })
@@ -74,7 +81,7 @@ pub fn listing_level(principal: &Principal, env: &EnvRef) -> Option<Level> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use assay_core::actor::{AuthMethod, PrincipalKind};
+    use assay_core::actor::PrincipalKind;
     use std::collections::BTreeMap;
 
     fn principal(access: Access, cap: Option<Level>) -> Principal {
@@ -105,8 +112,13 @@ mod tests {
         let slugs = EnvRef::new("acme", "dev");
         let admin = principal(Access::OrgAdmin, None);
         assert_eq!(listing_level(&admin, &slugs), Some(Level::Admin));
-        let admin_read_scope = principal(Access::OrgAdmin, Some(Level::Read));
+        // A scope from another kind of credential caps the listing…
+        let mut admin_read_scope = principal(Access::OrgAdmin, Some(Level::Read));
+        admin_read_scope.auth_method = AuthMethod::Session;
         assert_eq!(listing_level(&admin_read_scope, &slugs), Some(Level::Read));
+        // …an OAuth token's does not (its user may step up), up to the widest scope.
+        admin_read_scope.auth_method = AuthMethod::OAuth;
+        assert_eq!(listing_level(&admin_read_scope, &slugs), Some(Level::Write));
         assert_eq!(
             listing_level(&principal(Access::ReadAll, None), &slugs),
             Some(Level::Read)
@@ -116,8 +128,15 @@ mod tests {
             (Uuid::now_v7(), Level::Write),
         ]
         .into();
-        let member = principal(Access::PerEnvironment { grants }, Some(Level::Run));
-        assert_eq!(listing_level(&member, &slugs), Some(Level::Run));
+        let member = principal(Access::PerEnvironment { grants }, Some(Level::Read));
+        assert_eq!(listing_level(&member, &slugs), Some(Level::Write));
+        let reader = principal(
+            Access::PerEnvironment {
+                grants: [(Uuid::now_v7(), Level::Read)].into(),
+            },
+            Some(Level::Write),
+        );
+        assert_eq!(listing_level(&reader, &slugs), Some(Level::Read));
         let nobody = principal(
             Access::PerEnvironment {
                 grants: BTreeMap::new(),

@@ -10,7 +10,8 @@
 //! listings per level), `levels` (the tool → level table), `tools/*` (one module per
 //! area), `views` (compact result projections), `digest` (failure digests), `schema`
 //! (compact JSON Schemas), `errors` (actionable `isError` texts), `args` (lenient
-//! argument decoding), `caller`, `progress`, `transport`, `docs`.
+//! argument decoding), `caller`, `progress`, `step_up` (the 403 a too-narrow OAuth scope
+//! gets over HTTP), `transport`, `docs`.
 
 mod args;
 #[doc(hidden)]
@@ -25,6 +26,7 @@ mod levels;
 mod progress;
 mod schema;
 mod server;
+mod step_up;
 mod tools;
 mod transport;
 mod views;
@@ -34,6 +36,7 @@ pub use config::{AssayMcpConfig, McpHttpConfig};
 pub use docs::tools_markdown;
 pub use levels::{listing_level, tool_level};
 pub use server::AssayMcp;
+pub use step_up::InsufficientScope;
 pub use transport::{
     McpHttpResponse, McpHttpService, serve_io, serve_stdio, streamable_http_service,
     streamable_http_service_for,

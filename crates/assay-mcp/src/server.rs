@@ -6,6 +6,7 @@ use crate::catalog::{Catalog, Ctx, failure};
 use crate::config::AssayMcpConfig;
 use crate::levels::listing_level;
 use crate::progress::Progress;
+use crate::step_up::StepUpSlot;
 use assay_core::ports::ControlPlane;
 use rmcp::ErrorData as McpError;
 use rmcp::ServerHandler;
@@ -139,6 +140,11 @@ impl ServerHandler for AssayMcp {
             config: self.inner.config.clone(),
             progress: Progress::new(context.peer.clone(), context.meta.get_progress_token()),
             cancel: context.ct.clone(),
+            step_up: context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|p| p.extensions.get::<StepUpSlot>())
+                .cloned(),
         };
         let args = request.arguments.unwrap_or_default();
         Ok((def.run)(ctx, args).await.into())

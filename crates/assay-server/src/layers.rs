@@ -125,7 +125,7 @@ pub async fn finish_problems(req: Request, next: Next) -> Response {
 
     let problem = match res.extensions_mut().remove::<Problem>() {
         Some(p) => p,
-        None if is_error(res.status()) && !is_problem(&res) && !is_json(&res) => {
+        None if is_error(res.status()) && !is_problem(&res) && !is_json(&res) && !is_html(&res) => {
             foreign_error_to_problem(&mut res).await
         }
         None => return res,
@@ -157,6 +157,15 @@ fn is_json(res: &Response) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"))
+}
+
+/// An HTML error is a page of the OAuth sign-in flow (`crate::oauth`), made for a person
+/// in a browser; the framework never answers HTML by itself.
+fn is_html(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"))
 }
 
 fn is_problem(res: &Response) -> bool {

@@ -1,6 +1,7 @@
 //! Assay's HTTP server: REST /v1, health, OpenAPI, the hosted MCP endpoint
-//! (`/organizations/{org}/environments/{env}/mcp`, see [`mcp`]) and its OAuth discovery
-//! documents (`/.well-known/…`, see [`discovery`]).
+//! (`/organizations/{org}/environments/{env}/mcp`, see [`mcp`]), its OAuth discovery
+//! documents (`/.well-known/…`, see [`discovery`]) and the authorization server's
+//! endpoints and sign-in pages (`/oauth/…`, see [`oauth`]).
 //!
 //! The server owns HTTP concerns only — routing, limits, headers, error → response. It
 //! turns a bearer token into a `Principal` through the [`Authenticator`] port, builds an
@@ -17,6 +18,8 @@ mod handlers;
 pub mod jwks;
 mod layers;
 pub mod mcp;
+pub mod oauth;
+mod oauth_upstream;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -73,6 +76,12 @@ pub struct ServerConfig {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The access-token signing keys to publish at `/oauth/jwks.json`; `None`: not served.
     pub jwks: Option<jwks::JwksSource>,
+    /// The authorization server behind `/oauth/authorize`, `/oauth/token`, … (see
+    /// [`oauth`]); `None`: those routes are not served.
+    pub oauth: Option<oauth::OAuthServer>,
+    /// Sign-in through upstream identity providers (OIDC, GitHub) on the OAuth login
+    /// page; `None`: password login only.
+    pub upstream: Option<Arc<assay_control::upstream_login::UpstreamLogins>>,
 }
 
 impl ServerConfig {
@@ -86,6 +95,8 @@ impl ServerConfig {
             mcp_sessions: false,
             shutdown: tokio_util::sync::CancellationToken::new(),
             jwks: None,
+            oauth: None,
+            upstream: None,
         }
     }
 }
@@ -167,6 +178,15 @@ pub fn router(state: AppState) -> Router {
     let discovery = match state.config.jwks.clone() {
         Some(source) => discovery.merge(jwks::router(source)),
         None => discovery,
+    };
+    // The OAuth endpoints need an issuer, so the same checked public URL.
+    let discovery = match (state.config.oauth.clone(), &public) {
+        (Some(server), Some(_)) => discovery.merge(oauth::router(
+            server,
+            state.config.upstream.clone(),
+            &state.config.public_url,
+        )),
+        _ => discovery,
     };
     // Timeouts per route group: the REST limit must not cut an MCP tool that waits.
     routes::router(&state)

@@ -12,7 +12,9 @@ use crate::auth::{Bearer, bearer, client_info};
 use crate::problem::{ApiError, ProblemKind};
 use assay_auth::metadata::PublicBase;
 use assay_core::{Actor, EnvRef, Error};
-use assay_mcp::{AssayMcp, AssayMcpConfig, McpCaller, McpHttpConfig, streamable_http_service};
+use assay_mcp::{
+    AssayMcp, AssayMcpConfig, InsufficientScope, McpCaller, McpHttpConfig, streamable_http_service,
+};
 use axum::Router;
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{RawPathParams, Request, State};
@@ -240,7 +242,13 @@ async fn authenticate(
                 actor: Actor { principal, client },
                 env: EnvRef::new(org, env),
             });
-            next.run(req).await
+            let mut res = next.run(req).await;
+            if let Some(step_up) = res.extensions_mut().remove::<InsufficientScope>()
+                && let Ok(value) = HeaderValue::from_str(&step_up_challenge(&step_up, metadata))
+            {
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            }
+            res
         }
         Err(Error::Unauthenticated(reason)) => unauthorized(&reason, metadata, true),
         Err(other) => ApiError::from(other).into_response(),
@@ -277,6 +285,22 @@ fn unauthorized(detail: &str, metadata: Option<&str>, invalid_token: bool) -> Re
         res.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
     res
+}
+
+/// The 403 step-up challenge (MCP authorization, RFC 6750 §3.1) for a tool call the
+/// OAuth token's scope does not cover: the scope needed, where to discover the
+/// authorization server, and why.
+fn step_up_challenge(step_up: &InsufficientScope, metadata: Option<&str>) -> String {
+    let mut challenge = format!(
+        r#"Bearer error="insufficient_scope", scope="{}""#,
+        step_up.scope
+    );
+    if let Some(url) = metadata {
+        challenge.push_str(&format!(r#", resource_metadata="{url}""#));
+    }
+    // The transport's own text: ASCII without quotes or backslashes.
+    challenge.push_str(&format!(r#", error_description="{}""#, step_up.description));
+    challenge
 }
 
 #[cfg(test)]
@@ -340,6 +364,22 @@ mod tests {
         assert_eq!(
             metadata_url("https://a.example/assay/", "a c\"me", "dev"),
             "https://a.example/.well-known/oauth-protected-resource/assay/organizations/a%20c%22me/environments/dev/mcp"
+        );
+    }
+
+    #[test]
+    fn the_step_up_challenge_names_scope_metadata_and_reason() {
+        let step_up = InsufficientScope {
+            scope: "mcp:run",
+            description: "needs more".into(),
+        };
+        assert_eq!(
+            step_up_challenge(&step_up, Some("https://a.example/.well-known/x")),
+            r#"Bearer error="insufficient_scope", scope="mcp:run", resource_metadata="https://a.example/.well-known/x", error_description="needs more""#
+        );
+        assert_eq!(
+            step_up_challenge(&step_up, None),
+            r#"Bearer error="insufficient_scope", scope="mcp:run", error_description="needs more""#
         );
     }
 

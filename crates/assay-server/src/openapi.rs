@@ -17,7 +17,7 @@ fn path_param_description(name: &str) -> &'static str {
         "execution" => "Execution ID or name (<workflow>-<number>).",
         "path" => "Artifact path relative to the execution's artifact root.",
         "user" => "User ID or email.",
-        "id" => "API token ID.",
+        "id" => "API token ID, or OAuth grant ID under /me/grants.",
         _ => "",
     }
 }
@@ -634,6 +634,20 @@ fn identity_schemas() -> Value {
                 "grace_secs": {"type": "integer", "minimum": 0, "maximum": 86400, "description": "How long the old secret keeps working (default 0: stops at once)."},
             },
         },
+        "GrantInfo": {
+            "type": "object",
+            "required": ["id", "client_id", "client_name", "client_kind", "scope", "resource", "created_at"],
+            "properties": {
+                "id": uuid,
+                "client_id": {"type": "string", "description": "A generated ID, assay-cli, or the https URL of a client ID metadata document."},
+                "client_name": {"type": "string", "description": "The name the client gave itself (unverified)."},
+                "client_kind": {"type": "string", "enum": ["registered", "metadata-document", "first-party"]},
+                "scope": {"type": "string", "description": "Space-separated scopes, e.g. \"mcp:read mcp:run\"."},
+                "resource": {"type": "string", "description": "The resource (RFC 8707) the grant's tokens are bound to."},
+                "created_at": time,
+            },
+        },
+        "GrantList": list("GrantInfo"),
         "AuditEvent": {
             "type": "object",
             "required": ["id", "time", "org_id", "actor", "client", "action", "resources", "outcome", "seq", "prev_hash", "hash"],
@@ -649,7 +663,7 @@ fn identity_schemas() -> Value {
                         "kind": {"type": "string", "enum": ["user", "api_token", "system"]},
                         "id": uuid,
                         "name": {"type": "string"},
-                        "auth_method": {"type": "string", "enum": ["api_token", "o_auth", "cli_login", "session", "system"]},
+                        "auth_method": {"type": "string", "enum": ["api_token", "oauth", "cli_login", "session", "system"]},
                         "credential_id": {"type": "string"},
                     },
                 },

@@ -4,8 +4,8 @@
 //! the request id, logs internal causes, and turns any error response that is not yet a
 //! problem (axum or tower-http defaults) into one, so no plain-text error ever leaves.
 
-use assay_core::Error;
 use assay_core::error::FieldError;
+use assay_core::{Error, Level};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -18,6 +18,9 @@ pub enum ProblemKind {
     BadRequest,
     Unauthenticated,
     Forbidden,
+    /// 403 for an OAuth access token whose scope is narrower than the operation needs
+    /// while the user's role allows it: the client can step up (RFC 6750 §3.1).
+    InsufficientScope,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -34,6 +37,7 @@ impl ProblemKind {
             Self::BadRequest => "bad-request",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
+            Self::InsufficientScope => "insufficient-scope",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict => "conflict",
@@ -49,7 +53,7 @@ impl ProblemKind {
         match self {
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
@@ -66,6 +70,7 @@ impl ProblemKind {
             Self::BadRequest => "Bad request",
             Self::Unauthenticated => "Authentication required",
             Self::Forbidden => "Forbidden",
+            Self::InsufficientScope => "Insufficient scope",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict => "Conflict",
@@ -101,6 +106,9 @@ impl ProblemKind {
             Self::BadRequest => "the request could not be understood",
             Self::Unauthenticated => "missing bearer token; pass Authorization: Bearer <token>",
             Self::Forbidden => "you may not do this in this environment",
+            Self::InsufficientScope => {
+                "the access token's scope does not cover this; authorize again with a wider scope"
+            }
             Self::NotFound => "no such resource; check the path (see GET /v1/openapi.json)",
             Self::MethodNotAllowed => {
                 "this path does not support that method; see the Allow header"
@@ -180,6 +188,18 @@ pub struct ApiError {
 pub const CHALLENGE: &str = r#"Bearer realm="assay""#;
 pub const CHALLENGE_INVALID_TOKEN: &str = r#"Bearer realm="assay", error="invalid_token""#;
 
+/// The REST step-up challenge (RFC 6750 §3.1) naming the scope an operation needs. An
+/// OAuth scope reaches write at most; `InsufficientScope` is never raised for admin.
+pub fn insufficient_scope_challenge(needed: Level) -> &'static str {
+    match needed {
+        Level::Read => r#"Bearer realm="assay", error="insufficient_scope", scope="mcp:read""#,
+        Level::Run => r#"Bearer realm="assay", error="insufficient_scope", scope="mcp:run""#,
+        Level::Write | Level::Admin => {
+            r#"Bearer realm="assay", error="insufficient_scope", scope="mcp:write""#
+        }
+    }
+}
+
 impl ApiError {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Self {
@@ -229,6 +249,15 @@ impl From<Error> for ApiError {
                     "this needs {needed} permission on the environment; ask an organization admin for {needed} access"
                 ),
             ),
+            Error::InsufficientScope { needed } => Self::new(
+                ProblemKind::InsufficientScope,
+                format!(
+                    "this needs the mcp:{needed} scope, which this access token does not carry; \
+                     your role allows it, so authorize again granting mcp:{needed}"
+                ),
+            )
+            .with_challenge(insufficient_scope_challenge(needed)),
+            Error::Refused(reason) => Self::new(ProblemKind::Forbidden, reason),
             Error::Unauthenticated(reason) => Self::new(ProblemKind::Unauthenticated, reason),
             Error::Conflict(_) => Self::new(ProblemKind::Conflict, detail),
             Error::TooLarge(_) => Self::new(ProblemKind::TooLarge, detail),
@@ -257,7 +286,6 @@ pub type ApiResult<T> = std::result::Result<T, ApiError>;
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use assay_core::Level;
 
     fn mapped(e: Error) -> (u16, String, Vec<FieldError>) {
         let api = ApiError::from(e);
@@ -276,6 +304,12 @@ mod tests {
                 403,
                 "forbidden",
             ),
+            (
+                Error::InsufficientScope { needed: Level::Run },
+                403,
+                "insufficient-scope",
+            ),
+            (Error::Refused("no".into()), 403, "forbidden"),
             (Error::Unauthenticated("no".into()), 401, "unauthenticated"),
             (Error::Conflict("exists".into()), 409, "conflict"),
             (Error::TooLarge("big".into()), 413, "too-large"),
@@ -302,6 +336,25 @@ mod tests {
         let api = ApiError::from(Error::Internal("password=hunter2".into()));
         assert!(!api.problem.detail.contains("hunter2"));
         assert_eq!(api.cause.as_deref(), Some("password=hunter2"));
+    }
+
+    #[test]
+    fn insufficient_scope_challenges_name_the_scope_and_refusals_keep_their_reason() {
+        let api = ApiError::from(Error::InsufficientScope {
+            needed: Level::Write,
+        });
+        assert_eq!(
+            api.challenge,
+            Some(r#"Bearer realm="assay", error="insufficient_scope", scope="mcp:write""#)
+        );
+        assert!(
+            api.problem.detail.contains("mcp:write"),
+            "{:?}",
+            api.problem
+        );
+        let api = ApiError::from(Error::Refused("API tokens have no grants".into()));
+        assert_eq!(api.challenge, None);
+        assert_eq!(api.problem.detail, "API tokens have no grants");
     }
 
     #[test]

@@ -9,7 +9,9 @@
 
 use crate::AppState;
 use crate::handlers::documents::{Templates, Workflows};
-use crate::handlers::{artifacts, audit, documents, executions, insight, members, system, tokens};
+use crate::handlers::{
+    artifacts, audit, documents, executions, grants, insight, members, system, tokens,
+};
 use axum::Router;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
@@ -893,6 +895,34 @@ pub static ROUTES: &[Route] = &[
         },
         handler: |m| on(m, tokens::revoke),
     },
+    // --- the caller's own OAuth grants ------------------------------------------------
+    Route {
+        verb: Verb::Get,
+        path: org_path!("/me/grants"),
+        operation_id: "listMyGrants",
+        summary: "Your OAuth grants in this organization (users only): client, scope, resource.",
+        tag: "grants",
+        requires: Requires::Authenticated,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "GrantList",
+        },
+        handler: |m| on(m, grants::list),
+    },
+    Route {
+        verb: Verb::Delete,
+        path: org_path!("/me/grants/{id}"),
+        operation_id: "revokeMyGrant",
+        summary: "Revoke one of your OAuth grants: its refresh and access tokens stop at once.",
+        tag: "grants",
+        requires: Requires::Authenticated,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::NoContent,
+        handler: |m| on(m, grants::revoke),
+    },
     // --- organization: audit ---------------------------------------------------------
     Route {
         verb: Verb::Get,
@@ -1076,7 +1106,7 @@ mod tests {
             if r.path.contains("/members") || r.path.contains("/audit/") {
                 assert_eq!(r.requires, Requires::OrgAdmin, "{}", r.path);
             }
-            if r.path.contains("/tokens") {
+            if r.path.contains("/tokens") || r.path.contains("/me/") {
                 assert_eq!(r.requires, Requires::Authenticated, "{}", r.path);
             }
         }

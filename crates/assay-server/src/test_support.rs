@@ -270,6 +270,16 @@ impl ControlPlane for Nothing {
     async fn revoke_api_token(&self, _: &Actor, _: &str, _: uuid::Uuid) -> Result<ApiTokenInfo> {
         none()
     }
+    async fn list_my_grants(
+        &self,
+        _: &Actor,
+        _: &str,
+    ) -> Result<Vec<assay_core::oauth::GrantInfo>> {
+        none()
+    }
+    async fn revoke_my_grant(&self, _: &Actor, _: &str, _: uuid::Uuid) -> Result<()> {
+        none()
+    }
     async fn export_audit(
         &self,
         _: &Actor,

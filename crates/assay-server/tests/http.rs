@@ -44,3 +44,18 @@ mod discovery;
 
 #[path = "http/jwt_auth.rs"]
 mod jwt_auth;
+
+#[path = "http/oauth.rs"]
+mod oauth;
+
+#[path = "http/oauth_users.rs"]
+mod oauth_users;
+
+#[path = "http/grants.rs"]
+mod grants;
+
+#[path = "http/step_up.rs"]
+mod step_up;
+
+#[path = "http/upstream.rs"]
+mod upstream;

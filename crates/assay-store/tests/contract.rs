@@ -205,7 +205,16 @@ fn main() {
         .test(
             "device_concurrent_decisions",
             contract::oauth::device_concurrent_decisions,
-        );
+        )
+        .test(
+            "authorization_code_purge",
+            contract::oauth::authorization_code_purge,
+        )
+        .test(
+            "device_interval_and_take",
+            contract::oauth::device_interval_and_take,
+        )
+        .test("browser_sessions", contract::oauth::browser_sessions);
     let trials = suite
         .into_trials()
         .into_iter()

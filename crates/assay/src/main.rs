@@ -2,6 +2,7 @@
 
 mod cli;
 mod serve;
+mod sso;
 
 use clap::Parser;
 use std::process::ExitCode;

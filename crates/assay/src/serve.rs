@@ -2,6 +2,8 @@
 //! Embedded defaults (SQLite under the data dir, local process executor) need no setup.
 
 use anyhow::{Context, bail};
+use assay_auth::ssrf::SsrfPolicy;
+use assay_control::oauth::OAuthConfig;
 use assay_control::{ControlPlaneConfig, LocalControlPlane, bootstrap::Bootstrap};
 use assay_core::ports::{Clock, ControlPlane, ExecutionFiles, Executor, Store, SystemClock};
 use assay_exec::{FsExecutionFiles, LocalExecutor, LocalExecutorConfig};
@@ -52,12 +54,79 @@ pub struct ServerArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub mcp_sessions: bool,
+    /// Lifetime of OAuth access tokens (JWTs), in seconds. Short, because a JWT is checked
+    /// without the database; revoking a grant still ends its tokens within seconds.
+    #[arg(long, env = "ASSAY_OAUTH_ACCESS_TOKEN_TTL_SECS", default_value_t = 600)]
+    pub oauth_access_token_ttl_secs: u64,
+    /// An OAuth refresh token unused for this many days stops working.
+    #[arg(long, env = "ASSAY_OAUTH_REFRESH_IDLE_DAYS", default_value_t = 14)]
+    pub oauth_refresh_idle_days: u64,
+    /// No OAuth refresh token lives longer than this many days after the sign-in that
+    /// started it; then the user signs in again.
+    #[arg(long, env = "ASSAY_OAUTH_REFRESH_ABSOLUTE_DAYS", default_value_t = 30)]
+    pub oauth_refresh_absolute_days: u64,
+    /// How long a browser stays signed in on the sign-in and consent pages, in hours.
+    #[arg(long, env = "ASSAY_OAUTH_BROWSER_SESSION_HOURS", default_value_t = 8)]
+    pub oauth_browser_session_hours: u64,
+    /// Let Client ID Metadata Document fetches reach private and loopback addresses (and
+    /// plain http on loopback). Only for air-gapped installations whose MCP clients
+    /// publish their metadata inside the network: it opens the server to SSRF otherwise.
+    #[arg(
+        long,
+        env = "ASSAY_OAUTH_CIMD_ALLOW_PRIVATE_NETWORKS",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub oauth_cimd_allow_private_networks: bool,
+    #[command(flatten)]
+    pub sso: crate::sso::SsoArgs,
+}
+
+impl ServerArgs {
+    /// The authorization server's tunables from the flags; the rest keep their defaults.
+    fn oauth_config(&self) -> anyhow::Result<OAuthConfig> {
+        const HOUR: u64 = 3600;
+        const DAY: u64 = 24 * HOUR;
+        if self.oauth_access_token_ttl_secs == 0 {
+            bail!("--oauth-access-token-ttl-secs must be at least 1");
+        }
+        if self.oauth_refresh_idle_days == 0
+            || self.oauth_refresh_absolute_days < self.oauth_refresh_idle_days
+        {
+            bail!(
+                "--oauth-refresh-idle-days must be at least 1 and at most \
+                 --oauth-refresh-absolute-days"
+            );
+        }
+        if self.oauth_browser_session_hours == 0 {
+            bail!("--oauth-browser-session-hours must be at least 1");
+        }
+        let days = |n: u64| Duration::from_secs(n.saturating_mul(DAY));
+        let mut cimd_policy = SsrfPolicy::strict();
+        if self.oauth_cimd_allow_private_networks {
+            cimd_policy = cimd_policy
+                .allow_private_for_tests_and_airgapped()
+                .allow_plain_http_to_loopback_for_tests();
+        }
+        Ok(OAuthConfig {
+            access_token_ttl: Duration::from_secs(self.oauth_access_token_ttl_secs),
+            refresh_idle_ttl: days(self.oauth_refresh_idle_days),
+            refresh_absolute_ttl: days(self.oauth_refresh_absolute_days),
+            browser_session_ttl: Duration::from_secs(
+                self.oauth_browser_session_hours.saturating_mul(HOUR),
+            ),
+            cimd_policy,
+            ..OAuthConfig::default()
+        })
+    }
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if args.runner_concurrency == 0 {
         bail!("--runner-concurrency must be at least 1");
     }
+    let oauth = args.oauth_config()?;
+    // Read and checked before anything starts: a bad file names the provider and stops here.
+    let sso_providers = crate::sso::load(&args.sso)?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}; pass --data-dir or ASSAY_DATA_DIR",
@@ -115,6 +184,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             concurrency: args.runner_concurrency,
             workspace_retention: Duration::from_secs(args.workspace_retention_hours * 3600),
             public_url: Some(public_url.clone()),
+            oauth,
             ..ControlPlaneConfig::default()
         },
         store.clone(),
@@ -138,6 +208,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     config.jwks = Some(assay_server::jwks::JwksSource(Arc::new(move || {
         keys.key_ring().jwks()
     })));
+    config.oauth = Some(assay_server::oauth::OAuthServer(control.oauth()));
+    config.upstream = crate::sso::start(sso_providers, &control).await?;
     let stopping = config.shutdown.clone();
     let state = AppState {
         control: control.clone() as Arc<dyn ControlPlane>,

@@ -5,6 +5,10 @@ mod e2e {
     pub mod harness;
     pub mod identity;
     pub mod mcp_sdk;
+    pub mod oauth_rmcp;
+    pub mod oauth_sdk;
+    pub mod oauth_support;
+    pub mod sso;
 }
 
 use e2e::harness::*;

@@ -196,6 +196,7 @@ async fn org_read_and_scope_caps_bound_the_level() {
         .await
         .unwrap();
     app.finished(e.id).await;
+    // The role would allow it; only the scope falls short: a step-up could help.
     let err = app
         .plane
         .delete_workflow(&capped, &app.dev(), "smoke")
@@ -203,7 +204,7 @@ async fn org_read_and_scope_caps_bound_the_level() {
         .unwrap_err();
     assert!(matches!(
         err,
-        Error::Forbidden {
+        Error::InsufficientScope {
             needed: Level::Write
         }
     ));

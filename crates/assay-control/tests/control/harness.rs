@@ -7,8 +7,8 @@ use assay_core::audit::{ActorActivity, AuditCheckpoint, AuditEvent, AuditFilter}
 use assay_core::execution::*;
 use assay_core::identity::{ApiTokenRecord, Membership, OrgRole, User};
 use assay_core::oauth::{
-    AuthorizationCode, CodeRedemption, DeviceAuthorization, DeviceStatus, OAuthClient, OAuthGrant,
-    RefreshRedemption, RefreshToken, SigningKeyRecord,
+    AuthorizationCode, BrowserSessionRecord, CodeRedemption, DeviceAuthorization, DeviceStatus,
+    OAuthClient, OAuthGrant, RefreshRedemption, RefreshToken, SigningKeyRecord,
 };
 use assay_core::page::{Page, PageRequest};
 use assay_core::ports::{Clock, ControlPlane, ExecutionFiles, Store};
@@ -428,6 +428,46 @@ impl Store for SwitchableAudit {
 
     async fn purge_expired_device_authorizations(&self, now: Timestamp) -> Result<u64> {
         self.inner.purge_expired_device_authorizations(now).await
+    }
+
+    async fn set_device_interval(
+        &self,
+        device_code_hash: &str,
+        interval_secs: u32,
+    ) -> Result<bool> {
+        self.inner
+            .set_device_interval(device_code_hash, interval_secs)
+            .await
+    }
+
+    async fn take_approved_device_authorization(&self, device_code_hash: &str) -> Result<bool> {
+        self.inner
+            .take_approved_device_authorization(device_code_hash)
+            .await
+    }
+
+    async fn purge_expired_authorization_codes(&self, now: Timestamp) -> Result<u64> {
+        self.inner.purge_expired_authorization_codes(now).await
+    }
+
+    async fn insert_browser_session(&self, session: &BrowserSessionRecord) -> Result<()> {
+        self.inner.insert_browser_session(session).await
+    }
+
+    async fn find_browser_session(
+        &self,
+        secret_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<BrowserSessionRecord>> {
+        self.inner.find_browser_session(secret_hash, now).await
+    }
+
+    async fn delete_browser_session(&self, secret_hash: &str) -> Result<bool> {
+        self.inner.delete_browser_session(secret_hash).await
+    }
+
+    async fn purge_expired_browser_sessions(&self, now: Timestamp) -> Result<u64> {
+        self.inner.purge_expired_browser_sessions(now).await
     }
 }
 

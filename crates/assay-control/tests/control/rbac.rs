@@ -26,6 +26,8 @@ enum Expect {
     Allowed,
     Forbidden(Level),
     NotFound,
+    /// Not for this kind of principal at all (an API token asking for a user's grants).
+    Refused,
 }
 use Expect::*;
 
@@ -97,8 +99,8 @@ fn needed(op: Operation) -> Option<Level> {
         CreateWorkflow | UpdateWorkflow | ApplyWorkflow | DeleteWorkflow | CreateTemplate
         | UpdateTemplate | ApplyTemplate | DeleteTemplate => Some(Level::Write),
         ListMembers | AddMember | UpdateMember | RemoveMember | CreateApiToken | ListApiTokens
-        | GetApiToken | RotateApiToken | RevokeApiToken | ExportAudit | VerifyAudit
-        | AuditActors | AuditSettings | SetAuditSettings => None,
+        | GetApiToken | RotateApiToken | RevokeApiToken | ListMyGrants | RevokeMyGrant
+        | ExportAudit | VerifyAudit | AuditActors | AuditSettings | SetAuditSettings => None,
     }
 }
 
@@ -112,9 +114,21 @@ fn expect_env(kind: Kind, env: Env, op: Operation) -> Expect {
 }
 
 /// Organization operations: members and audit need an organization admin; tokens are for
-/// every user (their own) and admin tokens; other organizations see nothing.
+/// every user (their own) and admin tokens; OAuth grants are for users only (their own);
+/// other organizations see nothing.
 fn expect_org(kind: Kind, op: Operation) -> Expect {
     use Operation::*;
+    let is_user = matches!(
+        kind,
+        OwnerUser | AdminUser | MemberRead | MemberRun | MemberWrite | MemberAdmin
+    );
+    if matches!(op, ListMyGrants | RevokeMyGrant) {
+        return match kind {
+            Outsider => NotFound,
+            _ if is_user => Allowed,
+            _ => Refused,
+        };
+    }
     let admin_only = match op {
         ListMembers | AddMember | UpdateMember | RemoveMember | ExportAudit | VerifyAudit
         | AuditActors | AuditSettings | SetAuditSettings => true,
@@ -122,10 +136,6 @@ fn expect_org(kind: Kind, op: Operation) -> Expect {
         _ => panic!("{op:?} is an environment operation"),
     };
     let is_admin = matches!(kind, OwnerUser | AdminUser | AdminToken);
-    let is_user = matches!(
-        kind,
-        OwnerUser | AdminUser | MemberRead | MemberRun | MemberWrite | MemberAdmin
-    );
     match kind {
         Outsider => NotFound,
         _ if is_admin => Allowed,
@@ -202,6 +212,10 @@ fn the_tables_agree_with_hand_written_rows() {
         (AdminUser, RemoveMember, Allowed),
         (MemberRead, CreateApiToken, Allowed),
         (Outsider, ListApiTokens, NotFound),
+        (MemberRead, RevokeMyGrant, Allowed),
+        (AdminToken, ListMyGrants, Refused),
+        (TokenRead, RevokeMyGrant, Refused),
+        (Outsider, ListMyGrants, NotFound),
     ];
     for (kind, op, expected) in org_rows {
         assert_eq!(expect_org(kind, op), expected, "{kind:?} {op:?}");
@@ -211,7 +225,7 @@ fn the_tables_agree_with_hand_written_rows() {
         .iter()
         .filter(|op| needed(**op).is_some())
         .count();
-    assert_eq!((env_ops, Operation::ALL.len() - env_ops), (28, 14));
+    assert_eq!((env_ops, Operation::ALL.len() - env_ops), (28, 16));
 }
 
 struct World {
@@ -575,6 +589,21 @@ impl World {
                 let id = self.token_for(kind, who).await;
                 p.revoke_api_token(who, "acme", id).await.map(drop)
             }
+            ListMyGrants => p.list_my_grants(who, "acme").await.map(drop),
+            RevokeMyGrant => {
+                // A user's own grant; anyone else asks for a made-up ID (refused or
+                // not found before any lookup).
+                let id = match kind {
+                    Outsider => Uuid::now_v7(),
+                    _ if who.principal.kind == PrincipalKind::User => {
+                        crate::grants::grant_for(&self.app, who.principal.id, "mcp:read")
+                            .await
+                            .id
+                    }
+                    _ => Uuid::now_v7(),
+                };
+                p.revoke_my_grant(who, "acme", id).await
+            }
             ExportAudit => p
                 .export_audit(who, "acme", &AuditFilter::default())
                 .await
@@ -614,6 +643,7 @@ fn classify(result: Result<()>) -> std::result::Result<Expect, Error> {
     match result {
         Ok(()) => Ok(Allowed),
         Err(Error::Forbidden { needed }) => Ok(Forbidden(needed)),
+        Err(Error::Refused(_)) => Ok(Refused),
         Err(Error::NotFound {
             kind: "environment" | "organization",
             ..
@@ -654,6 +684,7 @@ async fn every_principal_kind_environment_and_operation_gets_exactly_its_answer(
                         Allowed => "allowed",
                         Forbidden(_) => "forbidden",
                         NotFound => "not found",
+                        Refused => "refused",
                     })
                     .or_default() += 1;
             }

@@ -5,16 +5,19 @@
 //!
 //! Layout: this module routes each request; `sessions` binds Streamable HTTP sessions to
 //! their owner; `legacy_sse` is the 2024-11-05 transport; `guard` re-checks Host/Origin for
-//! the requests rmcp does not see; `responses` holds the answers they share.
+//! the requests rmcp does not see; `step_up` turns a tool call refused for want of OAuth
+//! scope into a 403 challenge; `responses` holds the answers they share.
 
 mod guard;
 mod legacy_sse;
 mod responses;
 mod sessions;
+mod step_up;
 
 use crate::caller::{McpCaller, OwnerKey};
 use crate::config::McpHttpConfig;
 use crate::server::AssayMcp;
+use crate::step_up::StepUpSlot;
 use assay_core::{Error, Result};
 use bytes::Bytes;
 use guard::HostGuard;
@@ -188,15 +191,21 @@ where
             }
             legacy_sse::Route::NotLegacy => {}
         }
+        let slot = StepUpSlot::default();
+        let mut req = req;
+        req.extensions_mut().insert(slot.clone());
         match &self.streamable {
             Streamable::Stateless(service) => {
                 let service = service.clone();
-                Box::pin(async move { Ok(service.handle(req).await) })
+                Box::pin(async move { Ok(step_up::answer(service.handle(req).await, &slot).await) })
             }
             Streamable::Sessions { service, bindings } => {
                 let service = service.clone();
                 let bindings = bindings.clone();
-                Box::pin(async move { Ok(bindings.serve(&service, req, owner).await) })
+                Box::pin(async move {
+                    let res = bindings.serve(&service, req, owner).await;
+                    Ok(step_up::answer(res, &slot).await)
+                })
             }
         }
     }

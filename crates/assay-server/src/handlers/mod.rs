@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod documents;
 pub mod executions;
+pub mod grants;
 pub mod insight;
 pub mod members;
 pub mod system;

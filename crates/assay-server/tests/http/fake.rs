@@ -418,6 +418,16 @@ impl ControlPlane for Scripted {
     async fn revoke_api_token(&self, a: &Actor, org: &str, _: uuid::Uuid) -> Result<ApiTokenInfo> {
         self.scripted(a, org).await
     }
+    async fn list_my_grants(
+        &self,
+        a: &Actor,
+        org: &str,
+    ) -> Result<Vec<assay_core::oauth::GrantInfo>> {
+        self.scripted(a, org).await
+    }
+    async fn revoke_my_grant(&self, a: &Actor, org: &str, _: uuid::Uuid) -> Result<()> {
+        self.scripted(a, org).await
+    }
     /// Organization "hostile": three hostile events; "broken-export": one event, then an
     /// error; anything else is scripted by name.
     async fn export_audit(

@@ -6,6 +6,7 @@ use crate::support::{TestApp, expect_problem, http_client};
 use assay_auth::jwt::{AccessTokenClaims, AccessTokenRequest, KeyRing};
 use assay_auth::scope::McpScope;
 use assay_core::Organization;
+use assay_core::oauth::{OAuthClient, OAuthClientKind, OAuthGrant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -34,13 +35,45 @@ fn mcp_challenge(app: &TestApp, path: &str) -> String {
     )
 }
 
+/// The bootstrapped owner's ID, after recording the owner's consent for [`CLIENT_ID`]:
+/// the live grant (ID [`GRANT_ID`]) that every token minted here names in `gid`.
 async fn owner_id(app: &TestApp) -> String {
     let owner = app
         .store
         .find_user_by_email(&app.owner_email)
         .await
+        .unwrap()
         .unwrap();
-    owner.unwrap().id.to_string()
+    let now = OffsetDateTime::now_utc();
+    app.store
+        .insert_oauth_client(&OAuthClient {
+            id: CLIENT_ID.into(),
+            kind: OAuthClientKind::MetadataDocument,
+            client_name: "Test client".into(),
+            redirect_uris: vec!["https://client.example/cb".into()],
+            created_at: now,
+            last_used_at: None,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let grant = app
+        .store
+        .upsert_oauth_grant(&OAuthGrant {
+            id: uuid::Uuid::parse_str(GRANT_ID).unwrap(),
+            org_id: app.org_id,
+            user_id: owner.id,
+            client_id: CLIENT_ID.into(),
+            scope: McpScope::Write.to_scope_string(),
+            resource: app.base.clone(),
+            created_at: now,
+            revoked_at: None,
+            revoked_reason: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(grant.id.to_string(), GRANT_ID);
+    owner.id.to_string()
 }
 
 /// A token from the server's own ring.
@@ -212,7 +245,7 @@ async fn a_valid_access_token_is_accepted_at_mcp_and_rest() {
         assert_eq!(event["actor"]["kind"], "user", "{event}");
         assert_eq!(event["actor"]["id"], sub.as_str(), "{event}");
         assert_eq!(event["actor"]["name"], "Administrator", "{event}");
-        assert_eq!(event["actor"]["auth_method"], "o_auth", "{event}");
+        assert_eq!(event["actor"]["auth_method"], "oauth", "{event}");
         assert_eq!(event["actor"]["credential_id"], CLIENT_ID, "{event}");
     }
 }
@@ -438,7 +471,7 @@ async fn invalid_access_tokens_are_refused_with_the_exact_401() {
         last["reason"], "the user of the access token is disabled",
         "{last}"
     );
-    assert_eq!(last["actor"]["auth_method"], "o_auth", "{last}");
+    assert_eq!(last["actor"]["auth_method"], "oauth", "{last}");
     assert_eq!(last["actor"]["credential_id"], CLIENT_ID, "{last}");
 }
 
@@ -460,24 +493,23 @@ async fn a_read_scope_cannot_run_a_workflow() {
         McpScope::Read,
         OffsetDateTime::now_utc(),
     );
-    // The owner is an admin, but the token's scope caps it at read. (The step-up 403 with
-    // insufficient_scope is a later step; today the tool refuses.)
+    // The owner is an admin, but the token's scope caps it at read: the client is told to
+    // step up (the exact challenge is asserted in `step_up`).
     let res = rpc(
         &token,
         &app.url(&dev),
         call("run_workflow", json!({"workflowName": "green"})),
     )
     .await;
-    assert_eq!(res.status(), 200);
-    let ran = message(res).await;
-    assert_eq!(ran["result"]["isError"], true, "{ran}");
+    assert_eq!(res.status(), 403);
     assert!(
-        ran["result"]["content"][0]["text"]
-            .as_str()
+        res.headers()["www-authenticate"]
+            .to_str()
             .unwrap()
-            .starts_with("Forbidden: run_workflow needs run permission on this environment"),
-        "{ran}"
+            .starts_with(r#"Bearer error="insufficient_scope", scope="mcp:run", "#)
     );
+    let refused = message(res).await;
+    assert_eq!(refused["error"]["data"]["scope"], "mcp:run", "{refused}");
 }
 
 #[tokio::test]

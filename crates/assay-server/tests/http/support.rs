@@ -33,6 +33,8 @@ pub struct TestApp {
     pub plane: Arc<LocalControlPlane>,
     /// The bootstrapped owner (`Bootstrap::owner_email`).
     pub owner_email: String,
+    /// The bootstrapped owner's password (for the OAuth login pages).
+    pub owner_password: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -85,6 +87,14 @@ impl TestApp {
     }
 
     pub async fn start_with(tune: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::start_configured(|_| {}, tune).await
+    }
+
+    /// Like [`TestApp::start_with`], also tuning the control plane (e.g. OAuth lifetimes).
+    pub async fn start_configured(
+        tune_control: impl FnOnce(&mut ControlPlaneConfig),
+        tune: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store: Arc<dyn Store> = Arc::new(
@@ -108,18 +118,15 @@ impl TestApp {
             .unwrap()
             .expect("a fresh database bootstraps");
         let (listener, addr, public_url) = listener().await;
-        let control = LocalControlPlane::start(
-            ControlPlaneConfig {
-                public_url: Some(public_url.clone()),
-                ..ControlPlaneConfig::default()
-            },
-            store.clone(),
-            executor,
-            files,
-            clock,
-        )
-        .await
-        .unwrap();
+        let mut control_config = ControlPlaneConfig {
+            public_url: Some(public_url.clone()),
+            ..ControlPlaneConfig::default()
+        };
+        tune_control(&mut control_config);
+        let control =
+            LocalControlPlane::start(control_config, store.clone(), executor, files, clock)
+                .await
+                .unwrap();
         let auth = control.authenticator();
         let plane = control.clone();
         let keys = control.clone();
@@ -129,6 +136,7 @@ impl TestApp {
         config.jwks = Some(assay_server::jwks::JwksSource(Arc::new(move || {
             keys.key_ring().jwks()
         })));
+        config.oauth = Some(assay_server::oauth::OAuthServer(plane.oauth()));
         tune(&mut config);
         let state = AppState {
             control,
@@ -150,6 +158,7 @@ impl TestApp {
             org_id: boot.org.id,
             plane,
             owner_email: boot.owner_email.clone(),
+            owner_password: boot.owner_password.clone(),
             token,
             shutdown: Some(shutdown),
             server: Some(server),

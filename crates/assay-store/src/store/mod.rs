@@ -17,8 +17,8 @@ use assay_core::execution::{
 };
 use assay_core::identity::{ApiTokenRecord, Membership, User};
 use assay_core::oauth::{
-    AuthorizationCode, CodeRedemption, DeviceAuthorization, DeviceStatus, OAuthClient, OAuthGrant,
-    RefreshRedemption, RefreshToken, SigningKeyRecord,
+    AuthorizationCode, BrowserSessionRecord, CodeRedemption, DeviceAuthorization, DeviceStatus,
+    OAuthClient, OAuthGrant, RefreshRedemption, RefreshToken, SigningKeyRecord,
 };
 use assay_core::page::{Page, PageRequest};
 use assay_core::ports::Store;
@@ -427,5 +427,41 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn purge_expired_device_authorizations(&self, now: Timestamp) -> Result<u64> {
         oauth::purge_expired_devices(&self.db, now).await
+    }
+
+    async fn set_device_interval(
+        &self,
+        device_code_hash: &str,
+        interval_secs: u32,
+    ) -> Result<bool> {
+        oauth::set_device_interval(&self.db, device_code_hash, interval_secs).await
+    }
+
+    async fn take_approved_device_authorization(&self, device_code_hash: &str) -> Result<bool> {
+        oauth::take_approved_device(&self.db, device_code_hash).await
+    }
+
+    async fn purge_expired_authorization_codes(&self, now: Timestamp) -> Result<u64> {
+        oauth::purge_expired_codes(&self.db, now).await
+    }
+
+    async fn insert_browser_session(&self, session: &BrowserSessionRecord) -> Result<()> {
+        oauth::insert_session(&self.db, session).await
+    }
+
+    async fn find_browser_session(
+        &self,
+        secret_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<BrowserSessionRecord>> {
+        oauth::find_session(&self.db, secret_hash, now).await
+    }
+
+    async fn delete_browser_session(&self, secret_hash: &str) -> Result<bool> {
+        oauth::delete_session(&self.db, secret_hash).await
+    }
+
+    async fn purge_expired_browser_sessions(&self, now: Timestamp) -> Result<u64> {
+        oauth::purge_expired_sessions(&self.db, now).await
     }
 }

@@ -9,8 +9,8 @@ use crate::codec::{from_json, to_json, truncate_micros};
 use crate::error::{db, unique};
 use crate::sql::Sql;
 use assay_core::oauth::{
-    AuthorizationCode, CodeRedemption, DeviceAuthorization, DeviceStatus, OAuthClient,
-    OAuthClientKind, OAuthGrant, RefreshRedemption, RefreshToken, SigningKeyRecord,
+    AuthorizationCode, BrowserSessionRecord, CodeRedemption, DeviceAuthorization, DeviceStatus,
+    OAuthClient, OAuthClientKind, OAuthGrant, RefreshRedemption, RefreshToken, SigningKeyRecord,
 };
 use assay_core::{Error, Result, Timestamp};
 use uuid::Uuid;
@@ -676,5 +676,92 @@ pub async fn record_device_poll<B: Backend>(
 
 pub async fn purge_expired_devices<B: Backend>(conn: &B, now: Timestamp) -> Result<u64> {
     let q = Sql::new("DELETE FROM oauth_device_authorizations WHERE expires_at <= $1").arg(now);
+    conn.execute(q).await.map_err(db)
+}
+
+/// Only while pending: an interval set after a decision would change nothing.
+pub async fn set_device_interval<B: Backend>(
+    conn: &B,
+    device_code_hash: &str,
+    interval_secs: u32,
+) -> Result<bool> {
+    let q = Sql::new(
+        "UPDATE oauth_device_authorizations SET interval_secs = $1 \
+         WHERE device_code_hash = $2 AND status = 'pending'",
+    )
+    .arg(i64::from(interval_secs))
+    .arg(device_code_hash);
+    Ok(conn.execute(q).await.map_err(db)? > 0)
+}
+
+/// One `DELETE` guarded by the status: the row count says which caller took it.
+pub async fn take_approved_device<B: Backend>(conn: &B, device_code_hash: &str) -> Result<bool> {
+    let q = Sql::new(
+        "DELETE FROM oauth_device_authorizations \
+         WHERE device_code_hash = $1 AND status = 'approved'",
+    )
+    .arg(device_code_hash);
+    Ok(conn.execute(q).await.map_err(db)? == 1)
+}
+
+pub async fn purge_expired_codes<B: Backend>(conn: &B, now: Timestamp) -> Result<u64> {
+    let q = Sql::new("DELETE FROM oauth_codes WHERE expires_at <= $1").arg(now);
+    conn.execute(q).await.map_err(db)
+}
+
+// --- browser sessions --------------------------------------------------------------
+
+const SESSION_TAKEN: &str = "a browser session with this hash already exists";
+
+fn session<R: RowExt>(r: &R) -> Result<BrowserSessionRecord> {
+    Ok(BrowserSessionRecord {
+        secret_hash: r.text("secret_hash").map_err(db)?,
+        user_id: r.uuid("user_id").map_err(db)?,
+        method: r.text("method").map_err(db)?,
+        created_at: r.time("created_at").map_err(db)?,
+        expires_at: r.time("expires_at").map_err(db)?,
+    })
+}
+
+pub async fn insert_session<B: Backend>(conn: &B, s: &BrowserSessionRecord) -> Result<()> {
+    let q = Sql::new(
+        "INSERT INTO oauth_browser_sessions (secret_hash, user_id, method, created_at, \
+         expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .arg(&s.secret_hash)
+    .arg(s.user_id)
+    .arg(&s.method)
+    .arg(s.created_at)
+    .arg(s.expires_at);
+    conn.execute(q).await.map_err(unique(SESSION_TAKEN))?;
+    Ok(())
+}
+
+pub async fn find_session<B: Backend>(
+    conn: &B,
+    secret_hash: &str,
+    now: Timestamp,
+) -> Result<Option<BrowserSessionRecord>> {
+    let q = Sql::new(
+        "SELECT s.secret_hash AS secret_hash, s.user_id AS user_id, s.method AS method, \
+         s.created_at AS created_at, s.expires_at AS expires_at \
+         FROM oauth_browser_sessions s WHERE s.secret_hash = $1 AND s.expires_at > $2",
+    )
+    .arg(secret_hash)
+    .arg(now);
+    conn.fetch_optional(q)
+        .await
+        .map_err(db)?
+        .map(|r| session(&r))
+        .transpose()
+}
+
+pub async fn delete_session<B: Backend>(conn: &B, secret_hash: &str) -> Result<bool> {
+    let q = Sql::new("DELETE FROM oauth_browser_sessions WHERE secret_hash = $1").arg(secret_hash);
+    Ok(conn.execute(q).await.map_err(db)? > 0)
+}
+
+pub async fn purge_expired_sessions<B: Backend>(conn: &B, now: Timestamp) -> Result<u64> {
+    let q = Sql::new("DELETE FROM oauth_browser_sessions WHERE expires_at <= $1").arg(now);
     conn.execute(q).await.map_err(db)
 }

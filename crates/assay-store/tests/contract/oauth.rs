@@ -957,3 +957,220 @@ pub async fn device_concurrent_decisions(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(stored.status, winners[0]);
 }
+
+pub async fn authorization_code_purge(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let g = store
+        .upsert_oauth_grant(&grant_for(&w, "mcp:read", RESOURCE, T0))
+        .await
+        .unwrap();
+    let consumed = code_for(&g, at(300));
+    let expired = code_for(&g, at(300));
+    let live = code_for(&g, at(301));
+    for c in [&consumed, &expired, &live] {
+        store.insert_authorization_code(c).await.unwrap();
+    }
+    store
+        .consume_authorization_code(&consumed.code_hash, at(1))
+        .await
+        .unwrap();
+    // Expired at or before `now`, consumed or not.
+    assert_eq!(
+        store
+            .purge_expired_authorization_codes(at(300))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .purge_expired_authorization_codes(at(300))
+            .await
+            .unwrap(),
+        0
+    );
+    for gone in [&consumed, &expired] {
+        assert_eq!(
+            store
+                .consume_authorization_code(&gone.code_hash, at(2))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert!(matches!(
+        store
+            .consume_authorization_code(&live.code_hash, at(2))
+            .await
+            .unwrap(),
+        Some(CodeRedemption::First(_))
+    ));
+}
+
+pub async fn device_interval_and_take(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let g = store
+        .upsert_oauth_grant(&grant_for(&w, "mcp:read", RESOURCE, T0))
+        .await
+        .unwrap();
+    let d = device(&w.client.id, "BCDFGHJK", at(600));
+    store.insert_device_authorization(&d).await.unwrap();
+    assert!(!store.set_device_interval(&hash("x"), 10).await.unwrap());
+    assert!(
+        store
+            .set_device_interval(&d.device_code_hash, 10)
+            .await
+            .unwrap()
+    );
+    let stored = store
+        .get_device_authorization(&d.device_code_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.interval_secs, 10);
+    // Only an approved authorization can be taken.
+    assert!(
+        !store
+            .take_approved_device_authorization(&d.device_code_hash)
+            .await
+            .unwrap()
+    );
+    let approved = DeviceStatus::Approved {
+        user_id: w.user.id,
+        org_id: w.org.id,
+        grant_id: g.id,
+    };
+    assert!(
+        store
+            .set_device_status(&d.device_code_hash, approved)
+            .await
+            .unwrap()
+    );
+    // The interval no longer changes once decided.
+    assert!(
+        !store
+            .set_device_interval(&d.device_code_hash, 15)
+            .await
+            .unwrap()
+    );
+
+    // Concurrent takers: exactly one wins, and the record is gone.
+    let barrier = Arc::new(Barrier::new(8));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, barrier, hash) = (store.clone(), barrier.clone(), d.device_code_hash.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store
+                .take_approved_device_authorization(&hash)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(
+        store
+            .get_device_authorization(&d.device_code_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    let denied = device(&w.client.id, "LMNPQRST", at(600));
+    store.insert_device_authorization(&denied).await.unwrap();
+    store
+        .set_device_status(&denied.device_code_hash, DeviceStatus::Denied)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .take_approved_device_authorization(&denied.device_code_hash)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn browser_sessions(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let session = |expires_at| BrowserSessionRecord {
+        secret_hash: hash("session"),
+        user_id: w.user.id,
+        method: "password".into(),
+        created_at: T0,
+        expires_at,
+    };
+    let s = session(at(3600));
+    store.insert_browser_session(&s).await.unwrap();
+    match store.insert_browser_session(&s).await {
+        Err(Error::Conflict(m)) => assert!(!m.contains(&s.secret_hash), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let orphan = BrowserSessionRecord {
+        secret_hash: hash("orphan"),
+        user_id: Uuid::now_v7(),
+        ..s.clone()
+    };
+    assert!(is_conflict(store.insert_browser_session(&orphan).await));
+
+    // Found while unexpired, by hash only.
+    assert_eq!(
+        store
+            .find_browser_session(&s.secret_hash, at(3599))
+            .await
+            .unwrap(),
+        Some(s.clone())
+    );
+    assert_eq!(
+        store
+            .find_browser_session(&s.secret_hash, at(3600))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_browser_session(&hash("other"), at(1))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let other = session(at(7200));
+    store.insert_browser_session(&other).await.unwrap();
+    assert_eq!(
+        store
+            .purge_expired_browser_sessions(at(3600))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .find_browser_session(&other.secret_hash, at(3600))
+            .await
+            .unwrap(),
+        Some(other.clone())
+    );
+    assert!(
+        store
+            .delete_browser_session(&other.secret_hash)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_browser_session(&other.secret_hash)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .find_browser_session(&other.secret_hash, at(1))
+            .await
+            .unwrap(),
+        None
+    );
+}

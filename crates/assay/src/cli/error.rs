@@ -44,6 +44,13 @@ fn hint(err: &Error, global: &GlobalArgs) -> Option<String> {
         Error::Forbidden { needed } => {
             format!("your token needs {needed} permission in {place}; ask an organization admin")
         }
+        Error::InsufficientScope { needed } => format!(
+            "your access token's scope stops short of this; sign in again granting mcp:{needed} \
+             (your role allows it)"
+        ),
+        Error::Refused(_) => {
+            "use a user's credential (OAuth or `assay login`), not an API token".into()
+        }
         Error::NotFound { kind, .. } => match *kind {
             "workflow" => "see the workflows with `assay workflow list`".into(),
             "template" => "see the templates with `assay template list`".into(),
@@ -52,6 +59,7 @@ fn hint(err: &Error, global: &GlobalArgs) -> Option<String> {
             "step" => "see the steps with `assay execution get EXECUTION`".into(),
             "user" => "see the members with `assay member list`".into(),
             "token" => "see the tokens with `assay token list`".into(),
+            "grant" => "see your grants with `assay grants list`".into(),
             "environment" | "organization" => {
                 format!("check --org/--env (ASSAY_ORG/ASSAY_ENV); now {place}")
             }

@@ -7,6 +7,7 @@ mod artifact;
 mod audit;
 mod error;
 mod execution;
+mod grants;
 mod member;
 mod output;
 mod run;
@@ -95,6 +96,9 @@ pub enum Command {
     /// Create, list, rotate and revoke API tokens
     #[command(subcommand, alias = "tokens")]
     Token(token::TokenCommand),
+    /// List and revoke the OAuth grants you gave to MCP clients (users only)
+    #[command(subcommand, alias = "grant")]
+    Grants(grants::GrantsCommand),
     /// Export and verify the audit log, see who was active, set retention
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -178,6 +182,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
         Command::Artifact(cmd) => artifact::run(ctx, cmd).await,
         Command::Member(cmd) => member::run(ctx, cmd).await,
         Command::Token(cmd) => token::run(ctx, cmd).await,
+        Command::Grants(cmd) => grants::run(ctx, cmd).await,
         Command::Audit(cmd) => audit::run(ctx, cmd).await,
     }
 }

@@ -33,6 +33,20 @@ impl Server {
         }
     }
 
+    /// [`Server::start`] with more `assay server` flags and environment variables.
+    pub fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().to_path_buf();
+        let (child, url, token) = spawn_with(&data_dir, Some(args), envs, "warn", None);
+        Server {
+            child,
+            url,
+            token: token.expect("first start prints the admin token"),
+            data_dir,
+            _dir: Some(dir),
+        }
+    }
+
     /// Starts a new server process on the same data directory (after a crash or a stop).
     pub fn restart(mut self) -> Server {
         let _ = self.child.kill();
@@ -76,7 +90,7 @@ impl Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().to_path_buf();
         let log = ServerLog::default();
-        let (child, url, token) = spawn_with(&data_dir, None, rust_log, Some(&log));
+        let (child, url, token) = spawn_with(&data_dir, None, &[], rust_log, Some(&log));
         let server = Server {
             child,
             url,
@@ -226,13 +240,15 @@ fn keep(mut pipe: impl std::io::Read + Send + 'static, buffer: Arc<Mutex<Vec<u8>
 
 /// Starts `assay server` and reads its announcement: the URL and, on first start, the token.
 fn spawn(data_dir: &Path, extra: Option<&[&str]>) -> (Child, String, Option<String>) {
-    spawn_with(data_dir, extra, "warn", None)
+    spawn_with(data_dir, extra, &[], "warn", None)
 }
 
-/// [`spawn`], logging at `rust_log`; with `log`, stdout and stderr are also kept there.
+/// [`spawn`] with environment variables `envs`, logging at `rust_log`; with `log`, stdout
+/// and stderr are also kept there.
 fn spawn_with(
     data_dir: &Path,
     extra: Option<&[&str]>,
+    envs: &[(&str, &str)],
     rust_log: &str,
     log: Option<&ServerLog>,
 ) -> (Child, String, Option<String>) {
@@ -241,6 +257,7 @@ fn spawn_with(
         .arg(data_dir)
         .args(extra.unwrap_or(&[]))
         .env_remove("ASSAY_DATABASE_URL")
+        .envs(envs.iter().copied())
         .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
         .stderr(if log.is_some() {

@@ -723,3 +723,33 @@ fn secrets_never_reach_logs_database_files_or_exports() {
         "the export holds the failures"
     );
 }
+
+/// `assay grants`: OAuth grants are a user's own, so the admin API token is refused with
+/// the server's reason and a hint (a user's listing and revocation are covered by the
+/// server's HTTP tests, which can mint that user's access tokens); a malformed grant ID
+/// is refused before any request, without being echoed.
+#[test]
+fn grants_are_for_users_and_an_api_token_is_told_why() {
+    let server = Server::start();
+    for args in [
+        &["grants", "list"][..],
+        &["grants", "revoke", "0193a0a0-0000-7000-8000-0000000000cc"][..],
+    ] {
+        let out = server.cli(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stdout(&out));
+        assert_eq!(stdout(&out), "", "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            "error: refused: OAuth grants belong to users, and an API token acts for no user: \
+             sign in as yourself (OAuth or `assay login`) to list or revoke your grants\n\
+             hint: use a user's credential (OAuth or `assay login`), not an API token\n",
+            "{args:?}"
+        );
+    }
+    let pasted = "eyJhbGciOiJFZERTQSJ9.pasted.by-mistake";
+    let out = server.cli(&["grants", "revoke", pasted]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(!err.contains(pasted), "{err}");
+    assert!(err.contains("that is not a grant ID"), "{err}");
+}

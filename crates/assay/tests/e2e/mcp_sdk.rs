@@ -57,7 +57,7 @@ spec:
 }
 
 /// Node and the SDK's node_modules, or `None` (after saying SKIPPED) when not configured.
-fn node_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
+pub(super) fn node_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
     let Some(node) = std::env::var_os("ASSAY_TEST_NODE") else {
         // Straight to stderr, not through the test harness's capture: a skip must be seen.
         // One write, so parallel tests do not interleave the line.

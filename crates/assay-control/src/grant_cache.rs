@@ -1,0 +1,95 @@
+//! A short-lived cache of OAuth grant liveness for the access-token validator
+//! (`jwt_auth`): a token's `gid` must name a live grant of its user and client, and
+//! looking that up on every request would cost a query per MCP call.
+//!
+//! Staleness bound: an entry lives `OAuthConfig::grant_check_ttl` (2 s by default). A
+//! grant revoked through this process (token revocation, refresh reuse, code replay,
+//! disabling or removing a member) is forgotten at once, so its tokens stop here
+//! immediately; a grant revoked through another replica stops them here within the TTL.
+
+use crate::ttl_map::TtlMap;
+use std::time::Duration;
+use uuid::Uuid;
+
+const CAPACITY: usize = 10_000;
+
+/// What the validator needs of a grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GrantState {
+    pub grant_id: Uuid,
+    pub user_id: Uuid,
+    pub client_id: String,
+    pub live: bool,
+}
+
+pub(crate) struct GrantCache {
+    map: TtlMap<Uuid, GrantState>,
+}
+
+impl GrantCache {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Self {
+            map: TtlMap::new(CAPACITY, ttl),
+        }
+    }
+
+    pub(crate) fn get(&self, grant_id: Uuid) -> Option<GrantState> {
+        self.map.get(&grant_id)
+    }
+
+    /// Take before reading the store for a fill.
+    pub(crate) fn generation(&self) -> u64 {
+        self.map.generation()
+    }
+
+    pub(crate) fn insert(&self, grant_id: Uuid, state: GrantState, generation: u64) {
+        self.map.insert(grant_id, state, generation);
+    }
+
+    /// After a grant was revoked.
+    pub(crate) fn forget(&self, grant_id: Uuid) {
+        // `forget_where` also voids fills in flight, which a plain remove would not.
+        self.map.forget_where(|s| s.grant_id == grant_id);
+    }
+
+    /// After a user's grants were revoked (disabled, removed from an organization).
+    pub(crate) fn forget_user(&self, user_id: Uuid) {
+        self.map.forget_where(|s| s.user_id == user_id);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn state(grant_id: Uuid, user_id: Uuid) -> GrantState {
+        GrantState {
+            grant_id,
+            user_id,
+            client_id: "c".into(),
+            live: true,
+        }
+    }
+
+    #[test]
+    fn forgetting_a_grant_or_a_user_drops_their_entries() {
+        let cache = GrantCache::new(Duration::from_secs(60));
+        let (g1, g2, g3) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        for (g, u) in [(g1, alice), (g2, alice), (g3, bob)] {
+            cache.insert(g, state(g, u), cache.generation());
+        }
+        cache.forget(g1);
+        assert!(cache.get(g1).is_none());
+        assert!(cache.get(g2).is_some());
+        cache.forget_user(alice);
+        assert!(cache.get(g2).is_none());
+        assert_eq!(cache.get(g3), Some(state(g3, bob)));
+        // A fill that started before a revocation is not stored.
+        let before = cache.generation();
+        cache.forget(g3);
+        cache.insert(g3, state(g3, bob), before);
+        assert!(cache.get(g3).is_none());
+    }
+}

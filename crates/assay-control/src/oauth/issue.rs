@@ -1,0 +1,95 @@
+//! Minting what the token endpoint returns: a JWT access token bound to the grant's
+//! resource (audience), client, scope and grant ID (`gid`), and an opaque refresh token
+//! stored hashed. A refresh token is always issued (MCP clients refresh only when they
+//! got one); it belongs to a family (one per authorization) whose absolute lifetime is
+//! carried over on rotation.
+
+use super::{AuthorizationServer, OAuthError, TokenResponse, after};
+use assay_auth::jwt::AccessTokenRequest;
+use assay_auth::scope::McpScope;
+use assay_auth::secrets::{self, SecretKind};
+use assay_core::Timestamp;
+use assay_core::oauth::{OAuthGrant, RefreshToken};
+use uuid::Uuid;
+
+/// Which refresh-token family the new refresh token joins.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Family {
+    /// A new authorization (code or device grant).
+    New,
+    /// A rotation: same family, same absolute end.
+    Continue { id: Uuid, expires_at: Timestamp },
+}
+
+/// Tokens issued, with what the audit event names.
+pub(crate) struct Issued {
+    pub response: TokenResponse,
+    pub jti: String,
+    pub family_id: Uuid,
+}
+
+impl AuthorizationServer {
+    pub(crate) async fn issue_tokens(
+        &self,
+        grant: &OAuthGrant,
+        scope: McpScope,
+        family: Family,
+    ) -> Result<Issued, OAuthError> {
+        let issuer = self.public()?.issuer();
+        let now = self.now();
+        let subject = grant.user_id.to_string();
+        let grant_id = grant.id.to_string();
+        let ring = self.keys.ring();
+        let (access_token, claims) = ring
+            .issue(
+                &issuer,
+                &AccessTokenRequest {
+                    subject: &subject,
+                    audience: &grant.resource,
+                    client_id: &grant.client_id,
+                    scope,
+                    lifetime: self.config.access_token_ttl,
+                    grant_id: &grant_id,
+                },
+                now,
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not sign an access token");
+                OAuthError::server_error()
+            })?;
+        let (family_id, expires_at) = match family {
+            Family::New => (Uuid::now_v7(), after(now, self.config.refresh_absolute_ttl)),
+            Family::Continue { id, expires_at } => (id, expires_at),
+        };
+        let refresh = secrets::generate(SecretKind::RefreshToken).map_err(|e| {
+            tracing::error!(error = %e, "could not generate a refresh token");
+            OAuthError::server_error()
+        })?;
+        self.store
+            .insert_refresh_token(&RefreshToken {
+                token_hash: refresh.hash().to_hex(),
+                family_id,
+                grant_id: grant.id,
+                client_id: grant.client_id.clone(),
+                resource: grant.resource.clone(),
+                scope: scope.to_scope_string(),
+                created_at: now,
+                expires_at,
+                idle_expires_at: after(now, self.config.refresh_idle_ttl).min(expires_at),
+                used_at: None,
+                revoked_at: None,
+            })
+            .await?;
+        Ok(Issued {
+            response: TokenResponse {
+                access_token,
+                token_type: "Bearer".into(),
+                expires_in: self.config.access_token_ttl.as_secs(),
+                refresh_token: Some(refresh.expose().to_owned()),
+                scope: scope.to_scope_string(),
+            },
+            jti: claims.jti,
+            family_id,
+        })
+    }
+}

@@ -1,0 +1,150 @@
+//! The refresh-token grant: rotation on every use, reuse detection, never a wider scope.
+//!
+//! A refresh token is used atomically (one presenter wins) and replaced by a new one of
+//! the same family with the family's absolute end. Presenting a token that was already
+//! used means two parties hold it: the whole grant is revoked — every refresh token and,
+//! through the `gid` check, every live access token (RFC 9700 §4.14.2).
+//!
+//! The new scope is at most the presented token's and the grant's current scope (the
+//! user may have re-consented to less); a request may narrow it, never widen it.
+//! Checks that need the token happen after it is used, so a request that fails them has
+//! spent the token; the checks that do not (syntax) come first.
+
+use super::events::{self, OAuthEvent};
+use super::issue::Family;
+use super::params::given;
+use super::{AuthorizationServer, OAuthError, RequestContext, TokenParams, TokenResponse};
+use assay_auth::scope::{McpScope, ScopeRequest, granted_mcp_scope};
+use assay_auth::secrets::{SecretHash, SecretKind};
+use assay_core::actor::AuthMethod;
+use assay_core::oauth::RefreshRedemption;
+
+impl AuthorizationServer {
+    pub(crate) async fn refresh_grant(
+        &self,
+        f: &TokenParams,
+        client_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<TokenResponse, OAuthError> {
+        let presented = given(&f.refresh_token)
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let requested = match given(&f.scope) {
+            Some(scope) => {
+                ScopeRequest::parse(scope)
+                    .map_err(|e| OAuthError::invalid_scope(e.to_string()))?
+                    .mcp
+            }
+            None => None,
+        };
+        if !SecretKind::RefreshToken.is_well_formed(presented) {
+            return Err(invalid_refresh());
+        }
+        let hash = SecretHash::of(presented).to_hex();
+        let token = match self.store.use_refresh_token(&hash, self.now()).await? {
+            None | Some(RefreshRedemption::Revoked(_)) | Some(RefreshRedemption::Expired(_)) => {
+                return Err(invalid_refresh());
+            }
+            Some(RefreshRedemption::Reuse(token)) => {
+                self.store
+                    .revoke_refresh_family(token.family_id, self.now())
+                    .await?;
+                let revoked = self
+                    .revoke_grant(token.grant_id, "refresh token reused")
+                    .await?;
+                let grant = self.store.get_oauth_grant(token.grant_id).await?;
+                let (org, user) = grant
+                    .map(|g| (g.org_id, g.user_id))
+                    .unwrap_or((uuid::Uuid::nil(), uuid::Uuid::nil()));
+                let name = self.user_name(user).await;
+                let event = OAuthEvent::new(
+                    events::REFRESH_REUSE_DETECTED,
+                    org,
+                    events::user_actor(user, &name, org, AuthMethod::OAuth, Some(client_id)),
+                )
+                .resource(format!("grant:{}", token.grant_id))
+                .resource(format!("refresh-family:{}", token.family_id))
+                .denied(if revoked {
+                    "a used refresh token was presented again; its grant and tokens are revoked"
+                } else {
+                    "a used refresh token was presented again; its grant was already revoked"
+                });
+                self.record_refusal(ctx, event).await;
+                return Err(invalid_refresh());
+            }
+            Some(RefreshRedemption::First(token)) => token,
+        };
+        if token.client_id != client_id {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            ));
+        }
+        if given(&f.resource).is_some_and(|r| r != token.resource) {
+            return Err(OAuthError::invalid_target(
+                "a refresh token is bound to the resource it was issued for",
+            ));
+        }
+        let grant = self.live_grant(token.grant_id).await?;
+        let user = self.active_user(grant.user_id).await.map_err(|_| {
+            OAuthError::invalid_grant("the account is disabled or no longer exists")
+        })?;
+        let ceiling = [&token.scope, &grant.scope]
+            .into_iter()
+            .map(|s| {
+                granted_mcp_scope(s)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(McpScope::Read)
+            })
+            .min()
+            .unwrap_or(McpScope::Read);
+        let scope = match requested {
+            Some(r) if r > ceiling => {
+                return Err(OAuthError::invalid_scope(format!(
+                    "a refresh cannot widen the scope beyond {}",
+                    ceiling.to_scope_string()
+                )));
+            }
+            Some(r) => r,
+            None => ceiling,
+        };
+        let issued = self
+            .issue_tokens(
+                &grant,
+                scope,
+                Family::Continue {
+                    id: token.family_id,
+                    expires_at: token.expires_at,
+                },
+            )
+            .await?;
+        let event = OAuthEvent::new(
+            events::TOKEN_REFRESHED,
+            grant.org_id,
+            events::user_actor(
+                user.id,
+                &user.display_name,
+                grant.org_id,
+                AuthMethod::OAuth,
+                Some(client_id),
+            ),
+        )
+        .resource(format!("grant:{}", grant.id))
+        .resource(format!("jti:{}", issued.jti))
+        .resource(format!("refresh-family:{}", issued.family_id))
+        .reason(format!("scope {}", issued.response.scope));
+        self.record(ctx, event).await?;
+        Ok(issued.response)
+    }
+
+    /// A user's display name for an event, or "" when unknown.
+    pub(crate) async fn user_name(&self, user_id: uuid::Uuid) -> String {
+        match self.store.find_user(user_id).await {
+            Ok(Some(user)) => user.display_name,
+            _ => String::new(),
+        }
+    }
+}
+
+fn invalid_refresh() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired, revoked or already used")
+}

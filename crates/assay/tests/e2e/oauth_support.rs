@@ -1,0 +1,348 @@
+//! What the OAuth end-to-end tests share: a member who signs in with a password, a
+//! headless "person at the browser" for the sign-in pages, and the audit trail read back.
+//!
+//! The browser behaves like one and nothing more: a cookie jar, `Origin` on form POSTs,
+//! every hidden field sent back as rendered (the CSRF token among them), 303s followed by
+//! GET until the server sends it outside itself — to the client's redirect URI, whose
+//! URL (with `code`, `state`, `iss`) is the result. It knows the pages only by their form
+//! fields (`email`/`password`; the `granted_scope` radios and the `action=approve`
+//! button), as scripts/oauth-browser.mjs does for the Node side.
+
+use super::harness::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const MEMBER_EMAIL: &str = "oauth-member@example.com";
+pub const MEMBER_PASSWORD: &str = "correct horse battery staple 5";
+
+/// One workflow the member may run (created by the admin: the member may not write).
+pub const WORKFLOW: &str = "kind: TestWorkflow\nmetadata:\n  name: oauth-green\nspec:\n  steps:\n  - name: hello\n    shell: echo hello-from-oauth\n";
+pub const WORKFLOW_NAME: &str = "oauth-green";
+
+/// Adds the member (local account, password from stdin) with `run` on `dev`, so the
+/// role allows `run_workflow` and only the token's scope can stop it; creates
+/// [`WORKFLOW`]. Returns the member's user ID.
+pub fn member_and_workflow(server: &Server) -> String {
+    let out = server.cli_with_stdin(
+        &[
+            "member",
+            "add",
+            MEMBER_EMAIL,
+            "--role",
+            "member",
+            "--name",
+            "OAuth Member",
+            "--grant",
+            "dev=run",
+            "--password-stdin",
+            "-o",
+            "json",
+        ],
+        Some(&format!("{MEMBER_PASSWORD}\n")),
+    );
+    assert!(
+        out.status.success(),
+        "member add: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).expect("member add prints JSON");
+    let res = server.http().post_yaml(&server.api("/workflows"), WORKFLOW);
+    assert_eq!(res.status(), 201, "{:?}", res.text());
+    added["user_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no user_id in {added}"))
+        .to_owned()
+}
+
+/// The tools the member (role `run` on dev) sees: the catalog without the write tools.
+/// Listing follows the role, not the token's scope, so a client holding mcp:read still
+/// sees `run_workflow` and learns about the step-up only when it calls it.
+pub fn member_tools() -> Vec<String> {
+    const WRITE_TOOLS: [&str; 5] = [
+        "create_workflow",
+        "update_workflow",
+        "delete_workflow",
+        "create_workflowtemplate",
+        "update_workflowtemplate",
+    ];
+    assay_mcp::tool_names()
+        .into_iter()
+        .filter(|t| !WRITE_TOOLS.contains(&t.as_str()))
+        .collect()
+}
+
+/// The MCP endpoint of the default environment.
+pub fn mcp_url(server: &Server) -> String {
+    format!("{}/organizations/default/environments/dev/mcp", server.url)
+}
+
+/// A browser: a cookie jar over a client that follows no redirect by itself.
+pub struct Browser {
+    client: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        assay_client::install_crypto_provider();
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .build()
+                .expect("client"),
+            cookies: BTreeMap::new(),
+        }
+    }
+}
+
+/// A form of a page: where it posts, its hidden and text fields, its radios, its buttons.
+#[derive(Debug, Default)]
+pub struct PageForm {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+    pub radios: Vec<(String, String, bool)>,
+    pub buttons: Vec<(String, String)>,
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// `name="value"` pairs and bare names of one tag's attribute text.
+fn attributes(tag: &str) -> BTreeMap<String, Option<String>> {
+    let mut found = BTreeMap::new();
+    let mut rest = tag;
+    loop {
+        rest = rest.trim_start();
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == '=')
+            .unwrap_or(rest.len());
+        if end == 0 {
+            break;
+        }
+        let name = rest[..end].to_ascii_lowercase();
+        rest = &rest[end..];
+        if let Some(after) = rest.strip_prefix("=\"") {
+            let close = after.find('"').unwrap_or(after.len());
+            found.insert(name, Some(unescape(&after[..close])));
+            rest = after.get(close + 1..).unwrap_or("");
+        } else {
+            found.insert(name, None);
+        }
+    }
+    found
+}
+
+/// The first `<form>` of a page.
+pub fn parse_form(html: &str) -> Option<PageForm> {
+    let start = html.find("<form")?;
+    let open_end = start + html[start..].find('>')?;
+    let close = open_end + html[open_end..].find("</form>")?;
+    let attrs = attributes(&html[start + "<form".len()..open_end]);
+    let mut form = PageForm {
+        action: attrs.get("action").cloned().flatten().unwrap_or_default(),
+        ..PageForm::default()
+    };
+    let inner = &html[open_end + 1..close];
+    let mut at = 0;
+    while let Some(pos) = inner[at..].find('<') {
+        let tag_start = at + pos + 1;
+        let Some(len) = inner[tag_start..].find('>') else {
+            break;
+        };
+        let tag = &inner[tag_start..tag_start + len];
+        at = tag_start + len;
+        let (kind, rest) = tag.split_once(char::is_whitespace).unwrap_or((tag, ""));
+        let a = attributes(rest);
+        let get = |k: &str| a.get(k).cloned().flatten().unwrap_or_default();
+        match kind.to_ascii_lowercase().as_str() {
+            "button" if a.contains_key("name") => form.buttons.push((get("name"), get("value"))),
+            "input" => match get("type").as_str() {
+                "radio" => form
+                    .radios
+                    .push((get("name"), get("value"), a.contains_key("checked"))),
+                _ if a.contains_key("name") => form.fields.push((get("name"), get("value"))),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    Some(form)
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, res: &reqwest::Response) {
+        for line in res.headers().get_all(reqwest::header::SET_COOKIE) {
+            let Ok(line) = line.to_str() else { continue };
+            let pair = line.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                let cleared =
+                    value.trim().is_empty() || line.to_ascii_lowercase().contains("max-age=0");
+                if cleared {
+                    self.cookies.remove(name.trim());
+                } else {
+                    self.cookies
+                        .insert(name.trim().to_owned(), value.trim().to_owned());
+                }
+            }
+        }
+    }
+
+    /// Signs in (if the jar holds no session) and approves `scope` (default: what the
+    /// client asked for) for the sign-in `authorization_url` starts; returns the URL the
+    /// server finally redirects to (the client's callback). Panics with the steps taken
+    /// when a page is not what a person would expect.
+    pub async fn approve(
+        &mut self,
+        authorization_url: &str,
+        email: &str,
+        password: &str,
+        scope: Option<&str>,
+    ) -> String {
+        let start = url::Url::parse(authorization_url).expect("authorization URL");
+        let origin = start.origin().ascii_serialization();
+        let authorize_path = start.path().to_owned();
+        let mut method = reqwest::Method::GET;
+        let mut target = start.clone();
+        let mut body: Option<String> = None;
+        let mut steps = Vec::new();
+        for _ in 0..10 {
+            let mut req = self
+                .client
+                .request(method.clone(), target.clone())
+                .header(reqwest::header::COOKIE, self.cookie_header());
+            if let Some(form) = body.take() {
+                req = req
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .header(reqwest::header::ORIGIN, &origin)
+                    .body(form);
+            }
+            let res = req.send().await.expect("the sign-in page answers");
+            self.keep_cookies(&res);
+            let status = res.status().as_u16();
+            steps.push(format!("{method} {} -> {status}", target.path()));
+            if status == 302 || status == 303 {
+                let location = res
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .expect("a redirect has a Location");
+                let next = target.join(location).expect("Location is a URL");
+                if next.origin().ascii_serialization() == origin && next.path() == authorize_path {
+                    method = reqwest::Method::GET;
+                    target = next;
+                    continue;
+                }
+                return next.to_string();
+            }
+            let html = res.text().await.unwrap_or_default();
+            assert_eq!(status, 200, "steps {steps:?}: {html}");
+            let form =
+                parse_form(&html).unwrap_or_else(|| panic!("no form (steps {steps:?}): {html}"));
+            let mut fields = url::form_urlencoded::Serializer::new(String::new());
+            let is_login = form.fields.iter().any(|(n, _)| n == "password");
+            for (name, value) in &form.fields {
+                match name.as_str() {
+                    "email" => fields.append_pair(name, email),
+                    "password" => fields.append_pair(name, password),
+                    _ => fields.append_pair(name, value),
+                };
+            }
+            if !is_login {
+                let offered: Vec<&(String, String, bool)> = form
+                    .radios
+                    .iter()
+                    .filter(|(n, _, _)| n == "granted_scope")
+                    .collect();
+                let chosen = match scope {
+                    Some(s) => s.to_owned(),
+                    None => offered
+                        .iter()
+                        .find(|(_, _, checked)| *checked)
+                        .map(|(_, v, _)| v.clone())
+                        .unwrap_or_else(|| panic!("no scope preselected: {offered:?}")),
+                };
+                assert!(
+                    offered.iter().any(|(_, v, _)| *v == chosen),
+                    "the consent page offers {offered:?}, not {chosen}"
+                );
+                fields.append_pair("granted_scope", &chosen);
+                let (name, value) = form
+                    .buttons
+                    .iter()
+                    .find(|(_, v)| v == "approve")
+                    .unwrap_or_else(|| panic!("no approve button: {:?}", form.buttons));
+                fields.append_pair(name, value);
+            }
+            method = reqwest::Method::POST;
+            target = target.join(&form.action).expect("form action");
+            body = Some(fields.finish());
+        }
+        panic!("the sign-in did not finish in 10 steps: {steps:?}");
+    }
+}
+
+/// The audit export as JSON lines.
+pub fn audit_events(server: &Server) -> Vec<Value> {
+    let out = server.cli(&["audit", "export", "--format", "jsonl"]);
+    assert!(out.status.success(), "audit export: {}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line ({e}): {l}")))
+        .collect()
+}
+
+/// How the audit trail spells the OAuth authentication method.
+pub fn oauth_method() -> Value {
+    // The wire spelling, written out: a rename of the enum must show up here.
+    Value::String("oauth".to_owned())
+}
+
+/// Asserts that `action` (on a resource containing `resource`, if given) was done by the
+/// user through `client_id` with an OAuth access token, successfully.
+pub fn assert_audited_as_user(
+    events: &[Value],
+    user_id: &str,
+    client_id: &str,
+    action: &str,
+    resource: Option<&str>,
+) {
+    let found = events.iter().any(|e| {
+        e["action"] == action
+            && e["actor"]["id"] == user_id
+            && e["actor"]["kind"] == "user"
+            && e["actor"]["auth_method"] == oauth_method()
+            && e["actor"]["credential_id"] == client_id
+            && e["outcome"] == "success"
+            && resource.is_none_or(|r| {
+                e["resources"]
+                    .as_array()
+                    .is_some_and(|rs| rs.iter().any(|x| x.as_str().is_some_and(|x| x.contains(r))))
+            })
+    });
+    let mine: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["actor"]["id"] == user_id)
+        .collect();
+    assert!(
+        found,
+        "no successful {action} by user {user_id} via {client_id} (OAuth) in the audit trail; the user's events:\n{mine:#?}"
+    );
+}
