@@ -1,7 +1,7 @@
 //! SQLite: the embedded default. One file in WAL mode; one writer connection (SQLite
-//! allows one writer at a time anyway, and queueing in the pool is cheaper than
-//! `SQLITE_BUSY` retries) plus a pool of `query_only` reader connections that read
-//! concurrently with the writer. Write transactions start with `BEGIN IMMEDIATE`, so they
+//! allows one writer at a time anyway, and queueing for it is cheaper than `SQLITE_BUSY`
+//! retries) plus a few `query_only` reader connections that read concurrently with the
+//! writer (see `connections`). Write transactions start with `BEGIN IMMEDIATE`, so they
 //! take the write lock up front and never fail half-way on a lock upgrade; together
 //! with the single writer this serializes execution numbering and the audit chain,
 //! even against another process using the same file (via `busy_timeout`).
@@ -18,15 +18,17 @@ use crate::store::SqlStore;
 use assay_core::{Error, Result, Timestamp};
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, Sqlite};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
+
+mod connections;
+
+use connections::Connections;
+pub use connections::SqliteTx;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -35,14 +37,11 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a caller waits for the writer or a reader connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
-const READERS: u32 = 4;
+const READERS: usize = 4;
 
 /// The SQLite backend. Use it through [`SqliteStore`].
 pub struct SqliteBackend {
-    writer: SqlitePool,
-    /// The same pool as `writer` for in-memory databases, which a second connection
-    /// could not see.
-    reader: SqlitePool,
+    connections: Connections,
 }
 
 /// The SQLite store.
@@ -74,15 +73,11 @@ impl SqlStore<SqliteBackend> {
             .shared_cache(false)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = single_connection_pool()
-            .connect_with(options)
+        let connections = Connections::open(&options, ACQUIRE_TIMEOUT)
             .await
             .map_err(db)?;
-        MIGRATOR.run(&pool).await.map_err(|e| db(e.into()))?;
-        Ok(SqlStore::new(SqliteBackend {
-            writer: pool.clone(),
-            reader: pool,
-        }))
+        migrate(&connections).await?;
+        Ok(SqlStore::new(SqliteBackend { connections }))
     }
 
     async fn open_with(options: SqliteConnectOptions) -> Result<Self> {
@@ -99,35 +94,33 @@ impl SqlStore<SqliteBackend> {
             // at millions of rows.
             .analysis_limit(1000)
             .optimize_on_close(true, 1000);
-        let writer = single_connection_pool()
-            .connect_with(writer_options)
-            .await
-            .map_err(db)?;
-        MIGRATOR.run(&writer).await.map_err(|e| db(e.into()))?;
-        // Keeps planner statistics fresh (cheap when nothing changed); it matters for
-        // choosing between the execution indexes.
-        sqlx::query("PRAGMA optimize=0x10002")
-            .execute(&writer)
-            .await
-            .map_err(db)?;
+        // Readers connect after the writer has created (and migrated) the file.
         let reader_options = options.create_if_missing(false).pragma("query_only", "ON");
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(reader_options)
+        let writer_only = Connections::open(&writer_options, ACQUIRE_TIMEOUT)
             .await
             .map_err(db)?;
-        Ok(SqlStore::new(SqliteBackend { writer, reader }))
+        migrate(&writer_only).await?;
+        let connections = writer_only
+            .with_readers(&reader_options, READERS)
+            .await
+            .map_err(db)?;
+        Ok(SqlStore::new(SqliteBackend { connections }))
     }
 }
 
-fn single_connection_pool() -> SqlitePoolOptions {
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+/// Migrates, then refreshes planner statistics (cheap when nothing changed; it matters
+/// for choosing between the execution indexes).
+async fn migrate(connections: &Connections) -> Result<()> {
+    let mut writer = connections.writer().await.map_err(db)?;
+    MIGRATOR
+        .run(&mut writer.conn)
+        .await
+        .map_err(|e| db(e.into()))?;
+    sqlx::query("PRAGMA optimize=0x10002")
+        .execute(&mut writer.conn)
+        .await
+        .map_err(db)?;
+    Ok(())
 }
 
 fn query(q: Sql) -> sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
@@ -153,45 +146,48 @@ impl sealed::Sealed for SqliteBackend {}
 #[async_trait]
 impl Backend for SqliteBackend {
     type Row = SqliteRow;
-    type Tx = Transaction<'static, Sqlite>;
+    type Tx = SqliteTx;
     const FOR_UPDATE: &'static str = "";
     const NO_INDEX: &'static str = "+";
 
     async fn fetch_all(&self, q: Sql) -> Result<Vec<SqliteRow>, sqlx::Error> {
-        query(q).fetch_all(&self.reader).await
+        let mut conn = self.connections.reader().await?;
+        query(q).fetch_all(conn.conn()).await
     }
 
     async fn fetch_optional(&self, q: Sql) -> Result<Option<SqliteRow>, sqlx::Error> {
-        query(q).fetch_optional(&self.reader).await
+        let mut conn = self.connections.reader().await?;
+        query(q).fetch_optional(conn.conn()).await
     }
 
     async fn execute(&self, q: Sql) -> Result<u64, sqlx::Error> {
-        Ok(query(q).execute(&self.writer).await?.rows_affected())
+        let mut writer = self.connections.writer().await?;
+        Ok(query(q).execute(&mut writer.conn).await?.rows_affected())
     }
 
     async fn begin(&self) -> Result<Self::Tx, sqlx::Error> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await
+        SqliteTx::begin(self.connections.writer().await?).await
     }
 }
 
 #[async_trait]
-impl WriteTx for Transaction<'static, Sqlite> {
+impl WriteTx for SqliteTx {
     type Row = SqliteRow;
 
     async fn fetch_all(&mut self, q: Sql) -> Result<Vec<SqliteRow>, sqlx::Error> {
-        query(q).fetch_all(&mut **self).await
+        query(q).fetch_all(self.conn()?).await
     }
 
     async fn fetch_optional(&mut self, q: Sql) -> Result<Option<SqliteRow>, sqlx::Error> {
-        query(q).fetch_optional(&mut **self).await
+        query(q).fetch_optional(self.conn()?).await
     }
 
     async fn execute(&mut self, q: Sql) -> Result<u64, sqlx::Error> {
-        Ok(query(q).execute(&mut **self).await?.rows_affected())
+        Ok(query(q).execute(self.conn()?).await?.rows_affected())
     }
 
     async fn commit(self) -> Result<(), sqlx::Error> {
-        Transaction::commit(self).await
+        SqliteTx::commit(self).await
     }
 }
 

@@ -72,24 +72,18 @@ pub async fn append_batch<B: Backend>(conn: &B, events: &mut [AuditEvent]) -> Re
 }
 
 /// The organization's head (last seq, and the hash the next event links to), locked
-/// for the rest of the transaction; created on the organization's first event (a
-/// concurrent first append waits on the unique key, then finds the row).
+/// for the rest of the transaction; created on the organization's first event. One
+/// statement: the no-op `DO UPDATE` both locks the existing row (like `FOR UPDATE` on
+/// PostgreSQL; SQLite's single writer already serializes) and lets `RETURNING` report it,
+/// and a concurrent first append waits on the unique key, then takes this path.
 async fn lock_head<B: Backend>(tx: &mut B::Tx, org_id: Uuid) -> Result<(i64, String)> {
-    tx.execute(
-        Sql::new(
-            "INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, '') \
-             ON CONFLICT (org_id) DO NOTHING",
-        )
-        .arg(org_id),
-    )
-    .await
-    .map_err(db)?;
     let head = tx
         .fetch_optional(
-            Sql::new(&format!(
-                "SELECT h.seq AS seq, h.hash AS hash FROM audit_heads h WHERE h.org_id = $1{}",
-                B::FOR_UPDATE
-            ))
+            Sql::new(
+                "INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, '') \
+                 ON CONFLICT (org_id) DO UPDATE SET seq = audit_heads.seq \
+                 RETURNING seq, hash",
+            )
             .arg(org_id),
         )
         .await
