@@ -124,9 +124,11 @@ where
 
 fn success<O: Serialize + Render>(output: &O, tool: &str) -> CallToolResult {
     match serde_json::to_value(output) {
+        // Not `CallToolResult::structured`, which would also print the whole value as
+        // text only for that text to be replaced by the rendering.
         Ok(value) => {
-            let mut result = CallToolResult::structured(value);
-            result.content = vec![ContentBlock::text(output.render())];
+            let mut result = CallToolResult::success(vec![ContentBlock::text(output.render())]);
+            result.structured_content = Some(value);
             result
         }
         Err(e) => failure(
