@@ -65,10 +65,7 @@ pub(crate) fn resolve(
 ) -> Option<McpCaller> {
     let parts = context.extensions.get::<http::request::Parts>();
     let from_transport = parts.and_then(|p| p.extensions.get::<McpCaller>());
-    let mut caller = from_transport.or(fixed)?.clone();
-    if caller.actor.client.mcp_client.is_some() {
-        return Some(caller);
-    }
+    let caller = from_transport.or(fixed)?.clone();
     // Stateless HTTP has no handshake: rmcp then reports its own build as the peer
     // (`Implementation::default()`), which must not be audited as the client. Such clients
     // name themselves per request in `_meta` (SEP-2575), or only in their `initialize`.
@@ -77,11 +74,34 @@ pub(crate) fn resolve(
             .client_info()
             .filter(|i| *i != Implementation::default())
     });
+    Some(named(caller, announced, parts, names))
+}
+
+/// The caller of an HTTP request the transport decides before rmcp sees it (step-up):
+/// named from the request's `_meta` (`announced`) or what [`ClientNames`] remembers.
+pub(crate) fn of_request(
+    parts: &http::request::Parts,
+    announced: Option<Implementation>,
+    names: &ClientNames,
+) -> Option<McpCaller> {
+    let caller = parts.extensions.get::<McpCaller>()?.clone();
+    Some(named(caller, announced, Some(parts), names))
+}
+
+fn named(
+    mut caller: McpCaller,
+    announced: Option<Implementation>,
+    parts: Option<&http::request::Parts>,
+    names: &ClientNames,
+) -> McpCaller {
+    if caller.actor.client.mcp_client.is_some() {
+        return caller;
+    }
     caller.actor.client.mcp_client = match announced {
         Some(info) => Some(client_label(&info.name, &info.version)),
         None => parts.and_then(|p| names.recall(p)),
     };
-    Some(caller)
+    caller
 }
 
 /// `name/version`, bounded: the values come from the client and end up in audit events.

@@ -15,6 +15,11 @@ impl Progress {
         }
     }
 
+    /// Reports nothing: a call decided before rmcp served it has no peer to report to.
+    pub(crate) fn none() -> Self {
+        Self { target: None }
+    }
+
     /// Sends `progress` (which must grow from call to call) of `total`. Best effort: a client
     /// that went away is noticed by the request's cancellation, not here.
     pub(crate) async fn report(&self, progress: f64, total: f64, message: String) {

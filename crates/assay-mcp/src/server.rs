@@ -6,17 +6,18 @@ use crate::catalog::{Catalog, Ctx, failure};
 use crate::config::AssayMcpConfig;
 use crate::levels::listing_level;
 use crate::progress::Progress;
-use crate::step_up::StepUpSlot;
+use crate::step_up::{Precheck, Prechecked, StepUpSlot, scope_falls_short};
 use assay_core::ports::ControlPlane;
 use rmcp::ErrorData as McpError;
 use rmcp::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams,
-    InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
-    Tool,
+    InitializeResult, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 const INSTRUCTIONS: &str = "Assay runs test workflows (Testkube TestWorkflow YAML) and keeps their logs, artifacts and JUnit results. \
 Typical flow: list_workflows → run_workflow with wait=true → on failure read the digest, then fetch_execution_logs or read_artifact. \
@@ -68,6 +69,46 @@ impl AssayMcp {
                 catalog: Catalog::build(),
                 fixed_caller,
                 client_names: ClientNames::new(),
+            }),
+        }
+    }
+
+    /// Decides a `tools/call` before rmcp sees it when the credential's scope alone rules
+    /// the tool out (see `crate::step_up`): runs the tool, whose own control-plane operation
+    /// refuses (and audits) the call before doing anything. `announced`: the client info of
+    /// the request's `_meta`, for the audit trail.
+    pub(crate) async fn precheck(
+        &self,
+        parts: &http::request::Parts,
+        tool: &str,
+        arguments: JsonObject,
+        announced: Option<Implementation>,
+    ) -> Precheck {
+        let Some(def) = self.inner.catalog.get(tool) else {
+            return Precheck::Proceed;
+        };
+        let Some(caller) = caller::of_request(parts, announced, &self.inner.client_names) else {
+            return Precheck::Proceed;
+        };
+        if !scope_falls_short(&caller.actor.principal, def.level) {
+            return Precheck::Proceed;
+        }
+        let slot = StepUpSlot::default();
+        let ctx = Ctx {
+            plane: self.inner.plane.clone(),
+            actor: caller.actor,
+            env: caller.env,
+            config: self.inner.config.clone(),
+            progress: Progress::none(),
+            cancel: CancellationToken::new(),
+            step_up: Some(slot.clone()),
+        };
+        let result = (def.run)(ctx, arguments).await;
+        match slot.needed() {
+            Some(needed) => Precheck::StepUp(needed),
+            None => Precheck::Refused(Prechecked {
+                tool: tool.to_owned(),
+                result,
             }),
         }
     }
@@ -130,6 +171,14 @@ impl ServerHandler for AssayMcp {
                 None,
             ));
         };
+        let parts = context.extensions.get::<http::request::Parts>();
+        // Decided before rmcp saw the request (and audited then): answer, do not call again.
+        if let Some(decided) = parts
+            .and_then(|p| p.extensions.get::<Prechecked>())
+            .filter(|d| d.tool == request.name)
+        {
+            return Ok(decided.result.clone().into());
+        }
         let Some(caller) = self.resolve(&context) else {
             return Ok(failure("Not authenticated: this request carries no identity.").into());
         };
@@ -140,9 +189,7 @@ impl ServerHandler for AssayMcp {
             config: self.inner.config.clone(),
             progress: Progress::new(context.peer.clone(), context.meta.get_progress_token()),
             cancel: context.ct.clone(),
-            step_up: context
-                .extensions
-                .get::<http::request::Parts>()
+            step_up: parts
                 .and_then(|p| p.extensions.get::<StepUpSlot>())
                 .cloned(),
         };

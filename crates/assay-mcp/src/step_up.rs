@@ -4,11 +4,22 @@
 //! `insufficient_scope` challenge instead of an `isError` result, so the client asks the
 //! user for the wider scope and retries.
 //!
-//! The tool handler and the transport meet through a [`StepUpSlot`] the transport puts
-//! into the request's extensions before rmcp sees the request (rmcp hands the handler a
-//! clone of the request parts; the slot is shared, not copied).
+//! The question is decided before rmcp sees the request (or, on legacy HTTP+SSE, before
+//! the POST is answered `202`), because afterwards an SSE answer has already sent its
+//! `200`: the transport reads a `tools/call` whose tool needs more than the credential's
+//! scope ([`scope_falls_short`]) and asks [`crate::AssayMcp`] to run it at once
+//! ([`Precheck`]). The tool's own control-plane operation then authorizes — and audits —
+//! the refusal exactly as it would inside rmcp; the handler reports a refusal for want of
+//! scope through a [`StepUpSlot`]. Any other refusal (the role falls short, the
+//! environment is hidden, bad arguments) is the tool's ordinary result, handed on to rmcp
+//! as a [`Prechecked`] answer so the operation is not called (nor audited) twice.
+//!
+//! Why running the handler early is safe: authorization caps the principal's level at its
+//! scope (`Principal::level_in`), so an operation of the tool's own level is refused before
+//! it does anything, and every tool above `read` calls its own operation first.
 
-use assay_core::Level;
+use assay_core::{Level, Principal};
+use rmcp::model::CallToolResult;
 use std::sync::{Arc, Mutex};
 
 /// The scope one request's tool call turned out to need, if it failed for want of it.
@@ -25,6 +36,32 @@ impl StepUpSlot {
     pub(crate) fn needed(&self) -> Option<Level> {
         self.0.lock().ok().and_then(|slot| *slot)
     }
+}
+
+/// Whether the credential's scope alone rules out a tool needing `level`: the call is
+/// certain to be refused, so it is decided before rmcp sees it.
+pub(crate) fn scope_falls_short(principal: &Principal, level: Level) -> bool {
+    principal.scope_cap.is_some_and(|cap| cap < level)
+}
+
+/// What becomes of a `tools/call` the transport looked at before rmcp.
+#[derive(Debug)]
+pub(crate) enum Precheck {
+    /// Nothing decided: rmcp serves it as usual.
+    Proceed,
+    /// Refused for want of this scope's level (audited): answer `403 insufficient_scope`.
+    StepUp(Level),
+    /// Refused otherwise (audited): rmcp serves the request, and the handler answers with
+    /// this result instead of calling the tool again.
+    Refused(Prechecked),
+}
+
+/// A tool call's result decided before rmcp saw the request, carried to the handler in the
+/// request's extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct Prechecked {
+    pub tool: String,
+    pub result: CallToolResult,
 }
 
 /// What the transport reports on a step-up `403` (in the response's extensions) for the

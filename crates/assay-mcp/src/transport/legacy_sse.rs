@@ -20,6 +20,7 @@ use super::guard::HostGuard;
 use super::responses::{
     INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR, accepted, json_rpc_error, plain, session_not_found,
 };
+use super::step_up::Gate;
 use crate::caller::OwnerKey;
 use crate::config::McpHttpConfig;
 use bytes::{Buf, Bytes, BytesMut};
@@ -121,6 +122,7 @@ impl<H> Clone for LegacySse<H> {
 struct Shared<H> {
     handler: H,
     guard: HostGuard,
+    gate: Gate,
     shutdown: CancellationToken,
     max_body: usize,
     registry: Arc<Registry>,
@@ -134,12 +136,14 @@ where
         handler: H,
         config: &McpHttpConfig,
         guard: HostGuard,
+        gate: Gate,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 handler,
                 guard,
+                gate,
                 shutdown,
                 max_body: config.max_request_body_bytes,
                 registry: Arc::new(Registry::new(
@@ -224,7 +228,7 @@ where
                 "Unsupported Media Type: Content-Type must be application/json",
             );
         }
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let bytes = match read_body(body, shared.max_body).await {
             Ok(bytes) => bytes,
             Err(refused) => return *refused,
@@ -233,6 +237,10 @@ where
             Ok(message) => message,
             Err(refused) => return *refused,
         };
+        // Decided now or never: once answered 202, this POST's status cannot say 403.
+        if let Some(forbidden) = shared.gate.check(&mut parts, &bytes).await {
+            return forbidden;
+        }
         // As rmcp's Streamable HTTP transport does: the handler finds this POST's own
         // request parts (and so its `McpCaller`), not the stream opener's.
         message.insert_extension(parts);
@@ -255,7 +263,8 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn read_body<B>(body: B, max: usize) -> Result<Bytes, Box<McpHttpResponse>>
+/// The whole body, at most `max` bytes (the same limit and answer as rmcp's).
+pub(super) async fn read_body<B>(body: B, max: usize) -> Result<Bytes, Box<McpHttpResponse>>
 where
     B: Body + Send + 'static,
     B::Error: Display,

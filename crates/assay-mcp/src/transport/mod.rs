@@ -5,8 +5,9 @@
 //!
 //! Layout: this module routes each request; `sessions` binds Streamable HTTP sessions to
 //! their owner; `legacy_sse` is the 2024-11-05 transport; `guard` re-checks Host/Origin for
-//! the requests rmcp does not see; `step_up` turns a tool call refused for want of OAuth
-//! scope into a 403 challenge; `responses` holds the answers they share.
+//! the requests rmcp does not see; `step_up` answers a tool call refused for want of OAuth
+//! scope with a 403 challenge, before rmcp or the legacy transport see it; `responses`
+//! holds the answers they share.
 
 mod guard;
 mod legacy_sse;
@@ -22,6 +23,7 @@ use assay_core::{Error, Result};
 use bytes::Bytes;
 use guard::HostGuard;
 use http_body::Body;
+use http_body_util::Full;
 use http_body_util::combinators::BoxBody;
 use legacy_sse::LegacySse;
 use rmcp::ServiceExt;
@@ -74,6 +76,10 @@ pub type McpHttpResponse = http::Response<BoxBody<Bytes, Infallible>>;
 pub struct McpHttpService<H = AssayMcp> {
     streamable: Streamable<H>,
     legacy: LegacySse<H>,
+    /// Decides scope step-up before rmcp sees a tool call (`step_up`).
+    gate: step_up::Gate,
+    guard: HostGuard,
+    max_body: usize,
 }
 
 impl<H> Clone for McpHttpService<H> {
@@ -81,6 +87,9 @@ impl<H> Clone for McpHttpService<H> {
         Self {
             streamable: self.streamable.clone(),
             legacy: self.legacy.clone(),
+            gate: self.gate.clone(),
+            guard: self.guard.clone(),
+            max_body: self.max_body,
         }
     }
 }
@@ -115,7 +124,8 @@ pub fn streamable_http_service(
     config: &McpHttpConfig,
     shutdown: CancellationToken,
 ) -> McpHttpService {
-    streamable_http_service_for(mcp, config, shutdown)
+    let gate = step_up::Gate::new(mcp.clone());
+    build(mcp, config, shutdown, gate)
 }
 
 /// [`streamable_http_service`] for any rmcp handler. Hidden: it names rmcp's trait, and it
@@ -129,6 +139,19 @@ pub fn streamable_http_service_for<H>(
 where
     H: rmcp::ServerHandler + Clone + Send + Sync + 'static,
 {
+    build(mcp, config, shutdown, step_up::Gate::default())
+}
+
+fn build<H>(
+    mcp: H,
+    config: &McpHttpConfig,
+    shutdown: CancellationToken,
+    gate: step_up::Gate,
+) -> McpHttpService<H>
+where
+    H: rmcp::ServerHandler + Clone + Send + Sync + 'static,
+{
+    let guard = HostGuard::new(&config.allowed_hosts, &config.allowed_origins);
     let rmcp_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(config.allowed_hosts.clone())
         .with_allowed_origins(config.allowed_origins.clone())
@@ -137,12 +160,7 @@ where
         .with_json_response(config.json_response)
         .with_max_request_body_bytes(config.max_request_body_bytes)
         .with_cancellation_token(shutdown.clone());
-    let legacy = LegacySse::new(
-        mcp.clone(),
-        config,
-        HostGuard::new(&config.allowed_hosts, &config.allowed_origins),
-        shutdown,
-    );
+    let legacy = LegacySse::new(mcp.clone(), config, guard.clone(), gate.clone(), shutdown);
     // The factory runs per request (stateless) or per session: it clones an `Arc`, never
     // rebuilds the tool catalog.
     let factory = move || Ok(mcp.clone());
@@ -159,7 +177,13 @@ where
             rmcp_config,
         ))
     };
-    McpHttpService { streamable, legacy }
+    McpHttpService {
+        streamable,
+        legacy,
+        gate,
+        guard,
+        max_body: config.max_request_body_bytes,
+    }
 }
 
 impl<B, H> tower_service::Service<http::Request<B>> for McpHttpService<H>
@@ -191,23 +215,67 @@ where
             }
             legacy_sse::Route::NotLegacy => {}
         }
-        let slot = StepUpSlot::default();
-        let mut req = req;
-        req.extensions_mut().insert(slot.clone());
-        match &self.streamable {
-            Streamable::Stateless(service) => {
-                let service = service.clone();
-                Box::pin(async move { Ok(step_up::answer(service.handle(req).await, &slot).await) })
-            }
-            Streamable::Sessions { service, bindings } => {
-                let service = service.clone();
-                let bindings = bindings.clone();
-                Box::pin(async move {
-                    let res = bindings.serve(&service, req, owner).await;
-                    Ok(step_up::answer(res, &slot).await)
-                })
-            }
+        let this = self.clone();
+        Box::pin(async move { Ok(this.streamable_post_or_other(req, owner).await) })
+    }
+}
+
+impl<H> McpHttpService<H>
+where
+    H: rmcp::ServerHandler + Clone + Send + Sync + 'static,
+{
+    /// A Streamable HTTP request. A POST that rmcp would read is read here first, so a tool
+    /// call refused for want of scope is answered 403 before rmcp starts an answer whose
+    /// status cannot change any more (an SSE stream); everything else goes to rmcp as sent.
+    async fn streamable_post_or_other<B>(
+        &self,
+        req: http::Request<B>,
+        owner: OwnerKey,
+    ) -> McpHttpResponse
+    where
+        B: Body + Send + 'static,
+        B::Error: Display,
+        B::Data: Send + 'static,
+    {
+        let read_ahead = req.method() == http::Method::POST
+            && self.gate.wants(&req)
+            && self.guard.refusal(&req).is_none()
+            && step_up::rmcp_reads_body(req.headers());
+        if !read_ahead {
+            return self.to_rmcp(req, owner).await;
         }
+        // With sessions, only a request in a session of its own: one naming none is rmcp's
+        // to refuse or serve, and another's session is nobody's (`SessionBindings::serve`).
+        if let Streamable::Sessions { bindings, .. } = &self.streamable
+            && !bindings.in_own_session(&req, &owner)
+        {
+            return self.to_rmcp(req, owner).await;
+        }
+        let (mut parts, body) = req.into_parts();
+        let bytes = match legacy_sse::read_body(body, self.max_body).await {
+            Ok(bytes) => bytes,
+            Err(refused) => return *refused,
+        };
+        if let Some(forbidden) = self.gate.check(&mut parts, &bytes).await {
+            return forbidden;
+        }
+        self.to_rmcp(http::Request::from_parts(parts, Full::new(bytes)), owner)
+            .await
+    }
+
+    async fn to_rmcp<B>(&self, mut req: http::Request<B>, owner: OwnerKey) -> McpHttpResponse
+    where
+        B: Body + Send + 'static,
+        B::Error: Display,
+        B::Data: Send + 'static,
+    {
+        let slot = StepUpSlot::default();
+        req.extensions_mut().insert(slot.clone());
+        let res = match &self.streamable {
+            Streamable::Stateless(service) => service.handle(req).await,
+            Streamable::Sessions { service, bindings } => bindings.serve(service, req, owner).await,
+        };
+        step_up::answer(res, &slot).await
     }
 }
 

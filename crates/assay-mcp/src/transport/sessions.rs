@@ -72,6 +72,15 @@ impl SessionBindings {
         res
     }
 
+    /// Whether `req` names a session `owner` opened.
+    pub(super) fn in_own_session<B>(&self, req: &http::Request<B>, owner: &OwnerKey) -> bool {
+        req.headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(Arc::<str>::from)
+            .is_some_and(|id| self.owner_of(&id).as_ref() == Some(owner))
+    }
+
     /// Remembers who opened the session `res` announces (an `initialize` answer), or ends
     /// it at once when its owner already holds as many as allowed.
     async fn bind_new_session(&self, res: McpHttpResponse, owner: OwnerKey) -> McpHttpResponse {

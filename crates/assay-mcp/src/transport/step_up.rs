@@ -1,20 +1,101 @@
-//! The 403 `insufficient_scope` answer to a tools/call that failed only for want of OAuth
-//! scope (see `crate::step_up`).
+//! The 403 `insufficient_scope` answer to a tools/call refused only for want of OAuth scope
+//! (see `crate::step_up`).
 //!
-//! Given only when rmcp answered the request with a single JSON message — the default
-//! (stateless, JSON responses), where the answer is complete before its status is sent.
-//! An SSE answer (legacy sessions, a call that streamed progress first) has sent its 200
-//! before the tool ran, and the legacy HTTP+SSE transport answers every POST 202 before
-//! the call runs: those clients get the `isError` result, whose text names the scope to
-//! grant.
+//! [`Gate`] decides it before the request reaches rmcp — Streamable HTTP, stateless or with
+//! sessions, and legacy HTTP+SSE POSTs alike — so the 403 goes out even where rmcp (an SSE
+//! answer) or the legacy transport (`202`) would have sent their status before the tool
+//! ran. [`answer`] is the backstop for the one case the gate cannot foresee, a tool whose
+//! operation needs more than its declared level: it swaps a single JSON answer for the 403.
 
 use super::McpHttpResponse;
 use super::responses::SERVER_ERROR;
-use crate::step_up::{InsufficientScope, StepUpSlot, scope_for};
+use crate::caller::McpCaller;
+use crate::server::AssayMcp;
+use crate::step_up::{InsufficientScope, Precheck, StepUpSlot, scope_for};
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Full};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage};
 use serde_json::{Value, json};
+
+/// Looks at a POSTed message before it is served. Holds the tool set when it is
+/// [`AssayMcp`]; other handlers (the conformance fixture) get no gate.
+#[derive(Clone, Default)]
+pub(super) struct Gate(Option<AssayMcp>);
+
+impl Gate {
+    pub(super) fn new(mcp: AssayMcp) -> Self {
+        Self(Some(mcp))
+    }
+
+    /// Whether a request is worth reading ahead: only a caller whose credential carries a
+    /// scope can fall short of one.
+    pub(super) fn wants<B>(&self, req: &http::Request<B>) -> bool {
+        self.0.is_some()
+            && req
+                .extensions()
+                .get::<McpCaller>()
+                .is_some_and(|c| c.actor.principal.scope_cap.is_some())
+    }
+
+    /// The 403 for a `tools/call` in `body` refused for want of scope (audited by the
+    /// control plane); `None` otherwise — with the call's other refusal, if it was decided
+    /// here, left in `parts`' extensions for the handler to answer with.
+    pub(super) async fn check(
+        &self,
+        parts: &mut http::request::Parts,
+        body: &[u8],
+    ) -> Option<McpHttpResponse> {
+        let mcp = self.0.as_ref()?;
+        // Only a message rmcp itself would accept: nothing is decided for one it refuses.
+        let Ok(JsonRpcMessage::Request(request)) =
+            serde_json::from_slice::<ClientJsonRpcMessage>(body)
+        else {
+            return None;
+        };
+        let ClientRequest::CallToolRequest(call) = request.request else {
+            return None;
+        };
+        let params = call.params;
+        let announced = params.meta.as_ref().and_then(|m| m.client_info());
+        let arguments = params.arguments.unwrap_or_default();
+        match mcp
+            .precheck(parts, &params.name, arguments, announced)
+            .await
+        {
+            Precheck::Proceed => None,
+            Precheck::StepUp(needed) => {
+                let id = serde_json::to_value(&request.id).unwrap_or(Value::Null);
+                Some(forbidden(id, scope_for(needed)))
+            }
+            Precheck::Refused(decided) => {
+                parts.extensions.insert(decided);
+                None
+            }
+        }
+    }
+}
+
+/// Whether rmcp would go on to read this POST's body rather than refuse it on its headers
+/// (it needs both media types accepted and a JSON body): only then may the gate answer
+/// first, so a malformed request gets rmcp's own answer.
+pub(super) fn rmcp_reads_body(headers: &HeaderMap) -> bool {
+    let essences = || {
+        headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|range| range.split(';').next().map(str::trim))
+    };
+    let accepts = |mime: &str| essences().any(|e| e.eq_ignore_ascii_case(mime));
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"));
+    json_body && accepts("application/json") && accepts("text/event-stream")
+}
 
 /// rmcp's answer, or the 403 in its place when the handler recorded a step-up.
 pub(super) async fn answer(res: McpHttpResponse, slot: &StepUpSlot) -> McpHttpResponse {

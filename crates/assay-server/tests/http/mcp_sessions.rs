@@ -67,7 +67,7 @@ async fn seen(res: reqwest::Response) -> Seen {
 }
 
 /// The JSON-RPC message of a Streamable HTTP answer (JSON, or the last message of SSE).
-fn message_of(text: &str) -> Value {
+pub(crate) fn message_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| {
         text.lines()
             .filter_map(|l| l.strip_prefix("data:"))
@@ -77,7 +77,7 @@ fn message_of(text: &str) -> Value {
     })
 }
 
-fn streamable(
+pub(crate) fn streamable(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: &str,
@@ -93,7 +93,7 @@ fn streamable(
     b
 }
 
-fn initialize(id: u64, version: &str, name: &str) -> Value {
+pub(crate) fn initialize(id: u64, version: &str, name: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
         "protocolVersion": version,
         "capabilities": {},
@@ -101,16 +101,16 @@ fn initialize(id: u64, version: &str, name: &str) -> Value {
     }})
 }
 
-fn request(id: u64, method: &str, params: Value) -> Value {
+pub(crate) fn request(id: u64, method: &str, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 }
 
-fn initialized() -> Value {
+pub(crate) fn initialized() -> Value {
     json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
 }
 
 /// Audit events of one action, oldest first.
-async fn audit(app: &TestApp, action: &str) -> Vec<Value> {
+pub(crate) async fn audit(app: &TestApp, action: &str) -> Vec<Value> {
     let body = app
         .client
         .get(app.url(&format!(
@@ -207,7 +207,7 @@ async fn sessions_are_bound_to_the_principal_and_endpoint_that_opened_them() {
 // ------------------------------------------------------------------------- legacy HTTP+SSE
 
 /// A 2024-11-05 client's view of its SSE stream.
-struct SseStream {
+pub(crate) struct SseStream {
     res: reqwest::Response,
     buffer: String,
 }
@@ -253,7 +253,7 @@ impl SseStream {
     }
 
     /// The next `message` event's JSON-RPC message.
-    async fn message(&mut self) -> Value {
+    pub(crate) async fn message(&mut self) -> Value {
         let event = self.next().await;
         assert_eq!(event.event, "message", "{event:?}");
         assert!(!event.data.contains('\n'));
@@ -288,12 +288,16 @@ async fn connect(client: &reqwest::Client, url: &str) -> (SseStream, String) {
     (stream, post_url)
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn post(client: &reqwest::Client, url: &str, body: &Value) -> reqwest::Response {
     client.post(url).json(body).send().await.unwrap()
 }
 
 /// initialize (2024-11-05) + initialized, checking the handshake's answer on the stream.
-async fn handshake(client: &reqwest::Client, url: &str, name: &str) -> (SseStream, String) {
+pub(crate) async fn handshake(
+    client: &reqwest::Client,
+    url: &str,
+    name: &str,
+) -> (SseStream, String) {
     let (mut stream, post_url) = connect(client, url).await;
     let res = post(client, &post_url, &initialize(1, LEGACY, name)).await;
     assert_eq!(res.status(), 202);
