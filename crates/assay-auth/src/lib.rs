@@ -15,6 +15,7 @@
 pub mod cimd;
 pub mod device;
 pub mod jwt;
+pub mod key_seal;
 pub mod metadata;
 pub mod pkce;
 pub mod redirect;

@@ -1,6 +1,7 @@
 //! Tunables of the local control plane.
 
 use crate::oauth::OAuthConfig;
+use assay_auth::key_seal::KeyEncryptionKey;
 use std::time::Duration;
 
 /// Whether operations are audited. There is no production setting other than `On`.
@@ -32,6 +33,10 @@ pub struct ControlPlaneConfig {
     pub public_url: Option<url::Url>,
     /// The OAuth authorization server's lifetimes, rate limits and fetch policy.
     pub oauth: OAuthConfig,
+    /// Seals the signing keys in the store; it must never be kept in the database. `None`
+    /// (tests, benchmarks): a key made for this process only, so keys sealed by it cannot
+    /// be opened after a restart. `assay server` always sets one.
+    pub key_encryption_key: Option<KeyEncryptionKey>,
 }
 
 impl Default for ControlPlaneConfig {
@@ -44,6 +49,7 @@ impl Default for ControlPlaneConfig {
             token_usage_flush_interval: Duration::from_secs(5),
             public_url: None,
             oauth: OAuthConfig::default(),
+            key_encryption_key: None,
         }
     }
 }

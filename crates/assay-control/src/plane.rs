@@ -9,12 +9,13 @@ use crate::dispatcher::Dispatcher;
 use crate::grant_cache::GrantCache;
 use crate::oauth::AuthorizationServer;
 use crate::scope_cache::{self, ScopeCache};
-use crate::signing_keys::SigningKeys;
+use crate::signing_keys::{self, Schedule, SigningKeys};
 use crate::{recovery, retention, token_usage};
 use assay_auth::jwt::KeyRing;
+use assay_auth::key_seal::KeyEncryptionKey;
 use assay_auth::metadata::PublicBase;
 use assay_core::ports::{Authenticator, Clock, ExecutionFiles, Executor, Store};
-use assay_core::{EnvRef, Organization, Result};
+use assay_core::{EnvRef, Error, Organization, Result};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -60,7 +61,21 @@ impl LocalControlPlane {
             clock.clone(),
         ));
         recovery::recover(&dispatcher, &audit).await?;
-        let keys = Arc::new(SigningKeys::load_or_create(store.as_ref(), clock.as_ref()).await?);
+        let keys = Arc::new(
+            SigningKeys::load_or_create(
+                store.as_ref(),
+                clock.as_ref(),
+                key_encryption_key(&config)?,
+                Schedule {
+                    rotation: config.oauth.signing_key_rotation,
+                    previous_grace: config
+                        .oauth
+                        .access_token_ttl
+                        .saturating_add(config.oauth.signing_key_reload_interval),
+                },
+            )
+            .await?,
+        );
         let public = config.public_url.as_ref().and_then(|url| {
             PublicBase::new(url)
                 .inspect_err(|e| {
@@ -102,6 +117,13 @@ impl LocalControlPlane {
             authenticator.usage(),
             store.clone(),
             config.token_usage_flush_interval,
+            stop.clone(),
+        ));
+        background.spawn(signing_keys::run(
+            keys.clone(),
+            store.clone(),
+            clock.clone(),
+            config.oauth.signing_key_reload_interval,
             stop.clone(),
         ));
         background.close();
@@ -155,11 +177,21 @@ impl LocalControlPlane {
         self.keys.ring()
     }
 
-    /// Makes a new current signing key; tokens signed by the old current key stay valid
-    /// (it becomes previous), the old previous key is retired. No schedule calls this yet.
+    /// Makes a new current signing key now; tokens signed by the old current key stay
+    /// valid (it becomes previous), any older key is retired. The schedule
+    /// (`OAuthConfig::signing_key_rotation`) otherwise rotates on its own.
     pub async fn rotate_signing_key(&self) -> Result<()> {
         self.keys
             .rotate(self.store.as_ref(), self.clock.as_ref())
+            .await
+    }
+
+    /// One signing-key pass now (it otherwise runs every
+    /// `OAuthConfig::signing_key_reload_interval`): reload the keys from the store, rotate
+    /// the current key when it is due, retire the previous one when its tokens are gone.
+    pub async fn refresh_signing_keys(&self) -> Result<()> {
+        self.keys
+            .refresh(self.store.as_ref(), self.clock.as_ref())
             .await
     }
 
@@ -198,4 +230,17 @@ impl Drop for LocalControlPlane {
         self.stop.cancel();
         self.dispatcher.abort_all();
     }
+}
+
+/// The configured KEK, or one for this process only (with a warning: what it seals cannot
+/// be opened after a restart).
+fn key_encryption_key(config: &ControlPlaneConfig) -> Result<KeyEncryptionKey> {
+    if let Some(kek) = &config.key_encryption_key {
+        return Ok(kek.clone());
+    }
+    tracing::warn!(
+        "no key-encryption key configured: the signing keys are sealed with a key that lives \
+         in this process only and cannot be opened after a restart"
+    );
+    KeyEncryptionKey::generate().map_err(|e| Error::Internal(format!("key-encryption key: {e}")))
 }

@@ -164,10 +164,10 @@ pub enum RefreshRedemption {
 #[derive(Clone, PartialEq)]
 pub struct SigningKeyRecord {
     pub kid: String,
-    /// PKCS#8 DER of the private key, stored as is (hex in the database).
-    // At-rest encryption is the next step: seal this with a key-encryption key taken
-    // from the server config / environment (e.g. `ASSAY_KEY_ENCRYPTION_KEY` or a KMS),
-    // never from the database itself, so a leaked database dump cannot sign tokens.
+    /// The private key sealed with the server's key-encryption key (a `v1:` envelope of
+    /// its PKCS#8 DER, see `assay_auth::key_seal`); hex in the database. The KEK never
+    /// lives in the database, so a dump alone cannot sign tokens. Records written before
+    /// sealing existed hold plain PKCS#8 DER; the control plane re-seals them at start.
     pub private_pkcs8: Vec<u8>,
     pub created_at: Timestamp,
     pub retired_at: Option<Timestamp>,

@@ -272,6 +272,9 @@ pub trait Store: Send + Sync {
     async fn list_signing_keys(&self, retired_after: Timestamp) -> Result<Vec<SigningKeyRecord>>;
     /// `false` when no such unretired key.
     async fn retire_signing_key(&self, kid: &str, at: Timestamp) -> Result<bool>;
+    /// Replaces a key's stored private half (re-sealing a key written before sealing
+    /// existed); `false` when no such key.
+    async fn update_signing_key_private(&self, kid: &str, private: &[u8]) -> Result<bool>;
 
     /// `Conflict` when the device code hash exists, or the user code is already held by
     /// a pending authorization (the caller draws another).

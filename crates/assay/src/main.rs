@@ -1,6 +1,7 @@
 //! The assay command: server, workflow, run, execution, artifact.
 
 mod cli;
+mod kek;
 mod serve;
 mod sso;
 

@@ -77,6 +77,20 @@ pub struct ServerArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub oauth_cimd_allow_private_networks: bool,
+    /// The access-token signing key is replaced when it is older than this many days;
+    /// the old one keeps validating until its tokens have expired.
+    #[arg(
+        long,
+        env = "ASSAY_OAUTH_SIGNING_KEY_ROTATION_DAYS",
+        default_value_t = 30
+    )]
+    pub oauth_signing_key_rotation_days: u64,
+    /// A file holding the key-encryption key (32 random bytes as hex or base64, e.g. from
+    /// `openssl rand -hex 32`) that seals the signing keys in the database. Keep it out of
+    /// the database and its backups. Default: <data-dir>/signing-kek, created (mode 0600)
+    /// at first start.
+    #[arg(long, env = "ASSAY_KEY_ENCRYPTION_KEY_FILE")]
+    pub key_encryption_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub sso: crate::sso::SsoArgs,
 }
@@ -100,6 +114,9 @@ impl ServerArgs {
         if self.oauth_browser_session_hours == 0 {
             bail!("--oauth-browser-session-hours must be at least 1");
         }
+        if self.oauth_signing_key_rotation_days == 0 {
+            bail!("--oauth-signing-key-rotation-days must be at least 1");
+        }
         let days = |n: u64| Duration::from_secs(n.saturating_mul(DAY));
         let mut cimd_policy = SsrfPolicy::strict();
         if self.oauth_cimd_allow_private_networks {
@@ -115,6 +132,7 @@ impl ServerArgs {
                 self.oauth_browser_session_hours.saturating_mul(HOUR),
             ),
             cimd_policy,
+            signing_key_rotation: days(self.oauth_signing_key_rotation_days),
             ..OAuthConfig::default()
         })
     }
@@ -137,6 +155,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .data_dir
         .canonicalize()
         .context("cannot resolve the data directory")?;
+    let key_encryption_key = crate::kek::load(args.key_encryption_key_file.as_deref(), &data_dir)?;
     // Bind first so `--listen 127.0.0.1:0` yields a usable public URL.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -185,6 +204,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             workspace_retention: Duration::from_secs(args.workspace_retention_hours * 3600),
             public_url: Some(public_url.clone()),
             oauth,
+            key_encryption_key: Some(key_encryption_key),
             ..ControlPlaneConfig::default()
         },
         store.clone(),
@@ -193,7 +213,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         clock,
     )
     .await
-    .context("cannot start the control plane")?;
+    // As text: the CLI's hints are about calls to a server (e.g. "a bug or a server
+    // failure" for an internal error), not about this start, whose message says what to do
+    // (e.g. name the key-encryption key flag).
+    .map_err(|e| anyhow::anyhow!("cannot start the control plane: {e}"))?;
 
     let ready_store = store.clone();
     let mut config = ServerConfig::new(public_url.clone());

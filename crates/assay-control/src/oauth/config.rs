@@ -56,6 +56,13 @@ pub struct OAuthConfig {
     /// a grant revoked on another replica stops its access tokens here within this time;
     /// on this replica at once.
     pub grant_check_ttl: Duration,
+    /// The access-token signing key is replaced when it is older than this (default 30
+    /// days); the old one keeps validating until its tokens have expired.
+    pub signing_key_rotation: Duration,
+    /// How often every replica reloads the signing keys from the store, and rotates or
+    /// retires what is due (default 5 minutes): a rotation made on another replica is
+    /// used here within this time.
+    pub signing_key_reload_interval: Duration,
 }
 
 impl Default for OAuthConfig {
@@ -75,6 +82,8 @@ impl Default for OAuthConfig {
             token_requests_per_ip: RateLimit::new(60, MINUTE),
             cimd_policy: SsrfPolicy::strict(),
             grant_check_ttl: Duration::from_secs(2),
+            signing_key_rotation: 30 * DAY,
+            signing_key_reload_interval: 5 * MINUTE,
         }
     }
 }

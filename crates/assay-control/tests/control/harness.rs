@@ -1,6 +1,7 @@
 //! `TestApp`: a LocalControlPlane over a SQLite file and the local executor in a temp dir,
 //! with two organizations ("acme" with envs "dev" and "staging", "other" with "dev").
 
+use assay_auth::key_seal::KeyEncryptionKey;
 use assay_control::{ControlPlaneConfig, LocalControlPlane};
 use assay_core::actor::{Access, Actor, AuthMethod, ClientInfo, Principal, PrincipalKind};
 use assay_core::audit::{ActorActivity, AuditCheckpoint, AuditEvent, AuditFilter};
@@ -389,6 +390,10 @@ impl Store for SwitchableAudit {
         self.inner.retire_signing_key(kid, at).await
     }
 
+    async fn update_signing_key_private(&self, kid: &str, private: &[u8]) -> Result<bool> {
+        self.inner.update_signing_key_private(kid, private).await
+    }
+
     async fn insert_device_authorization(&self, auth: &DeviceAuthorization) -> Result<()> {
         self.inner.insert_device_authorization(auth).await
     }
@@ -501,7 +506,11 @@ impl TestApp {
         Self::start_with(config(concurrency)).await
     }
 
-    pub async fn start_with(config: ControlPlaneConfig) -> Self {
+    pub async fn start_with(mut config: ControlPlaneConfig) -> Self {
+        // One KEK for the life of the app, so `reopen` can open the keys it sealed.
+        if config.key_encryption_key.is_none() {
+            config.key_encryption_key = Some(KeyEncryptionKey::generate().unwrap());
+        }
         let dir = tempfile::tempdir().unwrap();
         let store = open_store(dir.path()).await;
         let t = seed(store.as_ref()).await;

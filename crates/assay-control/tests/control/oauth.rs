@@ -32,6 +32,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
+// Key sealing, rotation and reload; a child module, to share this file's OAuth helpers.
+#[path = "signing_keys.rs"]
+mod signing_keys;
+
 const ISSUER: &str = "https://assay.test";
 const PASSWORD: &str = "correct horse battery staple";
 const CLI: &str = "assay-cli";

@@ -390,6 +390,10 @@ impl<B: Backend> Store for SqlStore<B> {
         oauth::retire_signing_key(&self.db, kid, at).await
     }
 
+    async fn update_signing_key_private(&self, kid: &str, private: &[u8]) -> Result<bool> {
+        oauth::update_signing_key_private(&self.db, kid, private).await
+    }
+
     async fn insert_device_authorization(&self, auth: &DeviceAuthorization) -> Result<()> {
         oauth::insert_device(&self.db, auth).await
     }

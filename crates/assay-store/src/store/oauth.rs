@@ -476,7 +476,7 @@ fn signing_key<R: RowExt>(r: &R) -> Result<SigningKeyRecord> {
 }
 
 /// The key is hex text: the SQL layer binds no byte strings, and hex keeps both
-/// engines' columns plain `text`. (At-rest encryption: see `SigningKeyRecord`.)
+/// engines' columns plain `text`. It arrives sealed (see `SigningKeyRecord`).
 pub async fn insert_signing_key<B: Backend>(conn: &B, k: &SigningKeyRecord) -> Result<()> {
     let q = Sql::new(
         "INSERT INTO oauth_signing_keys (kid, private_pkcs8, created_at, retired_at) \
@@ -507,6 +507,17 @@ pub async fn list_signing_keys<B: Backend>(
         .iter()
         .map(signing_key)
         .collect()
+}
+
+pub async fn update_signing_key_private<B: Backend>(
+    conn: &B,
+    kid: &str,
+    private: &[u8],
+) -> Result<bool> {
+    let q = Sql::new("UPDATE oauth_signing_keys SET private_pkcs8 = $1 WHERE kid = $2")
+        .arg(hex::encode(private))
+        .arg(kid);
+    Ok(conn.execute(q).await.map_err(db)? > 0)
 }
 
 pub async fn retire_signing_key<B: Backend>(conn: &B, kid: &str, at: Timestamp) -> Result<bool> {

@@ -738,7 +738,47 @@ pub async fn signing_keys(store: Arc<dyn Store>) {
         store.list_signing_keys(at(200)).await.unwrap(),
         vec![k3.clone(), k2_retired]
     );
-    assert_eq!(store.list_signing_keys(at(250)).await.unwrap(), vec![k3]);
+    assert_eq!(
+        store.list_signing_keys(at(250)).await.unwrap(),
+        vec![k3.clone()]
+    );
+
+    // Re-sealing replaces the private half only; retired keys too.
+    let sealed = b"v1:sealed bytes".to_vec();
+    assert!(
+        store
+            .update_signing_key_private("k3", &sealed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .update_signing_key_private("k1", &sealed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .update_signing_key_private("nope", &sealed)
+            .await
+            .unwrap()
+    );
+    let all = store.list_signing_keys(at(-1)).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let private = |kid: &str| {
+        all.iter()
+            .find(|k| k.kid == kid)
+            .map(|k| k.private_pkcs8.clone())
+    };
+    assert_eq!(private("k1"), Some(sealed.clone()));
+    assert_eq!(private("k2"), Some(k2.private_pkcs8.clone()));
+    assert_eq!(
+        all[0],
+        SigningKeyRecord {
+            private_pkcs8: sealed.clone(),
+            ..k3
+        }
+    );
 }
 
 fn device(client_id: &str, user_code: &str, expires_at: Timestamp) -> DeviceAuthorization {
