@@ -3,8 +3,8 @@
 //
 //   ASSAY_OAUTH_EMAIL=… ASSAY_OAUTH_PASSWORD=… node oauth-sdk-client.mjs <mcp url> <dcr|cimd> <workflow>
 //
-// `cimd` also needs ASSAY_CIMD_CERT and ASSAY_CIMD_KEY (PEM files): this script then serves
-// its Client ID Metadata Document over https on 127.0.0.1 and uses that URL as client_id.
+// `cimd` also needs ASSAY_CIMD_URL: the https URL of the client's Client ID Metadata
+// Document (the Rust test serves it, see oauth_support.rs), which the SDK uses as client_id.
 //
 // What it does, as an MCP client application would:
 //  1. connects without credentials: the 401's WWW-Authenticate starts the SDK's discovery
@@ -23,8 +23,6 @@
 // It prints ONE JSON object with what it saw and exits 0; on an unexpected error it writes
 // it to stderr and exits 1. Asserting is the Rust test's job.
 
-import { readFileSync } from "node:fs";
-import https from "node:https";
 import { randomBytes } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -51,35 +49,6 @@ function claims(jwt) {
   const [, payload] = jwt.split(".");
   const c = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
   return { scope: c.scope, aud: c.aud, client_id: c.client_id, sub: c.sub, iss: c.iss };
-}
-
-/** Serves the Client ID Metadata Document over https; resolves to its URL and a fetch counter. */
-async function serveMetadataDocument() {
-  const key = readFileSync(process.env.ASSAY_CIMD_KEY);
-  const cert = readFileSync(process.env.ASSAY_CIMD_CERT);
-  const served = { count: 0 };
-  let documentUrl;
-  const server = https.createServer({ key, cert }, (req, res) => {
-    if (req.method === "GET" && req.url === "/oauth/client-metadata.json") {
-      served.count++;
-      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-      res.end(
-        JSON.stringify({
-          client_id: documentUrl,
-          client_name: "Assay SDK OAuth e2e (CIMD)",
-          redirect_uris: [REDIRECT],
-          grant_types: ["authorization_code", "refresh_token"],
-          response_types: ["code"],
-          token_endpoint_auth_method: "none",
-        }),
-      );
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  documentUrl = `https://127.0.0.1:${server.address().port}/oauth/client-metadata.json`;
-  return { server, documentUrl, served };
 }
 
 /** An OAuthClientProvider for a headless app: in-memory storage, the browser scripted. */
@@ -197,9 +166,9 @@ async function call(client, name, args) {
 }
 
 async function main() {
-  let metadataDocument;
-  if (mode === "cimd") metadataDocument = await serveMetadataDocument();
-  const provider = new HeadlessProvider(metadataDocument?.documentUrl);
+  const metadataDocumentUrl = mode === "cimd" ? process.env.ASSAY_CIMD_URL : undefined;
+  if (mode === "cimd" && !metadataDocumentUrl) fail("cimd needs ASSAY_CIMD_URL");
+  const provider = new HeadlessProvider(metadataDocumentUrl);
   const seen = [];
   const transportOptions = { authProvider: provider, fetch: recordingFetch(seen) };
 
@@ -272,7 +241,6 @@ async function main() {
     started = await call(client, "run_workflow", { workflowName: workflow });
   }
   await client.close();
-  metadataDocument?.server.close();
 
   return {
     client: `${CLIENT.name}/${CLIENT.version}`,
@@ -295,8 +263,7 @@ async function main() {
     autoRefreshed: autoRefreshed.access_token !== afterRefresh.access_token,
     stepUp: { sdkError: sdkStepUpError, challenge: forbidden?.wwwAuthenticate ?? null, scope: stepUpScope },
     started: started ? { id: started.id, name: started.name } : null,
-    metadataDocumentFetches: metadataDocument ? metadataDocument.served.count : null,
-    metadataDocumentUrl: metadataDocument?.documentUrl ?? null,
+    metadataDocumentUrl: metadataDocumentUrl ?? null,
   };
 }
 

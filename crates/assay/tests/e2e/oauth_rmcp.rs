@@ -10,7 +10,14 @@
 //! The audit export must show the calls as the user, through OAuth, by that client.
 //!
 //! A second test signs in as the pre-registered first-party client `assay-cli` on a
-//! loopback redirect with an arbitrary port (RFC 8252).
+//! loopback redirect with an arbitrary port (RFC 8252). A third registers by Client ID
+//! Metadata Document (`AuthorizationRequest::with_client_metadata_url`): rmcp takes the
+//! document's https URL as its client_id only when the server's metadata says
+//! `client_id_metadata_document_supported` (otherwise it silently falls back to DCR, so
+//! the test pins the client ID and the server's fetch of the document). The document is
+//! served over https by oauth_support::MetadataDocumentServer with a throwaway CA the
+//! server trusts through `SSL_CERT_FILE`, and the server may fetch from loopback because
+//! of `--oauth-cimd-allow-private-networks`.
 
 use super::harness::*;
 use super::oauth_support::*;
@@ -123,7 +130,18 @@ struct Seen {
     started: Value,
 }
 
-async fn flow(url: &str, preregistered: Option<&str>) -> Seen {
+/// How the client gets its client ID.
+#[derive(Clone, Copy)]
+enum Registration<'a> {
+    /// RFC 7591 dynamic client registration.
+    Dynamic,
+    /// A client the server already knows.
+    Preregistered(&'a str),
+    /// A Client ID Metadata Document at this https URL.
+    MetadataDocument(&'a str),
+}
+
+async fn flow(url: &str, registration: Registration<'_>) -> Seen {
     let challenge = challenge_of(url).await;
     let base = url::Url::parse(url).expect("url");
 
@@ -133,8 +151,14 @@ async fn flow(url: &str, preregistered: Option<&str>) -> Seen {
     let mut request = AuthorizationRequest::new(REDIRECT)
         .with_challenge(challenge)
         .with_client_name(CLIENT_NAME);
-    if let Some(client_id) = preregistered {
-        request = request.with_preregistered_client(client_id);
+    match registration {
+        Registration::Dynamic => {}
+        Registration::Preregistered(client_id) => {
+            request = request.with_preregistered_client(client_id);
+        }
+        Registration::MetadataDocument(document) => {
+            request = request.with_client_metadata_url(document);
+        }
     }
     state
         .start_authorization(request)
@@ -260,16 +284,16 @@ async fn flow(url: &str, preregistered: Option<&str>) -> Seen {
     }
 }
 
-fn scenario(preregistered: Option<&str>) -> (Server, String, Seen) {
-    let server = Server::start();
-    let user_id = member_and_workflow(&server);
-    let url = mcp_url(&server);
+/// The whole flow against `server`, asserted; returns the client ID rmcp used.
+fn scenario(server: &Server, registration: Registration<'_>) -> String {
+    let user_id = member_and_workflow(server);
+    let url = mcp_url(server);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let seen = rt.block_on(flow(&url, preregistered));
+    let seen = rt.block_on(flow(&url, registration));
     let (issuer, resource) = (server.url.clone(), url.clone());
 
     // The authorization requests: PKCE S256, bound to the endpoint, the scopes asked.
@@ -326,7 +350,7 @@ fn scenario(preregistered: Option<&str>) -> (Server, String, Seen) {
         seen.started
     );
 
-    let events = audit_events(&server);
+    let events = audit_events(server);
     assert_audited_as_user(&events, &user_id, &seen.client_id, "workflow.list", None);
     assert_audited_as_user(
         &events,
@@ -341,18 +365,40 @@ fn scenario(preregistered: Option<&str>) -> (Server, String, Seen) {
             .any(|e| e["action"] == "oauth.token.refreshed"),
         "the refresh is audited"
     );
-    let client_id = seen.client_id.clone();
-    (server, client_id, seen)
+    seen.client_id
 }
 
 #[test]
 fn rmcp_oauth_client_with_dynamic_registration() {
-    let (_server, client_id, _) = scenario(None);
+    let client_id = scenario(&Server::start(), Registration::Dynamic);
     assert!(client_id.starts_with("assay_client_"), "{client_id}");
 }
 
 #[test]
 fn rmcp_oauth_client_as_the_first_party_cli_client() {
-    let (_server, client_id, _) = scenario(Some("assay-cli"));
+    let client_id = scenario(&Server::start(), Registration::Preregistered("assay-cli"));
     assert_eq!(client_id, "assay-cli");
+}
+
+#[test]
+fn rmcp_oauth_client_with_client_id_metadata_document() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = test_ca(certs.path());
+    let document = MetadataDocumentServer::start(&cert, &key, CLIENT_NAME, &[REDIRECT]);
+    let server = Server::start_with(
+        &["--oauth-cimd-allow-private-networks"],
+        &[("SSL_CERT_FILE", ca.as_str())],
+    );
+    let client_id = scenario(&server, Registration::MetadataDocument(document.url()));
+    assert_eq!(
+        client_id,
+        document.url(),
+        "the document URL is the client_id"
+    );
+    assert!(
+        document.url().starts_with("https://127.0.0.1:"),
+        "{}",
+        document.url()
+    );
+    assert!(document.fetches() >= 1, "the server fetched the document");
 }

@@ -9,10 +9,11 @@
 //! by that client.
 //!
 //! CIMD over https: the SDK (like the spec) only takes an https `clientMetadataUrl`. The
-//! test makes a throwaway CA and a certificate for 127.0.0.1 with the `openssl` command;
-//! the script serves the document with it; the server trusts the CA through
-//! `SSL_CERT_FILE` (rustls-platform-verifier reads it on Linux) and may fetch from
-//! loopback because of `--oauth-cimd-allow-private-networks`.
+//! test makes a throwaway CA and a certificate for 127.0.0.1 with the `openssl` command
+//! and serves the document with it (oauth_support::test_ca, MetadataDocumentServer, which
+//! the rmcp test shares); the server trusts the CA through `SSL_CERT_FILE`
+//! (rustls-platform-verifier reads it on Linux) and may fetch from loopback because of
+//! `--oauth-cimd-allow-private-networks`.
 //!
 //! Refresh is not forced by expiry: validation allows 60 s of clock skew after `exp`,
 //! so even a one-second token lifetime would cost a minute of waiting. Revoking the
@@ -33,6 +34,8 @@ use std::time::Duration;
 
 const CLIENT_SCRIPT: &str = "oauth-sdk-client.mjs";
 const BROWSER_SCRIPT: &str = "oauth-browser.mjs";
+/// The script's loopback callback (its `REDIRECT`), listed in the metadata document.
+const REDIRECT: &str = "http://127.0.0.1:38517/callback";
 
 /// Runs the client script in a scratch directory next to a copy of the browser module,
 /// whose `node_modules` links to the SDK's; returns what it printed, parsed.
@@ -99,83 +102,6 @@ fn run_client(
             stderr(&out)
         )
     })
-}
-
-/// A throwaway CA and a certificate for 127.0.0.1 it signed, made with `openssl`:
-/// returns (CA PEM, leaf certificate PEM, leaf key PEM) paths inside `dir`.
-fn test_ca(dir: &Path) -> (String, String, String) {
-    let path = |name: &str| dir.join(name).to_str().expect("utf-8 path").to_owned();
-    let (ca_key, ca, key, csr, cert, ext) = (
-        path("ca.key"),
-        path("ca.pem"),
-        path("leaf.key"),
-        path("leaf.csr"),
-        path("leaf.pem"),
-        path("leaf.ext"),
-    );
-    std::fs::write(
-        &ext,
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
-    )
-    .expect("write the extensions");
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut args = vec!["req", "-x509"];
-    args.extend(ec);
-    args.extend([
-        "-keyout",
-        &ca_key,
-        "-out",
-        &ca,
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Assay e2e test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(&args);
-    let mut args = vec!["req"];
-    args.extend(ec);
-    args.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
-    openssl(&args);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &csr,
-        "-CA",
-        &ca,
-        "-CAkey",
-        &ca_key,
-        "-CAcreateserial",
-        "-out",
-        &cert,
-        "-days",
-        "2",
-        "-extfile",
-        &ext,
-    ]);
-    (ca, cert, key)
 }
 
 /// What both runs must show; returns the client ID the server knows the client by.
@@ -338,6 +264,8 @@ fn typescript_sdk_oauth_with_client_id_metadata_document() {
     };
     let certs = tempfile::tempdir().expect("tempdir");
     let (ca, cert, key) = test_ca(certs.path());
+    let document =
+        MetadataDocumentServer::start(&cert, &key, "Assay SDK OAuth e2e (CIMD)", &[REDIRECT]);
     let server = Server::start_with(
         &["--oauth-cimd-allow-private-networks"],
         &[("SSL_CERT_FILE", ca.as_str())],
@@ -348,16 +276,26 @@ fn typescript_sdk_oauth_with_client_id_metadata_document() {
         &modules,
         &mcp_url(&server),
         "cimd",
-        &[("ASSAY_CIMD_CERT", cert), ("ASSAY_CIMD_KEY", key)],
+        &[("ASSAY_CIMD_URL", document.url().to_owned())],
     );
     let client_id = assert_flow(&server, &seen, &user_id);
-    let document = seen["metadataDocumentUrl"].as_str().expect("document URL");
-    assert_eq!(client_id, document, "the CIMD URL is the client_id: {seen}");
-    assert!(document.starts_with("https://127.0.0.1:"), "{document}");
+    assert_eq!(
+        seen["metadataDocumentUrl"],
+        document.url(),
+        "the SDK was given the document URL: {seen}"
+    );
+    assert_eq!(
+        client_id,
+        document.url(),
+        "the CIMD URL is the client_id: {seen}"
+    );
     assert!(
-        seen["metadataDocumentFetches"]
-            .as_u64()
-            .is_some_and(|n| n >= 1),
+        document.url().starts_with("https://127.0.0.1:"),
+        "{}",
+        document.url()
+    );
+    assert!(
+        document.fetches() >= 1,
         "the server fetched the document: {seen}"
     );
 }

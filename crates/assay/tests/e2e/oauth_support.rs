@@ -7,10 +7,20 @@
 //! URL (with `code`, `state`, `iss`) is the result. It knows the pages only by their form
 //! fields (`email`/`password`; the `granted_scope` radios and the `action=approve`
 //! button), as scripts/oauth-browser.mjs does for the Node side.
+//!
+//! For registration by Client ID Metadata Document, which the spec (and the clients)
+//! only take over https: a throwaway CA with a certificate for 127.0.0.1 made with the
+//! `openssl` command ([`test_ca`]; the server trusts the CA through `SSL_CERT_FILE`),
+//! and a small https server for the document ([`MetadataDocumentServer`]).
 
 use super::harness::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 pub const MEMBER_EMAIL: &str = "oauth-member@example.com";
 pub const MEMBER_PASSWORD: &str = "correct horse battery staple 5";
@@ -345,4 +355,207 @@ pub fn assert_audited_as_user(
         found,
         "no successful {action} by user {user_id} via {client_id} (OAuth) in the audit trail; the user's events:\n{mine:#?}"
     );
+}
+
+/// A throwaway CA and a certificate for 127.0.0.1 it signed, made with `openssl`:
+/// returns (CA PEM, leaf certificate PEM, leaf key PEM) paths inside `dir`.
+pub fn test_ca(dir: &Path) -> (String, String, String) {
+    let path = |name: &str| dir.join(name).to_str().expect("utf-8 path").to_owned();
+    let (ca_key, ca, key, csr, cert, ext) = (
+        path("ca.key"),
+        path("ca.pem"),
+        path("leaf.key"),
+        path("leaf.csr"),
+        path("leaf.pem"),
+        path("leaf.ext"),
+    );
+    std::fs::write(
+        &ext,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .expect("write the extensions");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut args = vec!["req", "-x509"];
+    args.extend(ec);
+    args.extend([
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Assay e2e test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&args);
+    let mut args = vec!["req"];
+    args.extend(ec);
+    args.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
+    openssl(&args);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+    ]);
+    (ca, cert, key)
+}
+
+/// Serves one Client ID Metadata Document over https on 127.0.0.1 (rustls, one thread a
+/// connection, `Connection: close`), and counts the fetches. `client_id` is the
+/// document's own URL, as the spec requires; `redirect_uris` are the caller's.
+pub struct MetadataDocumentServer {
+    url: String,
+    fetches: Arc<AtomicUsize>,
+    stopped: Arc<AtomicBool>,
+    addr: std::net::SocketAddr,
+}
+
+impl MetadataDocumentServer {
+    /// The path the document is served at; every other request gets 404.
+    pub const PATH: &str = "/oauth/client-metadata.json";
+
+    /// Starts serving with the leaf certificate and key PEM files of [`test_ca`].
+    pub fn start(cert: &str, key: &str, client_name: &str, redirect_uris: &[&str]) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        assay_client::install_crypto_provider();
+        let chain = CertificateDer::pem_file_iter(cert)
+            .expect("read the certificate")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("PEM certificate");
+        let key = PrivateKeyDer::from_pem_file(key).expect("PEM key");
+        let config = Arc::new(
+            rustls::ServerConfig::builder()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .expect("TLS server config"),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let url = format!("https://{addr}{}", Self::PATH);
+        let document = serde_json::json!({
+            "client_id": url,
+            "client_name": client_name,
+            "redirect_uris": redirect_uris,
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        })
+        .to_string();
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let (counter, stop) = (fetches.clone(), stopped.clone());
+        std::thread::spawn(move || {
+            for socket in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(socket) = socket else { continue };
+                let (config, document, counter) =
+                    (config.clone(), document.clone(), counter.clone());
+                std::thread::spawn(move || serve_document(socket, config, &document, &counter));
+            }
+        });
+        Self {
+            url,
+            fetches,
+            stopped,
+            addr,
+        }
+    }
+
+    /// The document's URL: the client ID.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// How many times the document was fetched.
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for MetadataDocumentServer {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(self.addr);
+    }
+}
+
+/// Answers one connection: the document for `GET PATH`, 404 otherwise. A failed
+/// handshake or a half-sent request just ends the connection (the fetcher reports it).
+fn serve_document(
+    socket: std::net::TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    document: &str,
+    fetches: &AtomicUsize,
+) {
+    let _ = socket.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let Ok(connection) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let mut tls = rustls::StreamOwned::new(connection, socket);
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 16 * 1024 {
+            return;
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let request_line = head.lines().next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let (method, target) = (parts.next(), parts.next());
+    let response = if method == Some("GET") && target == Some(MetadataDocumentServer::PATH) {
+        fetches.fetch_add(1, Ordering::SeqCst);
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{document}",
+            document.len()
+        )
+    } else {
+        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+    };
+    let _ = tls.write_all(response.as_bytes());
+    let _ = tls.flush();
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
 }
