@@ -20,15 +20,14 @@
 //! send no referrer, and request logs show the route template only.
 
 use crate::oauth::OAuthState;
-use crate::oauth::authorize::{REQUEST_PARAMS, params_of, rejected};
+use crate::oauth::authorize::{REQUEST_PARAMS, begin, granted_scope, rejected};
 use crate::oauth::cookies::Cookie;
 use crate::oauth::form::Form;
-use crate::oauth::pages::{self, escape, hidden_inputs, layout, scope_meaning};
+use crate::oauth::pages::{self, escape, layout};
 use crate::oauth::request_context;
 use crate::oauth::responses::{Page, error_page, see_other};
 use crate::oauth::session::{checked_form, csrf_token};
 use assay_auth::metadata::AUTHORIZATION_PATH;
-use assay_auth::scope::McpScope;
 use assay_auth::upstream::{CallbackParams, UpstreamError};
 use assay_control::oauth::{AuthorizeRequest, ConsentDecision};
 use assay_control::upstream_login::{
@@ -100,15 +99,11 @@ async fn show(
         return unknown_provider();
     };
     let (parts, _) = req.into_parts();
-    let query = Form::parse(parts.uri.query().unwrap_or_default().as_bytes());
+    let query = Form::query(&parts.uri);
     let ctx = request_context(&parts);
-    let request = match st
-        .server
-        .begin_authorization(&params_of(&query), &ctx)
-        .await
-    {
+    let request = match begin(&st, &query, &ctx).await {
         Ok(r) => r,
-        Err(rejection) => return rejected(rejection),
+        Err(res) => return res,
     };
     let (token, cookie) = match csrf_token(&st, &parts.headers) {
         Ok(t) => t,
@@ -148,16 +143,13 @@ async fn start(
         return unknown_provider();
     };
     let ctx = request_context(&parts);
-    let request = match st.server.begin_authorization(&params_of(&form), &ctx).await {
+    let request = match begin(&st, &form, &ctx).await {
         Ok(r) => r,
-        Err(rejection) => return rejected(rejection),
+        Err(res) => return res,
     };
-    let Some(scope) = form.get("granted_scope").and_then(McpScope::from_token) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Choose the access to grant",
-            "The form did not say which access to grant. Go back and choose one.",
-        );
+    let scope = match granted_scope(&form) {
+        Ok(scope) => scope,
+        Err(e) => return e.into_response(),
     };
     // `checked_form` compared it with the form's token, so it is there.
     let browser = st
@@ -189,7 +181,7 @@ async fn callback(
         return unknown_provider();
     };
     let (parts, _) = req.into_parts();
-    let query = Form::parse(parts.uri.query().unwrap_or_default().as_bytes());
+    let query = Form::query(&parts.uri);
     let params = CallbackParams {
         code: query.get("code").map(str::to_owned),
         state: query.get("state").map(str::to_owned),
@@ -309,35 +301,12 @@ fn consent_before_leaving(page: &ConsentBeforeLeaving<'_>) -> String {
         escape(&r.resource),
         escape(page.provider)
     );
-    if c.localhost_only {
-        body.push_str(
-            "<p class=\"warning\">This client only returns to <strong>this computer</strong> \
-             (localhost). Any program running on your computer could claim this name: \
-             allow it only if you just started the sign-in from an app you trust.</p>",
-        );
-    }
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"{}\">",
-        escape(page.action)
-    );
-    hidden_inputs(&mut body, page.hidden);
-    body.push_str("<fieldset><legend>Access to grant (you may grant less than asked)</legend>");
-    for scope in McpScope::ALL.into_iter().filter(|s| *s <= r.scope) {
-        let id = format!("scope-{}", &scope.as_str()[4..]);
-        let checked = if scope == r.scope { " checked" } else { "" };
-        let _ = write!(
-            body,
-            "<div class=\"scope\"><input type=\"radio\" id=\"{id}\" name=\"granted_scope\" \
-             value=\"{value}\"{checked}><label for=\"{id}\"><code>{value}</code> — {meaning}\
-             </label></div>",
-            value = scope.as_str(),
-            meaning = scope_meaning(scope),
-        );
-    }
-    body.push_str(
-        "<p class=\"muted\">Your role still limits what the client can do in each \
-         environment.</p></fieldset>",
+    pages::consent_form_start(
+        &mut body,
+        c.localhost_only,
+        page.action,
+        page.hidden,
+        r.scope,
     );
     let _ = write!(
         body,
@@ -355,6 +324,7 @@ fn consent_before_leaving(page: &ConsentBeforeLeaving<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use assay_auth::scope::McpScope;
     use assay_control::oauth::ClientView;
     use assay_core::oauth::OAuthClientKind;
 

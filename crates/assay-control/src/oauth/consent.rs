@@ -14,7 +14,7 @@ use super::{
 };
 use assay_auth::scope::{McpScope, granted_mcp_scope};
 use assay_auth::secrets::{self, SecretKind};
-use assay_core::actor::AuthMethod;
+use assay_core::actor::{AuthMethod, Principal};
 use assay_core::identity::User;
 use assay_core::oauth::{AuthorizationCode, OAuthGrant};
 use uuid::Uuid;
@@ -77,17 +77,7 @@ impl AuthorizationServer {
             .grant_org(&user, &resource.target)
             .await
             .map_err(fail)?;
-        let chain = match org {
-            Some(org) => org,
-            None => self.chain_of(user.id).await,
-        };
-        let actor = events::user_actor(
-            user.id,
-            &user.display_name,
-            chain,
-            AuthMethod::Session,
-            Some(&client.id),
-        );
+        let (chain, actor) = self.consenting_user(&user, org, &client.id).await;
         let (scope, org) = match (d, org) {
             (ConsentDecision::Approve { scope }, Some(org)) => (scope.min(r.scope), org),
             (decision, org) => {
@@ -177,6 +167,29 @@ impl AuthorizationServer {
         // The scope may have changed; let the validator read it again.
         self.grants.forget(grant.id);
         Ok(grant)
+    }
+
+    /// The user deciding a consent in the browser for `client_id`, as an event actor,
+    /// with the chain the decision is recorded in: the organization the grant would
+    /// belong to, else (the resource is out of the user's reach) the user's first one.
+    pub(crate) async fn consenting_user(
+        &self,
+        user: &User,
+        org: Option<Uuid>,
+        client_id: &str,
+    ) -> (Uuid, Principal) {
+        let chain = match org {
+            Some(org) => org,
+            None => self.chain_of(user.id).await,
+        };
+        let actor = events::user_actor(
+            user.id,
+            &user.display_name,
+            chain,
+            AuthMethod::Session,
+            Some(client_id),
+        );
+        (chain, actor)
     }
 
     /// The user, when they exist and are not disabled.

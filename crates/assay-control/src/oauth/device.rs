@@ -7,7 +7,7 @@
 //! that receives its tokens; later polls find nothing (`invalid_grant`).
 
 use super::events::{self, OAuthEvent};
-use super::issue::Family;
+use super::issue::{Family, scope_ceiling};
 use super::params::given;
 use super::sessions::BrowserSession;
 use super::{
@@ -18,7 +18,6 @@ use assay_auth::device::{PollOutcome, Polling, UserCode, generate_device_code};
 use assay_auth::scope::{McpScope, ScopeRequest, granted_mcp_scope};
 use assay_auth::secrets::{SecretHash, SecretKind};
 use assay_core::Error;
-use assay_core::actor::AuthMethod;
 use assay_core::oauth::{DeviceAuthorization, DeviceStatus};
 use std::time::Duration;
 
@@ -141,17 +140,7 @@ impl AuthorizationServer {
         let user = self.active_user(s.user_id).await?;
         let resource = self.resolve_resource(Some(&pending.resource)).await?;
         let org = self.grant_org(&user, &resource.target).await?;
-        let chain = match org {
-            Some(org) => org,
-            None => self.chain_of(user.id).await,
-        };
-        let actor = events::user_actor(
-            user.id,
-            &user.display_name,
-            chain,
-            AuthMethod::Session,
-            Some(&pending.client_id),
-        );
+        let (chain, actor) = self.consenting_user(&user, org, &pending.client_id).await;
         let requested = granted_mcp_scope(&pending.scope)
             .ok()
             .flatten()
@@ -269,34 +258,12 @@ impl AuthorizationServer {
             return Err(unknown_device_code());
         }
         let grant = self.live_grant(grant_id).await?;
-        let user = self.active_user(user_id).await.map_err(|_| {
-            OAuthError::invalid_grant("the account is disabled or no longer exists")
-        })?;
-        let scope = granted_mcp_scope(&before.scope)
-            .ok()
-            .flatten()
-            .unwrap_or(McpScope::Read)
-            .min(
-                granted_mcp_scope(&grant.scope)
-                    .ok()
-                    .flatten()
-                    .unwrap_or(McpScope::Read),
-            );
+        let user = self.token_holder(user_id).await?;
+        let scope = scope_ceiling(&before.scope, &grant.scope);
         let issued = self.issue_tokens(&grant, scope, Family::New).await?;
-        let event = OAuthEvent::new(
-            events::TOKEN_ISSUED,
-            grant.org_id,
-            events::user_actor(
-                user.id,
-                &user.display_name,
-                grant.org_id,
-                AuthMethod::OAuth,
-                Some(client_id),
-            ),
-        )
-        .resource(format!("grant:{}", grant.id))
-        .resource(format!("jti:{}", issued.jti))
-        .reason(format!("device_code; scope {}", issued.response.scope));
+        let event = issued
+            .event(events::TOKEN_ISSUED, &grant, &user, client_id)
+            .reason(format!("device_code; scope {}", issued.response.scope));
         self.record(ctx, event).await?;
         Ok(issued.response)
     }

@@ -64,6 +64,17 @@ impl OAuthEvent {
         self.reason = Some(reason.into());
         self
     }
+
+    /// Refused because a single-use `credential` (as a noun phrase: "an authorization
+    /// code") was presented again; `revoked_now` tells whether that revoked its grant or
+    /// found it revoked already.
+    pub fn presented_again(self, credential: &str, revoked_now: bool) -> Self {
+        self.denied(if revoked_now {
+            format!("{credential} was presented again; its grant and tokens are revoked")
+        } else {
+            format!("{credential} was presented again; its grant was already revoked")
+        })
+    }
 }
 
 /// A user acting through a client (`credential` = the client ID) or in the browser.
@@ -124,6 +135,26 @@ pub(crate) fn client_info(ctx: &RequestContext) -> ClientInfo {
 }
 
 impl AuthorizationServer {
+    /// The user an OAuth credential belongs to, acting through `client_id`, as an event
+    /// actor; the name is looked up ("" when the user is gone).
+    pub(crate) async fn credential_owner(
+        &self,
+        user_id: Uuid,
+        org_id: Uuid,
+        client_id: &str,
+    ) -> Principal {
+        let name = self.user_name(user_id).await;
+        user_actor(user_id, &name, org_id, AuthMethod::OAuth, Some(client_id))
+    }
+
+    /// A user's display name for an event, or "" when unknown.
+    async fn user_name(&self, user_id: Uuid) -> String {
+        match self.store.find_user(user_id).await {
+            Ok(Some(user)) => user.display_name,
+            _ => String::new(),
+        }
+    }
+
     /// Records an event and waits for it to be committed: the operation fails closed
     /// when its event cannot be written.
     pub(crate) async fn record(

@@ -4,11 +4,14 @@
 //! got one); it belongs to a family (one per authorization) whose absolute lifetime is
 //! carried over on rotation.
 
+use super::events::{self, OAuthEvent};
 use super::{AuthorizationServer, OAuthError, TokenResponse, after};
 use assay_auth::jwt::AccessTokenRequest;
-use assay_auth::scope::McpScope;
+use assay_auth::scope::{McpScope, granted_mcp_scope};
 use assay_auth::secrets::{self, SecretKind};
 use assay_core::Timestamp;
+use assay_core::actor::AuthMethod;
+use assay_core::identity::User;
 use assay_core::oauth::{OAuthGrant, RefreshToken};
 use uuid::Uuid;
 
@@ -28,7 +31,55 @@ pub(crate) struct Issued {
     pub family_id: Uuid,
 }
 
+impl Issued {
+    /// The audit event for these tokens (`action`: issued or refreshed), naming the
+    /// grant and the access token's `jti`; callers add what is particular to the grant
+    /// type.
+    pub(crate) fn event(
+        &self,
+        action: &'static str,
+        grant: &OAuthGrant,
+        user: &User,
+        client_id: &str,
+    ) -> OAuthEvent {
+        OAuthEvent::new(
+            action,
+            grant.org_id,
+            events::user_actor(
+                user.id,
+                &user.display_name,
+                grant.org_id,
+                AuthMethod::OAuth,
+                Some(client_id),
+            ),
+        )
+        .resource(format!("grant:{}", grant.id))
+        .resource(format!("jti:{}", self.jti))
+    }
+}
+
+/// The narrower of two stored scopes: what a token may carry when both the credential
+/// presented and the grant's current scope bound it. A scope that no longer parses
+/// counts as `read`, so a damaged row never widens access.
+pub(crate) fn scope_ceiling(presented: &str, granted: &str) -> McpScope {
+    let read = |s: &str| {
+        granted_mcp_scope(s)
+            .ok()
+            .flatten()
+            .unwrap_or(McpScope::Read)
+    };
+    read(presented).min(read(granted))
+}
+
 impl AuthorizationServer {
+    /// The user tokens are about to be issued to. At the token endpoint a disabled or
+    /// deleted account makes the grant unusable: `invalid_grant`, not `access_denied`.
+    pub(crate) async fn token_holder(&self, user_id: Uuid) -> Result<User, OAuthError> {
+        self.active_user(user_id)
+            .await
+            .map_err(|_| OAuthError::invalid_grant("the account is disabled or no longer exists"))
+    }
+
     pub(crate) async fn issue_tokens(
         &self,
         grant: &OAuthGrant,

@@ -11,12 +11,11 @@
 //! spent the token; the checks that do not (syntax) come first.
 
 use super::events::{self, OAuthEvent};
-use super::issue::Family;
+use super::issue::{Family, scope_ceiling};
 use super::params::given;
 use super::{AuthorizationServer, OAuthError, RequestContext, TokenParams, TokenResponse};
-use assay_auth::scope::{McpScope, ScopeRequest, granted_mcp_scope};
+use assay_auth::scope::ScopeRequest;
 use assay_auth::secrets::{SecretHash, SecretKind};
-use assay_core::actor::AuthMethod;
 use assay_core::oauth::RefreshRedemption;
 
 impl AuthorizationServer {
@@ -55,19 +54,11 @@ impl AuthorizationServer {
                 let (org, user) = grant
                     .map(|g| (g.org_id, g.user_id))
                     .unwrap_or((uuid::Uuid::nil(), uuid::Uuid::nil()));
-                let name = self.user_name(user).await;
-                let event = OAuthEvent::new(
-                    events::REFRESH_REUSE_DETECTED,
-                    org,
-                    events::user_actor(user, &name, org, AuthMethod::OAuth, Some(client_id)),
-                )
-                .resource(format!("grant:{}", token.grant_id))
-                .resource(format!("refresh-family:{}", token.family_id))
-                .denied(if revoked {
-                    "a used refresh token was presented again; its grant and tokens are revoked"
-                } else {
-                    "a used refresh token was presented again; its grant was already revoked"
-                });
+                let actor = self.credential_owner(user, org, client_id).await;
+                let event = OAuthEvent::new(events::REFRESH_REUSE_DETECTED, org, actor)
+                    .resource(format!("grant:{}", token.grant_id))
+                    .resource(format!("refresh-family:{}", token.family_id))
+                    .presented_again("a used refresh token", revoked);
                 self.record_refusal(ctx, event).await;
                 return Err(invalid_refresh());
             }
@@ -84,19 +75,8 @@ impl AuthorizationServer {
             ));
         }
         let grant = self.live_grant(token.grant_id).await?;
-        let user = self.active_user(grant.user_id).await.map_err(|_| {
-            OAuthError::invalid_grant("the account is disabled or no longer exists")
-        })?;
-        let ceiling = [&token.scope, &grant.scope]
-            .into_iter()
-            .map(|s| {
-                granted_mcp_scope(s)
-                    .ok()
-                    .flatten()
-                    .unwrap_or(McpScope::Read)
-            })
-            .min()
-            .unwrap_or(McpScope::Read);
+        let user = self.token_holder(grant.user_id).await?;
+        let ceiling = scope_ceiling(&token.scope, &grant.scope);
         let scope = match requested {
             Some(r) if r > ceiling => {
                 return Err(OAuthError::invalid_scope(format!(
@@ -117,31 +97,12 @@ impl AuthorizationServer {
                 },
             )
             .await?;
-        let event = OAuthEvent::new(
-            events::TOKEN_REFRESHED,
-            grant.org_id,
-            events::user_actor(
-                user.id,
-                &user.display_name,
-                grant.org_id,
-                AuthMethod::OAuth,
-                Some(client_id),
-            ),
-        )
-        .resource(format!("grant:{}", grant.id))
-        .resource(format!("jti:{}", issued.jti))
-        .resource(format!("refresh-family:{}", issued.family_id))
-        .reason(format!("scope {}", issued.response.scope));
+        let event = issued
+            .event(events::TOKEN_REFRESHED, &grant, &user, client_id)
+            .resource(format!("refresh-family:{}", issued.family_id))
+            .reason(format!("scope {}", issued.response.scope));
         self.record(ctx, event).await?;
         Ok(issued.response)
-    }
-
-    /// A user's display name for an event, or "" when unknown.
-    pub(crate) async fn user_name(&self, user_id: uuid::Uuid) -> String {
-        match self.store.find_user(user_id).await {
-            Ok(Some(user)) => user.display_name,
-            _ => String::new(),
-        }
     }
 }
 

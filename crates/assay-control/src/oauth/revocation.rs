@@ -14,7 +14,6 @@ use super::events::{self, OAuthEvent};
 use super::{AuthorizationServer, OAuthError, RequestContext, ip_key};
 use crate::jwt_auth::LEEWAY;
 use assay_auth::secrets::{SecretHash, SecretKind, TokenKind, kind_of};
-use assay_core::actor::AuthMethod;
 use assay_core::oauth::RefreshRedemption;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -75,14 +74,10 @@ impl AuthorizationServer {
         let (org, user) = grant
             .map(|g| (g.org_id, g.user_id))
             .unwrap_or((Uuid::nil(), Uuid::nil()));
-        let name = self.user_name(user).await;
-        let mut event = OAuthEvent::new(
-            events::TOKEN_REVOKED,
-            org,
-            events::user_actor(user, &name, org, AuthMethod::OAuth, Some(&found.client_id)),
-        )
-        .resource(format!("grant:{}", found.grant_id))
-        .reason("refresh token: the grant and all its tokens are revoked");
+        let actor = self.credential_owner(user, org, &found.client_id).await;
+        let mut event = OAuthEvent::new(events::TOKEN_REVOKED, org, actor)
+            .resource(format!("grant:{}", found.grant_id))
+            .reason("refresh token: the grant and all its tokens are revoked");
         if client_id.is_some_and(|c| c != found.client_id) {
             event = event.reason("refresh token presented by another client_id: the grant and all its tokens are revoked");
         }
@@ -122,15 +117,11 @@ impl AuthorizationServer {
             Err(_) => None,
         };
         let org = grant.map(|g| g.org_id).unwrap_or(Uuid::nil());
-        let name = self.user_name(user).await;
-        let mut event = OAuthEvent::new(
-            events::TOKEN_REVOKED,
-            org,
-            events::user_actor(user, &name, org, AuthMethod::OAuth, Some(&claims.client_id)),
-        )
-        .resource(format!("grant:{}", claims.gid))
-        .resource(format!("jti:{}", claims.jti))
-        .reason("access token denied until it expires");
+        let actor = self.credential_owner(user, org, &claims.client_id).await;
+        let mut event = OAuthEvent::new(events::TOKEN_REVOKED, org, actor)
+            .resource(format!("grant:{}", claims.gid))
+            .resource(format!("jti:{}", claims.jti))
+            .reason("access token denied until it expires");
         if client_id.is_some_and(|c| c != claims.client_id) {
             event = event
                 .reason("access token presented by another client_id: denied until it expires");

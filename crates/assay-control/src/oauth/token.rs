@@ -14,7 +14,6 @@ use assay_auth::metadata::DEVICE_CODE_GRANT_TYPE;
 use assay_auth::pkce::{self, PkceError};
 use assay_auth::scope::granted_mcp_scope;
 use assay_auth::secrets::{SecretHash, SecretKind};
-use assay_core::actor::AuthMethod;
 use assay_core::oauth::{CodeRedemption, OAuthGrant};
 
 impl AuthorizationServer {
@@ -94,25 +93,13 @@ impl AuthorizationServer {
                 let revoked = self
                     .revoke_grant(code.grant_id, "authorization code replayed")
                     .await?;
-                let name = self.user_name(code.user_id).await;
-                let event = OAuthEvent::new(
-                    events::CODE_REPLAYED,
-                    code.org_id,
-                    events::user_actor(
-                        code.user_id,
-                        &name,
-                        code.org_id,
-                        AuthMethod::OAuth,
-                        Some(client_id),
-                    ),
-                )
-                .resource(format!("grant:{}", code.grant_id))
-                .resource(format!("client:{}", code.client_id))
-                .denied(if revoked {
-                    "an authorization code was presented again; its grant and tokens are revoked"
-                } else {
-                    "an authorization code was presented again; its grant was already revoked"
-                });
+                let actor = self
+                    .credential_owner(code.user_id, code.org_id, client_id)
+                    .await;
+                let event = OAuthEvent::new(events::CODE_REPLAYED, code.org_id, actor)
+                    .resource(format!("grant:{}", code.grant_id))
+                    .resource(format!("client:{}", code.client_id))
+                    .presented_again("an authorization code", revoked);
                 self.record_refusal(ctx, event).await;
                 return Err(invalid_code());
             }
@@ -143,31 +130,18 @@ impl AuthorizationServer {
             Err(e) => return Err(OAuthError::invalid_grant(e.to_string())),
         }
         let grant = self.live_grant(found.grant_id).await?;
-        let user = self.active_user(grant.user_id).await.map_err(|_| {
-            OAuthError::invalid_grant("the account is disabled or no longer exists")
-        })?;
+        let user = self.token_holder(grant.user_id).await?;
         let scope = granted_mcp_scope(&found.scope)
             .ok()
             .flatten()
             .ok_or_else(OAuthError::server_error)?;
         let issued = self.issue_tokens(&grant, scope, Family::New).await?;
-        let event = OAuthEvent::new(
-            events::TOKEN_ISSUED,
-            grant.org_id,
-            events::user_actor(
-                user.id,
-                &user.display_name,
-                grant.org_id,
-                AuthMethod::OAuth,
-                Some(client_id),
-            ),
-        )
-        .resource(format!("grant:{}", grant.id))
-        .resource(format!("jti:{}", issued.jti))
-        .reason(format!(
-            "authorization_code; scope {}",
-            issued.response.scope
-        ));
+        let event = issued
+            .event(events::TOKEN_ISSUED, &grant, &user, client_id)
+            .reason(format!(
+                "authorization_code; scope {}",
+                issued.response.scope
+            ));
         self.record(ctx, event).await?;
         Ok(issued.response)
     }

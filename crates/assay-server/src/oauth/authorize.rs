@@ -18,6 +18,7 @@ use super::session::{self, LoginFailure, checked_form, csrf_token, password_logi
 use super::{OAuthState, csrf, request_context};
 use assay_auth::metadata::AUTHORIZATION_PATH;
 use assay_auth::scope::McpScope;
+use assay_control::oauth::RequestContext;
 use assay_control::oauth::{
     AuthorizeParams, AuthorizeRejection, AuthorizeRequest, BrowserSession, ConsentDecision,
 };
@@ -37,22 +38,64 @@ pub(crate) const REQUEST_PARAMS: [&str; 8] = [
     "resource",
 ];
 
-pub(crate) fn params_of(form: &Form) -> AuthorizeParams {
+fn params_of(form: &Form) -> AuthorizeParams {
     AuthorizeParams::from_pairs(form.only(&REQUEST_PARAMS))
+}
+
+/// Validates the authorization request `form` carries (the query of a `GET`, the fields
+/// of a page's `POST`); a refused one comes back as its answer, a page or a redirect.
+pub(crate) async fn begin(
+    st: &OAuthState,
+    form: &Form,
+    ctx: &RequestContext,
+) -> Result<AuthorizeRequest, Response> {
+    st.server
+        .begin_authorization(&params_of(form), ctx)
+        .await
+        .map_err(rejected)
+}
+
+/// The user's answer on a consent page: `action` is `approve` or `deny`, and an approval
+/// names the access granted (`granted_scope`).
+pub(crate) fn consent_decision(
+    action: &str,
+    form: &Form,
+) -> Result<ConsentDecision, NoScopeChosen> {
+    if action == "deny" {
+        return Ok(ConsentDecision::Deny);
+    }
+    granted_scope(form).map(|scope| ConsentDecision::Approve { scope })
+}
+
+/// The access chosen on a consent form.
+pub(crate) fn granted_scope(form: &Form) -> Result<McpScope, NoScopeChosen> {
+    form.get("granted_scope")
+        .and_then(McpScope::from_token)
+        .ok_or(NoScopeChosen)
+}
+
+/// A consent form approved without naming the access to grant: a 400 page asking to
+/// choose.
+pub(crate) struct NoScopeChosen;
+
+impl IntoResponse for NoScopeChosen {
+    fn into_response(self) -> Response {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "Choose the access to grant",
+            "The form did not say which access to grant. Go back and choose one.",
+        )
+    }
 }
 
 /// `GET /oauth/authorize`.
 pub(crate) async fn show(State(st): State<OAuthState>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
-    let query = Form::parse(parts.uri.query().unwrap_or_default().as_bytes());
+    let query = Form::query(&parts.uri);
     let ctx = request_context(&parts);
-    let request = match st
-        .server
-        .begin_authorization(&params_of(&query), &ctx)
-        .await
-    {
+    let request = match begin(&st, &query, &ctx).await {
         Ok(r) => r,
-        Err(rejection) => return rejected(rejection),
+        Err(res) => return res,
     };
     let Some(user) = session::current(&st, &parts.headers).await else {
         return login_page(&st, &parts.headers, &query, &request, None);
@@ -76,9 +119,9 @@ pub(crate) async fn submit(State(st): State<OAuthState>, req: Request) -> Respon
         Err(res) => return res,
     };
     let ctx = request_context(&parts);
-    let request = match st.server.begin_authorization(&params_of(&form), &ctx).await {
+    let request = match begin(&st, &form, &ctx).await {
         Ok(r) => r,
-        Err(rejection) => return rejected(rejection),
+        Err(res) => return res,
     };
     let back_here = resume_url(&st, &form);
     match form.get("action") {
@@ -91,19 +134,9 @@ pub(crate) async fn submit(State(st): State<OAuthState>, req: Request) -> Respon
             let Some(user) = session::current(&st, &parts.headers).await else {
                 return see_other(&back_here, Vec::new());
             };
-            let decision = if action == "deny" {
-                ConsentDecision::Deny
-            } else {
-                match form.get("granted_scope").and_then(McpScope::from_token) {
-                    Some(scope) => ConsentDecision::Approve { scope },
-                    None => {
-                        return error_page(
-                            StatusCode::BAD_REQUEST,
-                            "Choose the access to grant",
-                            "The form did not say which access to grant. Go back and choose one.",
-                        );
-                    }
-                }
+            let decision = match consent_decision(action, &form) {
+                Ok(d) => d,
+                Err(e) => return e.into_response(),
             };
             match st.server.decide(&user, &request, decision, &ctx).await {
                 Ok(location) => see_other(&location, Vec::new()),

@@ -7,13 +7,13 @@
 //! `GET` (with `?user_code=` or `?result=`), except a failed login or an unknown code,
 //! which show their form again with the error.
 
+use super::authorize::consent_decision;
 use super::form::{Form, read_form};
 use super::pages::{self, ClientFacts, ConsentPage, DeviceEntryPage, LoginPage, MessagePage};
 use super::responses::{JsonError, Page, error_page, json, see_other};
 use super::session::{self, LoginFailure, checked_form, csrf_token, password_login};
 use super::{OAuthState, csrf, request_context};
-use assay_auth::scope::McpScope;
-use assay_control::oauth::{ConsentDecision, DEVICE_VERIFICATION_PATH};
+use assay_control::oauth::DEVICE_VERIFICATION_PATH;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -47,7 +47,7 @@ pub(crate) async fn authorize(State(st): State<OAuthState>, req: Request) -> Res
 /// `GET /oauth/device/verify[?user_code=…][?result=approved|denied]`.
 pub(crate) async fn show(State(st): State<OAuthState>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
-    let query = Form::parse(parts.uri.query().unwrap_or_default().as_bytes());
+    let query = Form::query(&parts.uri);
     let code = query.get("user_code").unwrap_or_default();
     let Some(user) = session::current(&st, &parts.headers).await else {
         return login_page(&st, &parts.headers, code, None);
@@ -93,19 +93,9 @@ pub(crate) async fn submit(State(st): State<OAuthState>, req: Request) -> Respon
             let Some(user) = session::current(&st, &parts.headers).await else {
                 return see_other(&back_here, Vec::new());
             };
-            let decision = if action == "deny" {
-                ConsentDecision::Deny
-            } else {
-                match form.get("granted_scope").and_then(McpScope::from_token) {
-                    Some(scope) => ConsentDecision::Approve { scope },
-                    None => {
-                        return error_page(
-                            StatusCode::BAD_REQUEST,
-                            "Choose the access to grant",
-                            "The form did not say which access to grant. Go back and choose one.",
-                        );
-                    }
-                }
+            let decision = match consent_decision(action, &form) {
+                Ok(d) => d,
+                Err(e) => return e.into_response(),
             };
             match st.server.device_decide(&user, code, decision, &ctx).await {
                 Ok(()) => {

@@ -4,7 +4,7 @@
 //! parameters must not appear more than once).
 
 use axum::body::Body;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Uri, header};
 
 /// Largest form body read: an authorization request (redirect URI ≤ 2000 characters, a
 /// URL client id, state) plus login fields fits many times over.
@@ -42,6 +42,11 @@ impl Form {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         )
+    }
+
+    /// A request's query string (none: an empty form).
+    pub(crate) fn query(uri: &Uri) -> Self {
+        Self::parse(uri.query().unwrap_or_default().as_bytes())
     }
 
     /// Every pair, in order, empty values included (the control plane's parameter

@@ -68,7 +68,13 @@ pub(crate) fn layout(title: &str, body: &str) -> String {
     )
 }
 
-pub(crate) fn hidden_inputs(out: &mut String, hidden: Hidden<'_>) {
+/// Opens a POST form to `action` carrying `hidden` through.
+fn form_start(out: &mut String, action: &str, hidden: Hidden<'_>) {
+    let _ = write!(out, "<form method=\"post\" action=\"{}\">", escape(action));
+    hidden_inputs(out, hidden);
+}
+
+fn hidden_inputs(out: &mut String, hidden: Hidden<'_>) {
     for (name, value) in hidden {
         let _ = write!(
             out,
@@ -112,12 +118,7 @@ pub(crate) fn login(page: &LoginPage<'_>) -> String {
         );
     }
     error_box(&mut body, page.error);
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"{}\">",
-        escape(page.action)
-    );
-    hidden_inputs(&mut body, page.hidden);
+    form_start(&mut body, page.action, page.hidden);
     let _ = write!(
         body,
         "<input type=\"hidden\" name=\"action\" value=\"login\">\
@@ -140,7 +141,7 @@ pub(crate) fn login(page: &LoginPage<'_>) -> String {
 }
 
 /// What each scope lets a client do, in the user's words.
-pub(crate) fn scope_meaning(scope: McpScope) -> &'static str {
+fn scope_meaning(scope: McpScope) -> &'static str {
     match scope {
         McpScope::Read => "see workflows, templates, executions, logs and artifacts",
         McpScope::Run => "also start and abort executions",
@@ -149,6 +150,44 @@ pub(crate) fn scope_meaning(scope: McpScope) -> &'static str {
 }
 
 /// The client as the consent page shows it.
+/// What every consent page shows after the facts about the client: the warning for a
+/// client that only returns to loopback, then the opened form with the scope choices —
+/// every scope up to the requested one, which is checked (the user may grant less). The
+/// caller closes the form with its own buttons.
+pub(crate) fn consent_form_start(
+    out: &mut String,
+    localhost_only: bool,
+    action: &str,
+    hidden: Hidden<'_>,
+    requested: McpScope,
+) {
+    if localhost_only {
+        out.push_str(
+            "<p class=\"warning\">This client only returns to <strong>this computer</strong> \
+             (localhost). Any program running on your computer could claim this name: \
+             allow it only if you just started the sign-in from an app you trust.</p>",
+        );
+    }
+    form_start(out, action, hidden);
+    out.push_str("<fieldset><legend>Access to grant (you may grant less than asked)</legend>");
+    for scope in McpScope::ALL.into_iter().filter(|s| *s <= requested) {
+        let id = format!("scope-{}", &scope.as_str()[4..]);
+        let checked = if scope == requested { " checked" } else { "" };
+        let _ = write!(
+            out,
+            "<div class=\"scope\"><input type=\"radio\" id=\"{id}\" name=\"granted_scope\" \
+             value=\"{value}\"{checked}><label for=\"{id}\"><code>{value}</code> — {meaning}\
+             </label></div>",
+            value = scope.as_str(),
+            meaning = scope_meaning(scope),
+        );
+    }
+    out.push_str(
+        "<p class=\"muted\">Your role still limits what the client can do in each \
+         environment.</p></fieldset>",
+    );
+}
+
 pub(crate) struct ClientFacts<'a> {
     pub name: &'a str,
     pub client_id: &'a str,
@@ -225,39 +264,12 @@ pub(crate) fn consent(page: &ConsentPage<'_>) -> String {
         escape(page.user_name),
         escape(page.user_email)
     );
-    if c.localhost_only {
-        body.push_str(
-            "<p class=\"warning\">This client only returns to <strong>this computer</strong> \
-             (localhost). Any program running on your computer could claim this name: \
-             allow it only if you just started the sign-in from an app you trust.</p>",
-        );
-    }
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"{}\">",
-        escape(page.action)
-    );
-    hidden_inputs(&mut body, page.hidden);
-    body.push_str("<fieldset><legend>Access to grant (you may grant less than asked)</legend>");
-    for scope in McpScope::ALL.into_iter().filter(|s| *s <= page.requested) {
-        let id = format!("scope-{}", &scope.as_str()[4..]);
-        let checked = if scope == page.requested {
-            " checked"
-        } else {
-            ""
-        };
-        let _ = write!(
-            body,
-            "<div class=\"scope\"><input type=\"radio\" id=\"{id}\" name=\"granted_scope\" \
-             value=\"{value}\"{checked}><label for=\"{id}\"><code>{value}</code> — {meaning}\
-             </label></div>",
-            value = scope.as_str(),
-            meaning = scope_meaning(scope),
-        );
-    }
-    body.push_str(
-        "<p class=\"muted\">Your role still limits what the client can do in each \
-         environment.</p></fieldset>",
+    consent_form_start(
+        &mut body,
+        c.localhost_only,
+        page.action,
+        page.hidden,
+        page.requested,
     );
     // Every grant comes with a refresh token (MCP clients expect one).
     body.push_str(
@@ -286,12 +298,7 @@ pub(crate) fn device_entry(page: &DeviceEntryPage<'_>) -> String {
         "<h1>Connect a device</h1><p>Enter the code your device or terminal shows.</p>",
     );
     error_box(&mut body, page.error);
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"{}\">",
-        escape(page.action)
-    );
-    hidden_inputs(&mut body, page.hidden);
+    form_start(&mut body, page.action, page.hidden);
     let _ = write!(
         body,
         "<input type=\"hidden\" name=\"action\" value=\"enter\">\
@@ -331,12 +338,7 @@ pub(crate) fn message(page: &MessagePage<'_>) -> String {
         let _ = write!(body, "<p class=\"muted\">{}</p>", escape(detail));
     }
     if let Some(form) = &page.form {
-        let _ = write!(
-            body,
-            "<form method=\"post\" action=\"{}\">",
-            escape(form.action)
-        );
-        hidden_inputs(&mut body, form.hidden);
+        form_start(&mut body, form.action, form.hidden);
         let _ = write!(
             body,
             "<button type=\"submit\">{}</button></form>",
