@@ -27,36 +27,28 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/mod.rs"]
+mod support;
+
 use assay_control::{AuditMode, ControlPlaneConfig, LocalControlPlane};
 use assay_core::actor::ClientInfo;
-use assay_core::execution::{ExecutionStatus, RunRequest};
-use assay_core::identity::{ApiTokenKind, NewApiToken};
-use assay_core::ports::{Clock, ControlPlane, Store, SystemClock};
-use assay_core::tenancy::{DEFAULT_AUDIT_RETENTION_DAYS, Environment, Organization};
-use assay_core::{Actor, EnvRef, Level, Principal};
-use assay_exec::{FsExecutionFiles, LocalExecutor, LocalExecutorConfig};
+use assay_core::{Actor, EnvRef};
 use assay_mcp::{AssayMcp, AssayMcpConfig, McpCaller, McpHttpConfig, streamable_http_service};
 use assay_server::mcp::MCP_PATH;
-use assay_server::{AppState, ServerConfig};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use support::{
+    ENV, Load, ORG, Stats, Timing, WORKFLOWS, check_once, install_crypto, measure, ms, plane, seed,
+    serve_app, tenant, tool_call,
+};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
-const WORKFLOWS: usize = 50;
-const PROTOCOL: &str = "2025-11-25";
-const ORG: &str = "bench";
-const ENV: &str = "dev";
 const ECHO_TEXT: &str = "hello-assay";
 
 struct Settings {
-    clients: usize,
-    measure: Duration,
-    warmup: Duration,
-    rounds: usize,
+    timing: Timing,
     /// `ASSAY_BENCH_ONLY=echo,list_workflows`: measure only cases whose name contains one of these
     /// (for profiling one path); every case is still checked once.
     only: Vec<String>,
@@ -65,23 +57,10 @@ struct Settings {
     breakdown: bool,
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 impl Settings {
     fn from_env() -> Self {
-        let quick = std::env::args().any(|a| a == "--quick")
-            || std::env::var("ASSAY_BENCH_QUICK").is_ok_and(|v| v == "1");
-        let (secs, warmup_ms, rounds) = if quick { (1, 200, 1) } else { (5, 1000, 3) };
         Self {
-            clients: env_u64("ASSAY_BENCH_CLIENTS", 16).max(1) as usize,
-            measure: Duration::from_secs(env_u64("ASSAY_BENCH_SECS", secs).max(1)),
-            warmup: Duration::from_millis(env_u64("ASSAY_BENCH_WARMUP_MS", warmup_ms)),
-            rounds: env_u64("ASSAY_BENCH_ROUNDS", rounds).max(1) as usize,
+            timing: Timing::from_env(),
             only: std::env::var("ASSAY_BENCH_ONLY")
                 .unwrap_or_default()
                 .split(',')
@@ -115,11 +94,17 @@ struct Case {
     sent: AtomicU64,
 }
 
-struct Stats {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-    count: usize,
+impl Case {
+    fn load(&self) -> Load<'_> {
+        Load {
+            name: self.name,
+            url: &self.url,
+            bearer: self.bearer.as_deref(),
+            body: &self.body,
+            expect: self.expect,
+            sent: &self.sent,
+        }
+    }
 }
 
 fn main() {
@@ -131,61 +116,13 @@ fn main() {
     rt.block_on(run(settings));
 }
 
-fn tool_call(tool: &str, arguments: Value) -> Bytes {
-    Bytes::from(
-        serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": tool, "arguments": arguments}}))
-        .unwrap(),
-    )
-}
-
-async fn plane(
-    dir: &std::path::Path,
-    store: Arc<dyn Store>,
-    audit: AuditMode,
-) -> Arc<LocalControlPlane> {
-    let data_dir = dir.join(format!("data-{audit:?}"));
-    let files = Arc::new(FsExecutionFiles::new(data_dir.clone()));
-    let executor = Arc::new(LocalExecutor::new(
-        LocalExecutorConfig {
-            data_dir,
-            ..LocalExecutorConfig::default()
-        },
-        files.clone(),
-    ));
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    LocalControlPlane::start(
-        ControlPlaneConfig {
-            audit,
-            ..ControlPlaneConfig::default()
-        },
-        store,
-        executor,
-        files,
-        clock,
-    )
-    .await
-    .unwrap()
-}
-
 /// `assay_server::router` over `plane` (its own API-token authenticator) on a fresh
 /// loopback port, as `assay server` serves it; returns the base URL.
 async fn full_stack(plane: &Arc<LocalControlPlane>, stop: &CancellationToken) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = ServerConfig::new(url::Url::parse(&format!("{base}/")).unwrap());
-    config.shutdown = stop.clone();
-    let router = assay_server::router(AppState {
-        control: plane.clone(),
-        auth: plane.authenticator(),
-        ready: Arc::new(|| Box::pin(async { true })),
-        config,
-    });
-    tokio::spawn(assay_server::serve(
-        listener,
-        router,
-        stop.clone().cancelled_owned(),
-    ));
+    let public_url = url::Url::parse(&format!("{base}/")).unwrap();
+    serve_app(listener, plane, public_url, stop);
     base
 }
 
@@ -202,88 +139,50 @@ async fn serve(router: axum::Router, stop: &CancellationToken) -> String {
     format!("http://{addr}")
 }
 
-async fn run(settings: Settings) {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+/// The default control-plane configuration, with `audit`. Both planes share the store,
+/// so they must share one key-encryption key to open each other's sealed signing keys.
+fn audit_config(audit: AuditMode) -> ControlPlaneConfig {
+    static KEK: std::sync::OnceLock<assay_auth::key_seal::KeyEncryptionKey> =
+        std::sync::OnceLock::new();
+    let kek =
+        KEK.get_or_init(|| assay_auth::key_seal::KeyEncryptionKey::generate().expect("OS random"));
+    ControlPlaneConfig {
+        audit,
+        key_encryption_key: Some(kek.clone()),
+        ..ControlPlaneConfig::default()
     }
+}
+
+async fn run(settings: Settings) {
+    install_crypto();
     println!(
         "MCP tools/call over loopback HTTP: {} clients, {} s measured after {} ms warm-up per case, {} round(s), best round reported",
-        settings.clients,
-        settings.measure.as_secs(),
-        settings.warmup.as_millis(),
-        settings.rounds
+        settings.timing.clients,
+        settings.timing.measure.as_secs(),
+        settings.timing.warmup.as_millis(),
+        settings.timing.rounds
     );
     println!("setting up: SQLite store, {WORKFLOWS} workflows, one finished execution …");
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        assay_store::SqliteStore::open(&dir.path().join("bench.db"))
-            .await
-            .unwrap(),
-    );
-    let now = time::OffsetDateTime::now_utc();
-    let org = Organization {
-        id: Uuid::now_v7(),
-        slug: ORG.into(),
-        name: ORG.into(),
-        audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
-        created_at: now,
-    };
-    store.insert_org(&org).await.unwrap();
-    store
-        .insert_env(&Environment {
-            id: Uuid::now_v7(),
-            org_id: org.id,
-            slug: ENV.into(),
-            name: ENV.into(),
-            created_at: now,
-        })
-        .await
-        .unwrap();
-
-    let audited = plane(dir.path(), store.clone(), AuditMode::On).await;
-    let system = Actor::new(Principal::system(org.id), ClientInfo::default());
-    let env = EnvRef::new(ORG, ENV);
-    for i in 0..WORKFLOWS {
-        let yaml = format!(
-            "kind: TestWorkflow\nmetadata:\n  name: wf-{i:03}\n  labels:\n    team: t{}\nspec:\n  steps:\n  - name: main\n    shell: echo {i}\n",
-            i % 5
-        );
-        audited.create_workflow(&system, &env, &yaml).await.unwrap();
-    }
-    let started = audited
-        .run_workflow(&system, &env, "wf-000", &RunRequest::default())
-        .await
-        .unwrap();
-    let execution = audited
-        .wait_for_execution(
-            &system,
-            &env,
-            &started.id.to_string(),
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    assert_eq!(execution.status, ExecutionStatus::Passed, "{execution:?}");
-    // A member token that may read this one environment: what an agent would hold.
-    let created = audited
-        .create_api_token(
-            &system,
-            ORG,
-            &NewApiToken {
-                name: "bench-agent".into(),
-                description: String::new(),
-                kind: ApiTokenKind::Member,
-                grants: [(ENV.to_owned(), Level::Read)].into(),
-                expires_in_days: None,
-                never_expires: false,
-            },
-        )
-        .await
-        .unwrap();
-    let (secret, token_id) = (created.secret, created.token.id.to_string());
+    let (store, org, _) = tenant(dir.path()).await;
+    let audited = plane(
+        dir.path(),
+        "data-On",
+        store.clone(),
+        audit_config(AuditMode::On),
+    )
+    .await;
+    let seeded = seed(&audited, &org).await;
+    let (secret, token_id) = (seeded.api_token, seeded.token_id);
 
     // Started only now, so its recovery and dispatcher never see a live execution.
-    let unaudited = plane(dir.path(), store.clone(), AuditMode::OffForBenchmarks).await;
+    let unaudited = plane(
+        dir.path(),
+        "data-OffForBenchmarks",
+        store.clone(),
+        audit_config(AuditMode::OffForBenchmarks),
+    )
+    .await;
     let stop = CancellationToken::new();
 
     // a. the product's whole app
@@ -304,7 +203,7 @@ async fn run(settings: Settings) {
                 ..ClientInfo::default()
             },
         ),
-        env: env.clone(),
+        env: EnvRef::new(ORG, ENV),
     };
     let off_service = streamable_http_service(
         AssayMcp::new(unaudited.clone(), AssayMcpConfig::default()),
@@ -325,7 +224,7 @@ async fn run(settings: Settings) {
     let list = tool_call("list_workflows", json!({"pageSize": WORKFLOWS}));
     let info = tool_call(
         "get_execution_info",
-        json!({"executionId": execution.id.to_string()}),
+        json!({"executionId": seeded.execution_id}),
     );
     let case = |name, url: String, bearer: Option<&str>, body: &Bytes, expect| Case {
         name,
@@ -406,19 +305,19 @@ async fn run(settings: Settings) {
         ));
     }
     for c in &cases {
-        check_once(c).await;
+        check_once(&c.load()).await;
     }
 
     let mut best: Vec<Option<Stats>> = cases.iter().map(|_| None).collect();
-    for round in 1..=settings.rounds {
+    for round in 1..=settings.timing.rounds {
         for (i, c) in cases.iter().enumerate() {
             if !settings.selects(c.name) {
                 continue;
             }
-            let s = measure(c, &settings).await;
+            let s = measure(&c.load(), &settings.timing).await;
             println!(
                 "round {round}/{}: {:<42} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
-                settings.rounds,
+                settings.timing.rounds,
                 c.name,
                 s.rps,
                 ms(s.p50),
@@ -477,117 +376,4 @@ async fn run(settings: Settings) {
     stop.cancel();
     audited.shutdown().await;
     unaudited.shutdown().await;
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn client(bearer: Option<&str>) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::ACCEPT,
-        "application/json, text/event-stream".parse().unwrap(),
-    );
-    headers.insert(
-        reqwest::header::CONTENT_TYPE,
-        "application/json".parse().unwrap(),
-    );
-    headers.insert("mcp-protocol-version", PROTOCOL.parse().unwrap());
-    if let Some(token) = bearer {
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {token}").parse().unwrap(),
-        );
-    }
-    reqwest::Client::builder()
-        .no_proxy()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
-/// One request, its answer read as JSON-RPC in full: fails loudly on a wrong setup
-/// before anything is measured.
-async fn check_once(case: &Case) {
-    let res = client(case.bearer.as_deref())
-        .post(&case.url)
-        .body(case.body.clone())
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let content_type = res.headers().get("content-type").cloned();
-    let body = res.text().await.unwrap();
-    assert_eq!(status, 200, "{}: {body}", case.name);
-    assert_eq!(
-        content_type.as_ref().and_then(|v| v.to_str().ok()),
-        Some("application/json"),
-        "{}",
-        case.name
-    );
-    let message: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(message["id"], 1, "{}: {body}", case.name);
-    assert_ne!(message["result"]["isError"], true, "{}: {body}", case.name);
-    assert!(body.contains(case.expect), "{}: {body}", case.name);
-    case.sent.fetch_add(1, Ordering::Relaxed);
-}
-
-/// `settings.clients` tasks, each with its own client (one keep-alive connection), loop
-/// for the warm-up and then the measured window; requests completed inside the window
-/// count.
-async fn measure(case: &Case, settings: &Settings) -> Stats {
-    let start = Instant::now();
-    let window_start = start + settings.warmup;
-    let window_end = window_start + settings.measure;
-    let workers: Vec<_> = (0..settings.clients)
-        .map(|_| {
-            let http = client(case.bearer.as_deref());
-            let (url, body, expect) = (case.url.clone(), case.body.clone(), case.expect);
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut answered = 0u64;
-                loop {
-                    let sent = Instant::now();
-                    let res = http.post(&url).body(body.clone()).send().await.unwrap();
-                    let status = res.status();
-                    let answer = res.bytes().await.unwrap();
-                    let done = Instant::now();
-                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
-                    assert!(
-                        contains(&answer, expect.as_bytes())
-                            && !contains(&answer, b"\"isError\":true"),
-                        "{}",
-                        String::from_utf8_lossy(&answer)
-                    );
-                    answered += 1;
-                    if done >= window_end {
-                        break;
-                    }
-                    if done >= window_start {
-                        latencies.push(done - sent);
-                    }
-                }
-                (latencies, answered)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for w in workers {
-        let (latencies, answered) = w.await.unwrap();
-        all.extend(latencies);
-        case.sent.fetch_add(answered, Ordering::Relaxed);
-    }
-    all.sort();
-    let at = |p: f64| all[((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1];
-    Stats {
-        rps: all.len() as f64 / settings.measure.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
-        count: all.len(),
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
