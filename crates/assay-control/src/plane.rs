@@ -233,8 +233,10 @@ impl Drop for LocalControlPlane {
 }
 
 /// The configured KEK, or one for this process only (with a warning: what it seals cannot
-/// be opened after a restart).
+/// be opened after a restart). Every plane of the process gets the same one, so planes
+/// sharing a store (benchmarks, tests) open each other's sealed keys.
 fn key_encryption_key(config: &ControlPlaneConfig) -> Result<KeyEncryptionKey> {
+    static PROCESS_KEK: std::sync::OnceLock<KeyEncryptionKey> = std::sync::OnceLock::new();
     if let Some(kek) = &config.key_encryption_key {
         return Ok(kek.clone());
     }
@@ -242,5 +244,10 @@ fn key_encryption_key(config: &ControlPlaneConfig) -> Result<KeyEncryptionKey> {
         "no key-encryption key configured: the signing keys are sealed with a key that lives \
          in this process only and cannot be opened after a restart"
     );
-    KeyEncryptionKey::generate().map_err(|e| Error::Internal(format!("key-encryption key: {e}")))
+    if let Some(kek) = PROCESS_KEK.get() {
+        return Ok(kek.clone());
+    }
+    let kek = KeyEncryptionKey::generate()
+        .map_err(|e| Error::Internal(format!("key-encryption key: {e}")))?;
+    Ok(PROCESS_KEK.get_or_init(|| kek).clone())
 }

@@ -139,16 +139,10 @@ async fn serve(router: axum::Router, stop: &CancellationToken) -> String {
     format!("http://{addr}")
 }
 
-/// The default control-plane configuration, with `audit`. Both planes share the store,
-/// so they must share one key-encryption key to open each other's sealed signing keys.
+/// The default control-plane configuration, with `audit`.
 fn audit_config(audit: AuditMode) -> ControlPlaneConfig {
-    static KEK: std::sync::OnceLock<assay_auth::key_seal::KeyEncryptionKey> =
-        std::sync::OnceLock::new();
-    let kek =
-        KEK.get_or_init(|| assay_auth::key_seal::KeyEncryptionKey::generate().expect("OS random"));
     ControlPlaneConfig {
         audit,
-        key_encryption_key: Some(kek.clone()),
         ..ControlPlaneConfig::default()
     }
 }
