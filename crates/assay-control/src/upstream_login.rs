@@ -208,17 +208,12 @@ impl UpstreamLogins {
         &self,
         provider_id: &str,
     ) -> Result<String, UpstreamLoginError> {
-        let provider = self.find(provider_id)?;
-        let callback = self
-            .callback_url(provider_id)
-            .ok_or(UpstreamLoginError::NotConfigured)?;
-        // `begin` is the one place that knows the endpoint; its fresh state, nonce and
-        // verifier are dropped unused.
-        let start = provider
-            .begin(&callback)
+        let endpoint = self
+            .find(provider_id)?
+            .authorization_endpoint()
             .await
             .map_err(UpstreamLoginError::ProviderUnavailable)?;
-        Ok(start.authorization_url.origin().ascii_serialization())
+        Ok(endpoint.origin().ascii_serialization())
     }
 
     /// Starts a login at `provider_id` for `request` (validated by

@@ -74,6 +74,10 @@ impl GitHubFlow {
         })
     }
 
+    pub fn authorization_endpoint(&self) -> &Url {
+        &self.authorize
+    }
+
     pub fn authorization_url(&self, settings: &ProviderSettings, pending: &PendingLogin) -> Url {
         let mut url = self.authorize.clone();
         url.query_pairs_mut()

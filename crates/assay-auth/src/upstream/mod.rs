@@ -244,6 +244,15 @@ impl UpstreamProvider {
         &self.settings
     }
 
+    /// The provider's authorization endpoint (OIDC: from cached discovery), without
+    /// starting a login: what a page's `form-action` must allow.
+    pub async fn authorization_endpoint(&self) -> Result<Url, UpstreamError> {
+        match &self.flow {
+            Flow::Oidc(flow) => flow.authorization_endpoint(&self.http).await,
+            Flow::GitHub(flow) => Ok(flow.authorization_endpoint().clone()),
+        }
+    }
+
     /// The upstream authorization URL for a new login, with fresh `state`, PKCE
     /// verifier and (OIDC) `nonce`. `redirect_uri` is Assay's callback for this
     /// provider, exactly as registered at the provider.

@@ -37,14 +37,22 @@ impl OidcFlow {
         }
     }
 
+    pub async fn authorization_endpoint(&self, http: &UpstreamHttp) -> Result<Url, UpstreamError> {
+        Ok(self
+            .discovery
+            .get(http)
+            .await?
+            .authorization_endpoint
+            .clone())
+    }
+
     pub async fn authorization_url(
         &self,
         http: &UpstreamHttp,
         settings: &ProviderSettings,
         pending: &PendingLogin,
     ) -> Result<Url, UpstreamError> {
-        let metadata = self.discovery.get(http).await?;
-        let mut url = metadata.authorization_endpoint.clone();
+        let mut url = self.authorization_endpoint(http).await?;
         let challenge = pkce::s256_challenge(&pending.code_verifier);
         {
             let mut query = url.query_pairs_mut();
