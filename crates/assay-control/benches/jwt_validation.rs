@@ -11,13 +11,13 @@
 //!   `aud`, time claims. No store.
 //! - JWT through the authenticator: `authenticate_for_resource` as the MCP endpoint calls
 //!   it: the JWS, then the store (revocation, organization, user, membership, and whatever
-//!   grant-liveness check validation does) on a SQLite file.
+//!   grant- and session-liveness checks validation does) on a SQLite file.
 //! - API token through the authenticator: `authenticate` with an `assay_…` token — the
 //!   checksum, the SHA-256 of the secret and the token cache (hit after the first call).
 //!
-//! The token is minted with the plane's own key ring under a real grant (client and grant
-//! rows in the store), so every check validation makes passes the same way it does for a
-//! token from `/oauth/token`.
+//! The token is minted with the plane's own key ring under a real grant and sign-in
+//! session (client, grant and refresh-token rows in the store), so every check validation
+//! makes passes the same way it does for a token from `/oauth/token`.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -27,7 +27,7 @@ use assay_auth::scope::McpScope;
 use assay_control::{ControlPlaneConfig, LocalControlPlane};
 use assay_core::actor::{AuthMethod, ClientInfo};
 use assay_core::identity::{ApiTokenKind, Membership, NewApiToken, OrgRole, User};
-use assay_core::oauth::{OAuthClient, OAuthClientKind, OAuthGrant};
+use assay_core::oauth::{OAuthClient, OAuthClientKind, OAuthGrant, RefreshToken};
 use assay_core::ports::{Clock, ControlPlane, Store, SystemClock};
 use assay_core::tenancy::{DEFAULT_AUDIT_RETENTION_DAYS, Environment, Organization};
 use assay_core::{Actor, Level, Principal};
@@ -168,9 +168,28 @@ async fn run(iters: u64, rounds: u64) {
         })
         .await
         .unwrap();
+    // The sign-in session (refresh-token family) the token names in `sid`.
+    let family_id = Uuid::now_v7();
+    store
+        .insert_refresh_token(&RefreshToken {
+            token_hash: format!("{:0>64}", family_id.simple()),
+            family_id,
+            grant_id: grant.id,
+            client_id: CLIENT_ID.into(),
+            resource: resource.clone(),
+            scope: "mcp:read".into(),
+            created_at: now,
+            expires_at: now + time::Duration::days(30),
+            idle_expires_at: now + time::Duration::days(7),
+            used_at: None,
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
     let ring = plane.key_ring();
     let subject = user.id.to_string();
     let grant_id = grant.id.to_string();
+    let session_id = family_id.to_string();
     let (jwt, _) = ring
         .issue(
             &public.issuer(),
@@ -181,6 +200,7 @@ async fn run(iters: u64, rounds: u64) {
                 scope: McpScope::Read,
                 lifetime: Duration::from_secs(3600),
                 grant_id: &grant_id,
+                session_id: Some(&session_id),
             },
             now,
         )
@@ -214,7 +234,7 @@ async fn run(iters: u64, rounds: u64) {
         .authenticate_for_resource(&jwt, &client, Some(ORG), Some(&resource))
         .await
         .unwrap();
-    assert_eq!(by_jwt.auth_method, AuthMethod::OAuth);
+    assert_eq!(by_jwt.auth_method, AuthMethod::CliLogin);
     assert_eq!(by_jwt.id, user.id);
     assert_eq!(by_jwt.credential_id.as_deref(), Some(CLIENT_ID));
     let by_token = auth

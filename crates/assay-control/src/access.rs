@@ -128,7 +128,7 @@ pub(crate) async fn authorize_org(
             }
             true
         }
-        Requirement::Env(_) => {
+        Requirement::Env(_) | Requirement::Caller => {
             return Err(Error::internal(format!(
                 "{:?} is not an organization operation",
                 call.operation

@@ -19,7 +19,7 @@ use assay_core::actor::Actor;
 use assay_core::audit::{ActorActivity, AuditEvent, AuditFilter, AuditSettings, AuditVerifyReport};
 use assay_core::execution::*;
 use assay_core::identity::{
-    ApiTokenInfo, CreatedApiToken, MemberInfo, MemberUpdate, NewApiToken, NewMember,
+    ApiTokenInfo, CreatedApiToken, Identity, MemberInfo, MemberUpdate, NewApiToken, NewMember,
 };
 use assay_core::oauth::GrantInfo;
 use assay_core::page::{Page, PageRequest};
@@ -640,6 +640,10 @@ impl ControlPlane for LocalControlPlane {
         }
         .await;
         self.commit(call, result).await
+    }
+
+    async fn whoami(&self, actor: &Actor) -> Result<Identity> {
+        self.whoami_audited(actor).await
     }
 
     /// The export's own event is committed first (durable before anything is returned);

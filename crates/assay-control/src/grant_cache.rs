@@ -1,11 +1,14 @@
-//! A short-lived cache of OAuth grant liveness for the access-token validator
-//! (`jwt_auth`): a token's `gid` must name a live grant of its user and client, and
-//! looking that up on every request would cost a query per MCP call.
+//! A short-lived cache of OAuth grant and sign-in session liveness for the access-token
+//! validator (`jwt_auth`): a token's `gid` must name a live grant of its user and client,
+//! and its `sid` a live refresh-token family (one login), and looking those up on every
+//! request would cost queries per MCP call.
 //!
 //! Staleness bound: an entry lives `OAuthConfig::grant_check_ttl` (2 s by default). A
-//! grant revoked through this process (token revocation, refresh reuse, code replay,
-//! disabling or removing a member) is forgotten at once, so its tokens stop here
-//! immediately; a grant revoked through another replica stops them here within the TTL.
+//! grant or session revoked through this process (token revocation, refresh reuse, code
+//! replay, disabling or removing a member) is forgotten at once, so its tokens stop here
+//! immediately; one revoked through another replica stops them here within the TTL.
+//! Revoking a grant ends its sessions in the store too, so a session entry still cached
+//! live after its grant was revoked lets nothing through: the grant check refuses first.
 
 use crate::ttl_map::TtlMap;
 use std::time::Duration;
@@ -24,12 +27,16 @@ pub(crate) struct GrantState {
 
 pub(crate) struct GrantCache {
     map: TtlMap<Uuid, GrantState>,
+    /// Refresh-token family ID → (that ID, live); the ID is in the value so a
+    /// revocation can forget it with `forget_where`, which also voids fills in flight.
+    sessions: TtlMap<Uuid, (Uuid, bool)>,
 }
 
 impl GrantCache {
     pub(crate) fn new(ttl: Duration) -> Self {
         Self {
             map: TtlMap::new(CAPACITY, ttl),
+            sessions: TtlMap::new(CAPACITY, ttl),
         }
     }
 
@@ -55,6 +62,26 @@ impl GrantCache {
     /// After a user's grants were revoked (disabled, removed from an organization).
     pub(crate) fn forget_user(&self, user_id: Uuid) {
         self.map.forget_where(|s| s.user_id == user_id);
+    }
+
+    /// Whether the refresh-token family is live, if known.
+    pub(crate) fn session(&self, family_id: Uuid) -> Option<bool> {
+        self.sessions.get(&family_id).map(|(_, live)| live)
+    }
+
+    /// Take before reading the store for a session fill.
+    pub(crate) fn session_generation(&self) -> u64 {
+        self.sessions.generation()
+    }
+
+    pub(crate) fn insert_session(&self, family_id: Uuid, live: bool, generation: u64) {
+        self.sessions
+            .insert(family_id, (family_id, live), generation);
+    }
+
+    /// After a refresh-token family (one login) was revoked.
+    pub(crate) fn forget_session(&self, family_id: Uuid) {
+        self.sessions.forget_where(|(id, _)| *id == family_id);
     }
 }
 
@@ -91,5 +118,29 @@ mod tests {
         cache.forget(g3);
         cache.insert(g3, state(g3, bob), before);
         assert!(cache.get(g3).is_none());
+    }
+
+    #[test]
+    fn forgetting_a_session_drops_it_and_voids_fills_in_flight() {
+        let cache = GrantCache::new(Duration::from_secs(60));
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(cache.session(a), None);
+        for f in [a, b] {
+            cache.insert_session(f, true, cache.session_generation());
+        }
+        assert_eq!(cache.session(a), Some(true));
+        let before = cache.session_generation();
+        cache.forget_session(a);
+        assert_eq!(cache.session(a), None);
+        assert_eq!(cache.session(b), Some(true));
+        cache.insert_session(a, true, before);
+        assert_eq!(cache.session(a), None);
+        // Sessions and grants are separate: forgetting one leaves the other.
+        cache.insert(a, state(a, Uuid::now_v7()), cache.generation());
+        cache.forget_session(a);
+        assert!(cache.get(a).is_some());
+        cache.insert_session(a, false, cache.session_generation());
+        cache.forget(a);
+        assert_eq!(cache.session(a), Some(false));
     }
 }

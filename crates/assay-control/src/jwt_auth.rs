@@ -5,19 +5,34 @@
 //! ring, `typ` at+jwt, no `jku`/`x5u`/… header, signature, `iss` exact, `aud` one of the
 //! addressed MCP endpoint's resource and the base resource, `exp`/`nbf`/`iat` with
 //! [`LEEWAY`]); then the scope; then the store: `jti` not denied, the grant named by
-//! `gid` live and of this user and client, the addressed organization exists, the user
-//! exists, is not disabled and is a member of it.
+//! `gid` live and of this user and client, the session named by `sid` (when present)
+//! live, the user exists and is not disabled, and — when the request addresses an
+//! organization — that organization exists and the user is a member of it. Without an addressed organization (`GET /v1/me`, the one authenticated
+//! route outside `/v1/organizations/{org}`) the token yields an org-less principal
+//! ([`orgless_principal`]): organization ID nil and no environment, so every
+//! organization-scoped check of the control plane refuses it.
+//!
+//! Tokens of the first-party CLI client ([`CLI_CLIENT_ID`]) authenticate as
+//! `AuthMethod::CliLogin`, and their top scope (`mcp:write`) means "the user's own level"
+//! (`scope_cap` none), so an org admin who ran `assay login` can manage members, tokens and
+//! audit; a narrower CLI grant stays capped like any OAuth client's.
 //!
 //! Grant liveness goes through `grant_cache` (TTL `OAuthConfig::grant_check_ttl`, 2 s by
 //! default): a grant revoked through this process (revocation, refresh reuse, code
 //! replay, a member disabled or removed) ends its access tokens here at once; one
-//! revoked through another replica, within that TTL.
+//! revoked through another replica, within that TTL. The same holds for the sign-in
+//! session named by `sid` (the refresh-token family the token came from): logging one
+//! `assay login` out ends its access tokens, not those of the user's other logins under
+//! the same grant. Tokens without `sid` (signed before it existed) skip that check.
 
 use crate::grant_cache::{GrantCache, GrantState};
+use crate::oauth::CLI_CLIENT_ID;
 use assay_auth::jwt::{AccessTokenClaims, JwtError, KeyRing};
 use assay_auth::metadata::PublicBase;
+use assay_auth::scope::McpScope;
 use assay_core::actor::{Access, AuthMethod, Principal, PrincipalKind};
 use assay_core::identity::{Membership, OrgRole, User};
+use assay_core::permission::Level;
 use assay_core::ports::Store;
 use assay_core::{Result, Timestamp};
 use std::time::Duration;
@@ -28,10 +43,9 @@ pub const LEEWAY: Duration = Duration::from_secs(60);
 
 pub const NOT_CONFIGURED: &str =
     "this server accepts no OAuth access tokens: it has no public URL to be their issuer";
-pub const NO_ORGANIZATION: &str =
-    "an OAuth access token is valid only at an organization's endpoints";
 pub const REVOKED: &str = "the access token has been revoked";
 pub const GRANT_REVOKED: &str = "the grant of the access token has been revoked";
+pub const SESSION_ENDED: &str = "the sign-in session of the access token has ended";
 pub const NO_SCOPE: &str = "the access token grants no MCP scope";
 pub const UNKNOWN_USER: &str = "the user of the access token does not exist";
 pub const DISABLED_USER: &str = "the user of the access token is disabled";
@@ -133,31 +147,34 @@ pub(crate) async fn principal_for(
     if !grant_is_live(store, grants, claims).await? {
         return Ok(Err(fail(GRANT_REVOKED, None, None)));
     }
-    let Some(org) = org else {
-        return Ok(Err(fail(NO_ORGANIZATION, None, None)));
+    if !session_is_live(store, grants, claims).await? {
+        return Ok(Err(fail(SESSION_ENDED, None, None)));
+    }
+    let org = match org {
+        Some(org) => match store.find_org(org).await? {
+            Some(org) => Some(org),
+            None => return Ok(Err(fail(OTHER_ORGANIZATION, None, None))),
+        },
+        None => None,
     };
-    let Some(org) = store.find_org(org).await? else {
-        return Ok(Err(fail(OTHER_ORGANIZATION, None, None)));
-    };
+    let org_id = org.as_ref().map(|o| o.id);
     let user = match Uuid::parse_str(&claims.sub) {
         Ok(id) => store.find_user(id).await?,
         Err(_) => None,
     };
     let Some(user) = user else {
-        return Ok(Err(fail(UNKNOWN_USER, Some(org.id), None)));
+        return Ok(Err(fail(UNKNOWN_USER, org_id, None)));
     };
     if user.disabled {
-        return Ok(Err(fail(DISABLED_USER, Some(org.id), Some(&user))));
+        return Ok(Err(fail(DISABLED_USER, org_id, Some(&user))));
     }
+    let Some(org) = org else {
+        return Ok(Ok(orgless_principal(&user, scope, &claims.client_id)));
+    };
     let Some(membership) = store.find_membership(org.id, user.id).await? else {
         return Ok(Err(fail(OTHER_ORGANIZATION, Some(org.id), Some(&user))));
     };
-    Ok(Ok(principal(
-        &user,
-        &membership,
-        scope.level(),
-        &claims.client_id,
-    )))
+    Ok(Ok(principal(&user, &membership, scope, &claims.client_id)))
 }
 
 /// Whether `gid` names a live grant of the token's user and client (cached briefly).
@@ -197,28 +214,95 @@ async fn grant_is_live(
     Ok(state.live && same_user && state.client_id == claims.client_id)
 }
 
-/// A user acting through an OAuth client: their role in the organization, capped by the
-/// token's scope.
-pub(crate) fn principal(
-    user: &User,
-    membership: &Membership,
-    scope: assay_core::permission::Level,
-    client_id: &str,
-) -> Principal {
-    let access = match membership.role {
+/// Whether `sid` names a live refresh-token family (cached briefly). A token without
+/// `sid` was signed before the claim existed: only its grant binds it.
+async fn session_is_live(
+    store: &dyn Store,
+    grants: &GrantCache,
+    claims: &AccessTokenClaims,
+) -> Result<bool> {
+    let Some(sid) = claims.sid.as_deref() else {
+        return Ok(true);
+    };
+    let Ok(family_id) = Uuid::parse_str(sid) else {
+        return Ok(false);
+    };
+    if let Some(live) = grants.session(family_id) {
+        return Ok(live);
+    }
+    let generation = grants.session_generation();
+    let live = store.is_refresh_family_live(family_id).await?;
+    grants.insert_session(family_id, live, generation);
+    Ok(live)
+}
+
+/// What a membership lets its user do: owners and admins administer every environment,
+/// members reach the environments granted to them.
+pub(crate) fn membership_access(membership: &Membership) -> Access {
+    match membership.role {
         OrgRole::Owner | OrgRole::Admin => Access::OrgAdmin,
         OrgRole::Member => Access::PerEnvironment {
             grants: membership.grants.clone(),
         },
-    };
+    }
+}
+
+/// How a token of `client_id` authenticates: the first-party CLI logs in, every other
+/// client is an OAuth client.
+pub(crate) fn auth_method(client_id: &str) -> AuthMethod {
+    if client_id == CLI_CLIENT_ID {
+        AuthMethod::CliLogin
+    } else {
+        AuthMethod::OAuth
+    }
+}
+
+/// The level a token's scope caps the user at. For the CLI the top scope is the user's
+/// own level (no cap): `assay login` stands for the user at a terminal, including org
+/// admin work that no MCP scope names; a narrower CLI grant stays capped. Every other
+/// client is capped by its scope.
+pub(crate) fn scope_cap(scope: McpScope, client_id: &str) -> Option<Level> {
+    if client_id == CLI_CLIENT_ID && scope == McpScope::Write {
+        None
+    } else {
+        Some(scope.level())
+    }
+}
+
+/// A user acting through an OAuth client (or the CLI): their role in the organization,
+/// capped by the token's scope.
+pub(crate) fn principal(
+    user: &User,
+    membership: &Membership,
+    scope: McpScope,
+    client_id: &str,
+) -> Principal {
     Principal {
         kind: PrincipalKind::User,
         id: user.id,
         display_name: user.display_name.clone(),
         org_id: membership.org_id,
-        access,
-        scope_cap: Some(scope),
-        auth_method: AuthMethod::OAuth,
+        access: membership_access(membership),
+        scope_cap: scope_cap(scope, client_id),
+        auth_method: auth_method(client_id),
+        credential_id: Some(client_id.to_owned()),
+    }
+}
+
+/// The user of a token at a route that addresses no organization (`GET /v1/me`): in no
+/// organization (ID nil) and with no environment, so it reaches nothing organization-
+/// scoped; the control plane looks the memberships up itself.
+pub(crate) fn orgless_principal(user: &User, scope: McpScope, client_id: &str) -> Principal {
+    Principal {
+        kind: PrincipalKind::User,
+        id: user.id,
+        display_name: user.display_name.clone(),
+        org_id: Uuid::nil(),
+        access: Access::PerEnvironment {
+            grants: Default::default(),
+        },
+        scope_cap: scope_cap(scope, client_id),
+        auth_method: auth_method(client_id),
         credential_id: Some(client_id.to_owned()),
     }
 }
@@ -238,7 +322,10 @@ pub(crate) fn failed_actor(failure: &JwtFailure, org_id: Uuid) -> Principal {
             grants: Default::default(),
         },
         scope_cap: None,
-        auth_method: AuthMethod::OAuth,
+        auth_method: failure
+            .client_id
+            .as_deref()
+            .map_or(AuthMethod::OAuth, auth_method),
         credential_id: failure.client_id.clone(),
     }
 }
@@ -248,8 +335,6 @@ pub(crate) fn failed_actor(failure: &JwtFailure, org_id: Uuid) -> Principal {
 mod tests {
     use super::*;
     use assay_auth::jwt::AccessTokenRequest;
-    use assay_auth::scope::McpScope;
-    use assay_core::Level;
     use std::collections::BTreeMap;
     use time::macros::datetime;
 
@@ -267,6 +352,7 @@ mod tests {
             scope: McpScope::Run,
             lifetime: Duration::from_secs(600),
             grant_id: "g",
+            session_id: None,
         };
         ring.issue("https://assay.example", &request, issued)
             .unwrap()
@@ -355,32 +441,101 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_principal_is_the_member_capped_by_the_scope() {
-        let env = Uuid::now_v7();
-        let user = User {
+    fn ada() -> User {
+        User {
             id: Uuid::now_v7(),
             email: "a@example.com".into(),
             display_name: "Ada".into(),
             password_hash: None,
             disabled: false,
             created_at: NOW,
-        };
+        }
+    }
+
+    #[test]
+    fn the_principal_is_the_member_capped_by_the_scope() {
+        let env = Uuid::now_v7();
+        let user = ada();
         let mut membership = Membership {
             org_id: Uuid::now_v7(),
             user_id: user.id,
             role: OrgRole::Owner,
             grants: BTreeMap::new(),
         };
-        let p = principal(&user, &membership, Level::Read, "client");
+        let p = principal(&user, &membership, McpScope::Read, "client");
         assert_eq!(p.kind, PrincipalKind::User);
         assert_eq!(p.auth_method, AuthMethod::OAuth);
         assert_eq!(p.credential_id.as_deref(), Some("client"));
         assert_eq!(p.level_in(membership.org_id, env), Some(Level::Read));
+        // Another client's top scope still caps an owner below admin.
+        let p = principal(&user, &membership, McpScope::Write, "client");
+        assert_eq!(p.scope_cap, Some(Level::Write));
+        assert_eq!(p.level_in(membership.org_id, env), Some(Level::Write));
         membership.role = OrgRole::Member;
         membership.grants.insert(env, Level::Run);
-        let p = principal(&user, &membership, Level::Write, "client");
+        let p = principal(&user, &membership, McpScope::Write, "client");
         assert_eq!(p.level_in(membership.org_id, env), Some(Level::Run));
         assert_eq!(p.level_in(membership.org_id, Uuid::now_v7()), None);
+    }
+
+    #[test]
+    fn the_cli_logs_in_with_the_users_own_level_at_its_top_scope() {
+        let env = Uuid::now_v7();
+        let user = ada();
+        let mut membership = Membership {
+            org_id: Uuid::now_v7(),
+            user_id: user.id,
+            role: OrgRole::Admin,
+            grants: BTreeMap::new(),
+        };
+        let p = principal(&user, &membership, McpScope::Write, CLI_CLIENT_ID);
+        assert_eq!(p.auth_method, AuthMethod::CliLogin);
+        assert_eq!(p.credential_id.as_deref(), Some("assay-cli"));
+        assert_eq!(p.scope_cap, None);
+        assert_eq!(p.level_in(membership.org_id, env), Some(Level::Admin));
+        // A narrower CLI grant stays capped.
+        for (scope, level) in [(McpScope::Read, Level::Read), (McpScope::Run, Level::Run)] {
+            let p = principal(&user, &membership, scope, CLI_CLIENT_ID);
+            assert_eq!(p.auth_method, AuthMethod::CliLogin);
+            assert_eq!(p.scope_cap, Some(level));
+            assert_eq!(p.level_in(membership.org_id, env), Some(level));
+        }
+        // No cap is still only the user's own level.
+        membership.role = OrgRole::Member;
+        membership.grants.insert(env, Level::Read);
+        let p = principal(&user, &membership, McpScope::Write, CLI_CLIENT_ID);
+        assert_eq!(p.level_in(membership.org_id, env), Some(Level::Read));
+    }
+
+    #[test]
+    fn an_orgless_principal_reaches_no_organization() {
+        let user = ada();
+        for client in ["client", CLI_CLIENT_ID] {
+            let p = orgless_principal(&user, McpScope::Write, client);
+            assert_eq!(p.org_id, Uuid::nil());
+            assert_eq!(p.id, user.id);
+            assert_eq!(p.level_in(Uuid::nil(), Uuid::nil()), None);
+            assert_eq!(p.level_in(Uuid::now_v7(), Uuid::now_v7()), None);
+            assert_eq!(p.auth_method, auth_method(client));
+        }
+    }
+
+    #[test]
+    fn refusals_of_cli_tokens_are_recorded_as_cli_logins() {
+        let mut failure = JwtFailure::new(REVOKED);
+        assert_eq!(
+            failed_actor(&failure, Uuid::nil()).auth_method,
+            AuthMethod::OAuth
+        );
+        failure.client_id = Some(CLI_CLIENT_ID.into());
+        assert_eq!(
+            failed_actor(&failure, Uuid::nil()).auth_method,
+            AuthMethod::CliLogin
+        );
+        failure.client_id = Some("https://client.example/oauth.json".into());
+        assert_eq!(
+            failed_actor(&failure, Uuid::nil()).auth_method,
+            AuthMethod::OAuth
+        );
     }
 }

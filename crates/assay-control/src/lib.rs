@@ -8,7 +8,7 @@
 //! over `audit_log` (the group-commit writer), `resources` (workflows and templates),
 //! `runs` (run, abort, tags), `insight` (health and metrics), `dispatcher` (queue and
 //! runner), `events` (live execution state), `recovery`, `retention` (workspaces, audit
-//! events), `members`, `api_tokens` (lifecycle), `grants` (a user's own OAuth grants), `audit_ops` (export, verify, activity,
+//! events), `members`, `api_tokens` (lifecycle), `grants` (a user's own OAuth grants), `whoami` (the caller's organizations and levels), `audit_ops` (export, verify, activity,
 //! settings), `auth` (bearer → principal) with `token_cache` and `token_usage`, and
 //! `jwt_auth` (OAuth access tokens) over `signing_keys` (the JWT key ring) and
 //! `grant_cache` (grant liveness), `oauth` (the OAuth 2.1 authorization server),
@@ -51,6 +51,7 @@ mod token_usage;
 pub mod tokens;
 mod ttl_map;
 pub mod upstream_login;
+mod whoami;
 
 pub use api_tokens::{MAX_TOKEN_DESCRIPTION_CHARS, MAX_TOKEN_EXPIRY_DAYS, MAX_TOKEN_NAME_CHARS};
 pub use audit_ops::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};

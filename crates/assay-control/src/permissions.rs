@@ -19,6 +19,9 @@ pub enum Requirement {
     /// A user acting for themselves (their own OAuth grants); every API token is refused,
     /// an admin token too: it acts for no user.
     User,
+    /// Any authenticated principal, in no particular organization: the operation shows the
+    /// caller only itself (`whoami`).
+    Caller,
 }
 
 /// One variant per `ControlPlane` method.
@@ -67,6 +70,7 @@ pub enum Operation {
     RevokeApiToken,
     ListMyGrants,
     RevokeMyGrant,
+    Whoami,
     ExportAudit,
     VerifyAudit,
     AuditActors,
@@ -115,6 +119,7 @@ impl Operation {
         Self::RevokeApiToken,
         Self::ListMyGrants,
         Self::RevokeMyGrant,
+        Self::Whoami,
         Self::ExportAudit,
         Self::VerifyAudit,
         Self::AuditActors,
@@ -141,6 +146,7 @@ impl Operation {
                 Requirement::Member
             }
             ListMyGrants | RevokeMyGrant => Requirement::User,
+            Whoami => Requirement::Caller,
         }
     }
 
@@ -148,7 +154,10 @@ impl Operation {
     pub fn required_level(self) -> Option<Level> {
         match self.requirement() {
             Requirement::Env(level) => Some(level),
-            Requirement::OrgAdmin | Requirement::Member | Requirement::User => None,
+            Requirement::OrgAdmin
+            | Requirement::Member
+            | Requirement::User
+            | Requirement::Caller => None,
         }
     }
 
@@ -195,6 +204,7 @@ impl Operation {
             RevokeApiToken => "token.revoked",
             ListMyGrants => "oauth.grant.list",
             RevokeMyGrant => "oauth.grant.revoked",
+            Whoami => "identity.whoami",
             ExportAudit => "audit.export",
             VerifyAudit => "audit.verify",
             AuditActors => "audit.actors",
@@ -254,6 +264,7 @@ mod tests {
             RevokeApiToken => "revoke_api_token",
             ListMyGrants => "list_my_grants",
             RevokeMyGrant => "revoke_my_grant",
+            Whoami => "whoami",
             ExportAudit => "export_audit",
             VerifyAudit => "verify_audit",
             AuditActors => "audit_actors",
@@ -288,7 +299,7 @@ mod tests {
     #[test]
     fn every_control_plane_method_has_exactly_one_operation() {
         let methods = control_plane_methods();
-        assert_eq!(methods.len(), 44, "methods found: {methods:?}");
+        assert_eq!(methods.len(), 45, "methods found: {methods:?}");
         let ops: BTreeSet<String> = Operation::ALL
             .iter()
             .map(|op| method(*op).to_string())
@@ -342,6 +353,7 @@ mod tests {
         assert_eq!(count(Requirement::OrgAdmin), 9);
         assert_eq!(count(Requirement::Member), 5);
         assert_eq!(count(Requirement::User), 2);
+        assert_eq!(count(Requirement::Caller), 1);
         assert_eq!(
             Operation::SetAuditSettings.requirement(),
             Requirement::OrgAdmin

@@ -208,3 +208,51 @@ pub struct MemberUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
 }
+
+/// Who the caller is and where it may act: the answer to `GET /v1/me` (`assay whoami`,
+/// and the organization/environment choice after `assay login`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// `user` or `api_token`.
+    pub kind: crate::actor::PrincipalKind,
+    /// The user ID or the API token ID.
+    pub id: Uuid,
+    pub display_name: String,
+    /// Users only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub auth_method: crate::actor::AuthMethod,
+    /// Every organization the caller may act in (an API token: its own), ordered by
+    /// organization ID.
+    pub memberships: Vec<IdentityMembership>,
+}
+
+/// The caller in one organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentityMembership {
+    pub organization: OrgSummary,
+    /// The user's role; `None` for API tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<OrgRole>,
+    /// The principal as it is in this organization (access, scope cap, method,
+    /// credential): what `assay mcp serve` acts as.
+    pub principal: crate::actor::Principal,
+    /// The environments the caller can reach, with its effective level (role capped by
+    /// the credential's scope), ordered by slug. Environments it cannot reach are absent.
+    pub environments: Vec<EnvironmentAccess>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgSummary {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentAccess {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub level: Level,
+}

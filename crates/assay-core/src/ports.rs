@@ -9,7 +9,7 @@ use crate::audit::{
 use crate::error::Result;
 use crate::execution::*;
 use crate::identity::{
-    ApiTokenInfo, ApiTokenRecord, CreatedApiToken, MemberInfo, MemberUpdate, Membership,
+    ApiTokenInfo, ApiTokenRecord, CreatedApiToken, Identity, MemberInfo, MemberUpdate, Membership,
     NewApiToken, NewMember, User,
 };
 use crate::oauth::GrantInfo;
@@ -71,6 +71,8 @@ pub trait Store: Send + Sync {
     /// `NotFound` if absent; `Conflict` if the email is taken by another user.
     async fn update_user(&self, user: &User) -> Result<()>;
     async fn list_memberships(&self, org_id: Uuid) -> Result<Vec<Membership>>;
+    /// Every organization the user belongs to, ordered by organization ID.
+    async fn list_memberships_of_user(&self, user_id: Uuid) -> Result<Vec<Membership>>;
     /// Returns whether a membership was removed.
     async fn delete_membership(&self, org_id: Uuid, user_id: Uuid) -> Result<bool>;
     /// Every token of the organization, newest first.
@@ -255,10 +257,17 @@ pub trait Store: Send + Sync {
         token_hash: &str,
         now: Timestamp,
     ) -> Result<Option<RefreshRedemption>>;
+    /// The token as stored, without using it (revocation must not make a later
+    /// presentation look like reuse).
+    async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>>;
     /// Revokes the family's unrevoked tokens; returns how many.
     async fn revoke_refresh_family(&self, family_id: Uuid, at: Timestamp) -> Result<u64>;
     /// Revokes the grant's unrevoked refresh tokens; returns how many.
     async fn revoke_refresh_tokens_of_grant(&self, grant_id: Uuid, at: Timestamp) -> Result<u64>;
+    /// Whether the family (one sign-in session) still has a token that is not revoked.
+    /// Revoking a family, its grant or its user's grants marks every token of it
+    /// revoked; rotation and expiry revoke nothing. `false` for an unknown family.
+    async fn is_refresh_family_live(&self, family_id: Uuid) -> Result<bool>;
     /// Denies an access token (by `jti`) until it would expire anyway. Idempotent.
     async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> Result<()>;
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool>;
@@ -590,6 +599,13 @@ pub trait ControlPlane: Send + Sync {
         env: &EnvRef,
     ) -> Result<BTreeMap<String, BTreeSet<String>>>;
     async fn list_runners(&self, actor: &Actor, env: &EnvRef) -> Result<Vec<RunnerInfo>>;
+
+    // --- the caller ----------------------------------------------------------------
+    /// Who the actor is and, per organization it belongs to, its role, principal and the
+    /// environments it can reach with their levels. A user authenticated by a JWT sees
+    /// every organization they are a member of; an API token, its own. Audited as
+    /// `identity.whoami` in each listed organization's chain.
+    async fn whoami(&self, actor: &Actor) -> Result<Identity>;
 
     // --- organization: members (org admins) -----------------------------------------
     // `org` is an organization ID or slug. An organization the actor does not belong to

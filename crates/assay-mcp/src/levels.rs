@@ -70,8 +70,13 @@ pub fn listing_level(principal: &Principal, env: &EnvRef) -> Option<Level> {
             Access::PerEnvironment { grants } => grants.values().copied().max(),
         }
     }?;
+    // `assay login` tokens are OAuth access tokens of the CLI client: the same rule.
+    let user_token = matches!(
+        principal.auth_method,
+        AuthMethod::OAuth | AuthMethod::CliLogin
+    );
     Some(match principal.scope_cap {
-        Some(_) if principal.auth_method == AuthMethod::OAuth => role.min(Level::Write),
+        Some(_) if user_token => role.min(Level::Write),
         Some(cap) => role.min(cap),
         None => role,
     })

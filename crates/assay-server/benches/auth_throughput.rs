@@ -169,6 +169,7 @@ async fn access_token(
                 // Outlives any run of this bench.
                 lifetime: Duration::from_secs(3600),
                 grant_id: &grant_id,
+                session_id: None,
             },
             now,
         )

@@ -7,8 +7,9 @@
 //! turns a bearer token into a `Principal` through the [`Authenticator`] port, builds an
 //! `Actor` and calls the [`ControlPlane`]; it never checks a role or writes an audit
 //! event itself (DESIGN.md §1). Every route is declared once, in [`routes::ROUTES`]:
-//! environment routes (workflows, executions, …) and organization routes (members, API
-//! tokens, audit export/verify/settings).
+//! environment routes (workflows, executions, …), organization routes (members, API
+//! tokens, audit export/verify/settings) and `GET /v1/me`. [`serve`] runs it on plain TCP,
+//! [`serve_tls`] over HTTPS ([`tls`]).
 
 mod audit_csv;
 mod auth;
@@ -25,6 +26,7 @@ pub mod problem;
 pub mod routes;
 #[cfg(test)]
 mod test_support;
+pub mod tls;
 
 use assay_core::ports::{Authenticator, ControlPlane};
 use axum::Router;
@@ -215,6 +217,32 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
+    serve_on(listener, router, shutdown).await
+}
+
+/// [`serve`] over TLS (see [`tls`]): the same router, shutdown and `ConnectInfo`, each
+/// connection served once its handshake (in its own task) has completed.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // `TCP_NODELAY` is set before the handshake; the tap itself is what lets axum give
+    // handlers `ConnectInfo<SocketAddr>` for a listener of ours.
+    let listener = tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
+    serve_on(listener, router, shutdown).await
+}
+
+async fn serve_on<L>(
+    listener: L,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     let stopping = tokio_util::sync::CancellationToken::new();
     let signal = {
         let stopping = stopping.clone();

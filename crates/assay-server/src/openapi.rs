@@ -214,7 +214,7 @@ pub fn document(routes: &[Route], server_url: &url::Url) -> Value {
         "info": {
             "title": "Assay REST API",
             "version": "1",
-            "description": "Test-orchestration control plane. Errors are RFC 9457 problem+json; x-assay-permission names what each operation needs: an environment level (read, run, write), org-admin (organization owner/admin users and admin API tokens), or authenticated (any principal of the organization; the server decides per call).",
+            "description": "Test-orchestration control plane. Errors are RFC 9457 problem+json; x-assay-permission names what each operation needs: an environment level (read, run, write), org-admin (organization owner/admin users and admin API tokens), or authenticated (any principal of the organization — for /v1/me, any principal at all; the server decides per call).",
         },
         "servers": [{"url": server_url.as_str().trim_end_matches('/')}],
         "security": [{"bearer": []}],
@@ -540,6 +540,8 @@ fn identity_schemas() -> Value {
     });
     let role = json!({"type": "string", "enum": ["owner", "admin", "member"]});
     let token_kind = json!({"type": "string", "enum": ["admin", "member", "org-read"]});
+    let auth_method =
+        json!({"type": "string", "enum": ["api_token", "oauth", "cli_login", "session", "system"]});
     let list = |item: &str| {
         json!({
             "type": "object",
@@ -648,6 +650,62 @@ fn identity_schemas() -> Value {
             },
         },
         "GrantList": list("GrantInfo"),
+        "Identity": {
+            "type": "object",
+            "required": ["kind", "id", "display_name", "auth_method", "memberships"],
+            "properties": {
+                "kind": {"type": "string", "enum": ["user", "api_token"]},
+                "id": {"allOf": [uuid], "description": "The user ID or the API token ID."},
+                "display_name": {"type": "string"},
+                "email": {"type": "string", "description": "Users only."},
+                "auth_method": auth_method,
+                "memberships": {"type": "array", "items": schema_ref("IdentityMembership"), "description": "Every organization a user belongs to; an API token's own organization. Ordered by organization ID."},
+            },
+        },
+        "IdentityMembership": {
+            "type": "object",
+            "required": ["organization", "principal", "environments"],
+            "properties": {
+                "organization": {
+                    "type": "object",
+                    "required": ["id", "slug", "name"],
+                    "properties": {"id": uuid, "slug": {"type": "string"}, "name": {"type": "string"}},
+                },
+                "role": {"allOf": [role], "description": "Users only."},
+                "principal": {
+                    "type": "object",
+                    "description": "The caller as it acts in this organization.",
+                    "required": ["kind", "id", "display_name", "org_id", "access", "auth_method"],
+                    "properties": {
+                        "kind": {"type": "string", "enum": ["user", "api_token"]},
+                        "id": uuid,
+                        "display_name": {"type": "string"},
+                        "org_id": uuid,
+                        "access": {
+                            "type": "object",
+                            "required": ["kind"],
+                            "description": "org_admin: admin on every environment; read_all: read on every environment; per_environment: the listed levels (grants: environment ID → level).",
+                            "properties": {
+                                "kind": {"type": "string", "enum": ["org_admin", "read_all", "per_environment"]},
+                                "grants": {"type": "object", "additionalProperties": level},
+                            },
+                        },
+                        "scope_cap": {"allOf": [level], "description": "Upper bound from the credential (OAuth scope); absent: none."},
+                        "auth_method": auth_method,
+                        "credential_id": {"type": "string", "description": "The API token ID or the OAuth client ID."},
+                    },
+                },
+                "environments": {
+                    "type": "array",
+                    "description": "The environments the caller can reach, with its effective level, ordered by slug.",
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "slug", "name", "level"],
+                        "properties": {"id": uuid, "slug": {"type": "string"}, "name": {"type": "string"}, "level": level},
+                    },
+                },
+            },
+        },
         "AuditEvent": {
             "type": "object",
             "required": ["id", "time", "org_id", "actor", "client", "action", "resources", "outcome", "seq", "prev_hash", "hash"],

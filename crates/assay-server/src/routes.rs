@@ -5,12 +5,13 @@
 //!
 //! Environment routes live under [`ENV_BASE`] and need an environment level; organization
 //! routes (members, API tokens, audit) live under [`ORG_BASE`] and need organization admin
-//! rights or just an authenticated principal (the control plane decides per call).
+//! rights or just an authenticated principal (the control plane decides per call). One
+//! authenticated route lives outside both: [`ME`] (`GET /v1/me`), the caller itself.
 
 use crate::AppState;
 use crate::handlers::documents::{Templates, Workflows};
 use crate::handlers::{
-    artifacts, audit, documents, executions, grants, insight, members, system, tokens,
+    artifacts, audit, documents, executions, grants, insight, me, members, system, tokens,
 };
 use axum::Router;
 use axum::routing::{MethodFilter, MethodRouter, on};
@@ -73,8 +74,9 @@ pub enum Requires {
     Write,
     /// Organization admin: an owner or admin user, or an admin API token (members, audit).
     OrgAdmin,
-    /// Any authenticated principal of the organization; the control plane decides per
-    /// call (API tokens: anyone manages their own, admins manage all).
+    /// Any authenticated principal (of the organization, on organization routes); the
+    /// control plane decides per call (API tokens: anyone manages their own, admins
+    /// manage all; `GET /v1/me`: the caller sees only itself).
     Authenticated,
 }
 
@@ -198,6 +200,8 @@ macro_rules! org_path {
 pub const ENV_BASE: &str = "/v1/organizations/{org}/environments/{env}";
 /// Where every organization-scoped route lives (members, API tokens, audit).
 pub const ORG_BASE: &str = "/v1/organizations/{org}";
+/// The caller itself: the only authenticated route that names no organization.
+pub const ME: &str = "/v1/me";
 
 use ParamType::{Boolean, DateTime, Integer, StatusList, String as Str};
 
@@ -377,6 +381,22 @@ pub static ROUTES: &[Route] = &[
             schema: "OpenApi",
         },
         handler: |m| on(m, system::openapi),
+    },
+    // --- the caller -------------------------------------------------------------------
+    Route {
+        verb: Verb::Get,
+        path: ME,
+        operation_id: "whoami",
+        summary: "Who you are: per organization you belong to, your role, principal and the environments you can reach with your level.",
+        tag: "identity",
+        requires: Requires::Authenticated,
+        query: &[],
+        body: RequestBody::None,
+        reply: Reply::Json {
+            status: 200,
+            schema: "Identity",
+        },
+        handler: |m| on(m, me::whoami),
     },
     // --- workflows --------------------------------------------------------------------
     Route {
@@ -1080,7 +1100,7 @@ mod tests {
         );
         for r in ROUTES.iter().filter(|r| r.requires != Requires::Public) {
             assert!(
-                r.path.starts_with(ORG_BASE),
+                r.path.starts_with(ORG_BASE) || r.path == ME,
                 "{} is outside the base",
                 r.path
             );
@@ -1101,6 +1121,13 @@ mod tests {
                 );
             }
         }
+        // The caller itself: any principal, GET only.
+        let me: Vec<(Verb, Requires)> = ROUTES
+            .iter()
+            .filter(|r| r.path == ME)
+            .map(|r| (r.verb, r.requires))
+            .collect();
+        assert_eq!(me, [(Verb::Get, Requires::Authenticated)]);
         // Members and audit are for organization admins only.
         for r in ROUTES {
             if r.path.contains("/members") || r.path.contains("/audit/") {

@@ -277,6 +277,9 @@ impl ControlPlane for Nothing {
     ) -> Result<Vec<assay_core::oauth::GrantInfo>> {
         none()
     }
+    async fn whoami(&self, _: &Actor) -> Result<assay_core::identity::Identity> {
+        none()
+    }
     async fn revoke_my_grant(&self, _: &Actor, _: &str, _: uuid::Uuid) -> Result<()> {
         none()
     }

@@ -54,6 +54,12 @@ mod oauth_users;
 #[path = "http/grants.rs"]
 mod grants;
 
+#[path = "http/whoami.rs"]
+mod whoami;
+
+#[path = "http/tls.rs"]
+mod tls;
+
 #[path = "http/step_up.rs"]
 mod step_up;
 

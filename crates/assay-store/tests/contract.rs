@@ -50,6 +50,10 @@ fn main() {
             "memberships_list_delete",
             contract::identity::memberships_list_delete,
         )
+        .test(
+            "memberships_of_user",
+            contract::identity::memberships_of_user,
+        )
         .test("api_token_list_get", contract::identity::api_token_list_get)
         .test(
             "api_token_update_and_rotation",
@@ -192,6 +196,10 @@ fn main() {
         .test(
             "refresh_concurrent_use",
             contract::oauth::refresh_concurrent_use,
+        )
+        .test(
+            "refresh_family_liveness",
+            contract::oauth::refresh_family_liveness,
         )
         .test(
             "revoked_access_tokens",

@@ -18,9 +18,18 @@ pub struct ServerArgs {
     /// Address to listen on. Loopback by default: exposing Assay is an explicit choice.
     #[arg(long, env = "ASSAY_LISTEN", default_value = "127.0.0.1:7357")]
     pub listen: SocketAddr,
-    /// The URL clients use to reach this server (defaults to http://<listen>).
+    /// The URL clients use to reach this server (defaults to http://<listen>, or
+    /// https://<listen> with --tls-cert).
     #[arg(long, env = "ASSAY_PUBLIC_URL")]
     pub public_url: Option<url::Url>,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate first, then
+    /// any intermediates). Needs --tls-key. Without both, plain HTTP: put a TLS-terminating
+    /// proxy in front of any non-loopback --listen.
+    #[arg(long, env = "ASSAY_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1; unencrypted).
+    #[arg(long, env = "ASSAY_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Where the embedded database, workspaces, logs and artifacts live.
     #[arg(long, env = "ASSAY_DATA_DIR", default_value = ".assay")]
     pub data_dir: PathBuf,
@@ -96,6 +105,20 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// The TLS configuration from --tls-cert/--tls-key (both or neither), read and checked.
+    fn tls(&self) -> anyhow::Result<Option<Arc<assay_server::tls::TlsConfig>>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some(assay_server::tls::load_server_config(cert, key)?)),
+            (Some(_), None) => bail!(
+                "--tls-cert needs --tls-key (ASSAY_TLS_KEY): pass the certificate's private key too"
+            ),
+            (None, Some(_)) => {
+                bail!("--tls-key needs --tls-cert (ASSAY_TLS_CERT): pass the certificate too")
+            }
+        }
+    }
+
     /// The authorization server's tunables from the flags; the rest keep their defaults.
     fn oauth_config(&self) -> anyhow::Result<OAuthConfig> {
         const HOUR: u64 = 3600;
@@ -145,6 +168,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let oauth = args.oauth_config()?;
     // Read and checked before anything starts: a bad file names the provider and stops here.
     let sso_providers = crate::sso::load(&args.sso)?;
+    let tls = args.tls()?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}; pass --data-dir or ASSAY_DATA_DIR",
@@ -170,8 +194,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .context("cannot read the bound address")?;
     let public_url = match &args.public_url {
         Some(u) => u.clone(),
-        None => url::Url::parse(&format!("http://{bound}"))
-            .context("cannot derive the public URL from --listen; pass --public-url")?,
+        None => {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            url::Url::parse(&format!("{scheme}://{bound}"))
+                .context("cannot derive the public URL from --listen; pass --public-url")?
+        }
     };
     assay_server::check_public_url(&public_url)
         .map_err(|e| anyhow::anyhow!("--public-url: {e}; pass e.g. https://assay.example.com"))?;
@@ -243,16 +270,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }),
         config,
     };
-    tracing::info!(%bound, %public_url, data_dir = %data_dir.display(), "assay server listening");
+    tracing::info!(%bound, %public_url, tls = tls.is_some(), data_dir = %data_dir.display(), "assay server listening");
     announce(&public_url, bound, first_start.as_ref());
 
     let shutdown = async move {
         shutdown_signal().await;
         stopping.cancel();
     };
-    assay_server::serve(listener, assay_server::router(state), shutdown)
-        .await
-        .context("the HTTP server failed")?;
+    let router = assay_server::router(state);
+    match tls {
+        Some(tls) => assay_server::serve_tls(listener, tls, router, shutdown).await,
+        None => assay_server::serve(listener, router, shutdown).await,
+    }
+    .context("the HTTP server failed")?;
     control.shutdown().await;
     Ok(())
 }

@@ -48,6 +48,12 @@ pub struct AccessTokenClaims {
     /// The grant (consent) the token was issued under: revoking the grant ends the
     /// token before its `exp`, so validation checks the grant is still live.
     pub gid: String,
+    /// The sign-in session (refresh-token family) the token was issued from: revoking
+    /// that one session ends the token while other sessions of the grant go on.
+    /// Optional so that tokens signed before the claim existed still validate; they
+    /// are bound to their grant only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl AccessTokenClaims {
@@ -67,6 +73,9 @@ pub struct AccessTokenRequest<'a> {
     pub lifetime: Duration,
     /// The grant's ID (claim `gid`).
     pub grant_id: &'a str,
+    /// The refresh-token family's ID (claim `sid`); none only for tokens outside any
+    /// sign-in session.
+    pub session_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,6 +142,7 @@ impl KeyRing {
             nbf: None,
             jti: URL_SAFE_NO_PAD.encode(jti),
             gid: request.grant_id.to_owned(),
+            sid: request.session_id.map(str::to_owned),
         };
         let key = self.current();
         let mut header = Header::new(Algorithm::EdDSA);

@@ -22,6 +22,7 @@ fn request() -> AccessTokenRequest<'static> {
         scope: McpScope::Run,
         lifetime: HOUR,
         grant_id: "0190d1c2-0000-7000-8000-0000000000aa",
+        session_id: Some("0190d1c2-0000-7000-8000-0000000000bb"),
     }
 }
 
@@ -65,6 +66,10 @@ fn issue_then_validate() {
     assert_eq!(claims.iat, now().unix_timestamp());
     assert_eq!(claims.exp, now().unix_timestamp() + 3600);
     assert_eq!(URL_SAFE_NO_PAD.decode(&claims.jti).unwrap().len(), 16);
+    assert_eq!(
+        claims.sid.as_deref(),
+        Some("0190d1c2-0000-7000-8000-0000000000bb")
+    );
 
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.alg, Algorithm::EdDSA);
@@ -350,6 +355,30 @@ fn required_claims() {
             other => panic!("{missing}: {other:?}"),
         }
     }
+    // `sid` is optional: tokens signed before it existed still validate, without one.
+    let token = sign_raw(ring.current(), &header(&ring), &good_claims());
+    assert_eq!(validate(&ring, &token).unwrap().sid, None);
+    let mut claims = good_claims();
+    claims["sid"] = json!("s1");
+    let token = sign_raw(ring.current(), &header(&ring), &claims);
+    assert_eq!(validate(&ring, &token).unwrap().sid.as_deref(), Some("s1"));
+    // A token issued outside any session has no `sid` member at all.
+    let (token, claims) = ring
+        .issue(
+            ISS,
+            &AccessTokenRequest {
+                session_id: None,
+                ..request()
+            },
+            now(),
+        )
+        .unwrap();
+    assert_eq!(claims.sid, None);
+    let payload = URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1).unwrap())
+        .unwrap();
+    let payload: Value = serde_json::from_slice(&payload).unwrap();
+    assert!(payload.get("sid").is_none());
     let mut claims = good_claims();
     claims["exp"] = json!("tomorrow");
     let token = sign_raw(ring.current(), &header(&ring), &claims);

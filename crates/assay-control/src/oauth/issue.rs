@@ -1,7 +1,8 @@
 //! Minting what the token endpoint returns: a JWT access token bound to the grant's
-//! resource (audience), client, scope and grant ID (`gid`), and an opaque refresh token
-//! stored hashed. A refresh token is always issued (MCP clients refresh only when they
-//! got one); it belongs to a family (one per authorization) whose absolute lifetime is
+//! resource (audience), client, scope, grant ID (`gid`) and refresh-token family (`sid`,
+//! the sign-in session), and an opaque refresh token stored hashed. A refresh token is
+//! always issued (MCP clients refresh only when they got one); it belongs to a family
+//! (one per authorization: a code or device exchange) whose absolute lifetime is
 //! carried over on rotation.
 
 use super::events::{self, OAuthEvent};
@@ -90,6 +91,11 @@ impl AuthorizationServer {
         let now = self.now();
         let subject = grant.user_id.to_string();
         let grant_id = grant.id.to_string();
+        let (family_id, expires_at) = match family {
+            Family::New => (Uuid::now_v7(), after(now, self.config.refresh_absolute_ttl)),
+            Family::Continue { id, expires_at } => (id, expires_at),
+        };
+        let session_id = family_id.to_string();
         let ring = self.keys.ring();
         let (access_token, claims) = ring
             .issue(
@@ -101,6 +107,7 @@ impl AuthorizationServer {
                     scope,
                     lifetime: self.config.access_token_ttl,
                     grant_id: &grant_id,
+                    session_id: Some(&session_id),
                 },
                 now,
             )
@@ -108,10 +115,6 @@ impl AuthorizationServer {
                 tracing::error!(error = %e, "could not sign an access token");
                 OAuthError::server_error()
             })?;
-        let (family_id, expires_at) = match family {
-            Family::New => (Uuid::now_v7(), after(now, self.config.refresh_absolute_ttl)),
-            Family::Continue { id, expires_at } => (id, expires_at),
-        };
         let refresh = secrets::generate(SecretKind::RefreshToken).map_err(|e| {
             tracing::error!(error = %e, "could not generate a refresh token");
             OAuthError::server_error()

@@ -1,7 +1,13 @@
 //! RFC 7009 revocation, and revoking grants for the other modules.
 //!
-//! - A refresh token ends its whole grant: every refresh token of it and, through the
-//!   `gid` check, its live access tokens.
+//! - A refresh token of a third-party client ends its whole grant: every refresh token
+//!   of it and, through the `gid` check, its live access tokens.
+//! - A refresh token of the first-party CLI ([`CLI_CLIENT_ID`]) ends only its family:
+//!   one `assay login` (one machine), its refresh tokens and, through the `sid` check,
+//!   its access tokens. Every login of a user shares one grant (one per user, client and
+//!   resource), so ending the grant would log out every machine — and a re-login that
+//!   revokes its predecessor would end itself. Presented with another `client_id`, it
+//!   has leaked: the whole grant ends, as for any client.
 //! - An access token (a JWT this server signed) is denied by `jti` until it would expire.
 //! - Anything else — unknown, malformed, expired, another kind of secret — is answered
 //!   `Ok` as the RFC asks: revocation reveals nothing about a token.
@@ -11,10 +17,10 @@
 //! token presented by the wrong party has leaked and is better dead.
 
 use super::events::{self, OAuthEvent};
-use super::{AuthorizationServer, OAuthError, RequestContext, ip_key};
+use super::{AuthorizationServer, CLI_CLIENT_ID, OAuthError, RequestContext, ip_key};
 use crate::jwt_auth::LEEWAY;
 use assay_auth::secrets::{SecretHash, SecretKind, TokenKind, kind_of};
-use assay_core::oauth::RefreshRedemption;
+use assay_core::oauth::RefreshToken;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
@@ -52,18 +58,16 @@ impl AuthorizationServer {
         client_id: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<(), OAuthError> {
-        // There is no read-only lookup by hash; using the token is harmless here, since
-        // its grant is revoked next whatever state it was in.
+        // Looked up, not used: a later presentation of the very token revoked here is
+        // then "revoked" (invalid_grant), not a reuse that would end the whole grant —
+        // which matters when one login of several under a grant ends.
         let hash = SecretHash::of(token).to_hex();
-        let found = match self.store.use_refresh_token(&hash, self.now()).await? {
-            None => return Ok(()),
-            Some(
-                RefreshRedemption::First(t)
-                | RefreshRedemption::Reuse(t)
-                | RefreshRedemption::Revoked(t)
-                | RefreshRedemption::Expired(t),
-            ) => t,
+        let Some(found) = self.store.find_refresh_token(&hash).await? else {
+            return Ok(());
         };
+        if found.client_id == CLI_CLIENT_ID && client_id.is_none_or(|c| c == found.client_id) {
+            return self.end_login_session(&found, ctx).await;
+        }
         let revoked = self
             .revoke_grant(found.grant_id, "refresh token revoked by the client")
             .await?;
@@ -81,6 +85,37 @@ impl AuthorizationServer {
         if client_id.is_some_and(|c| c != found.client_id) {
             event = event.reason("refresh token presented by another client_id: the grant and all its tokens are revoked");
         }
+        self.record(ctx, event).await
+    }
+
+    /// Ends one CLI login: its refresh-token family, and through `sid` its access
+    /// tokens; the grant and the user's other logins go on.
+    async fn end_login_session(
+        &self,
+        found: &RefreshToken,
+        ctx: &RequestContext,
+    ) -> Result<(), OAuthError> {
+        let ended = self
+            .store
+            .revoke_refresh_family(found.family_id, self.now())
+            .await;
+        self.grants.forget_session(found.family_id);
+        if ended? == 0 {
+            // Ended before (logout twice, or its grant was revoked): nothing new to record.
+            return Ok(());
+        }
+        let grant = self.store.get_oauth_grant(found.grant_id).await?;
+        let (org, user) = grant
+            .map(|g| (g.org_id, g.user_id))
+            .unwrap_or((Uuid::nil(), Uuid::nil()));
+        let actor = self.credential_owner(user, org, &found.client_id).await;
+        let event = OAuthEvent::new(events::TOKEN_REVOKED, org, actor)
+            .resource(format!("grant:{}", found.grant_id))
+            .resource(format!("refresh-family:{}", found.family_id))
+            .reason(
+                "refresh token: the login session ended with its refresh and access tokens; \
+                 the grant and the user's other sessions are kept",
+            );
         self.record(ctx, event).await
     }
 

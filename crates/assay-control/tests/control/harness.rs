@@ -209,6 +209,9 @@ impl Store for SwitchableAudit {
     async fn list_memberships(&self, org_id: Uuid) -> Result<Vec<Membership>> {
         self.inner.list_memberships(org_id).await
     }
+    async fn list_memberships_of_user(&self, user_id: Uuid) -> Result<Vec<Membership>> {
+        self.inner.list_memberships_of_user(user_id).await
+    }
     async fn delete_membership(&self, org_id: Uuid, user_id: Uuid) -> Result<bool> {
         self.inner.delete_membership(org_id, user_id).await
     }
@@ -368,6 +371,14 @@ impl Store for SwitchableAudit {
 
     async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> Result<()> {
         self.inner.revoke_access_token(jti, expires_at).await
+    }
+
+    async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>> {
+        self.inner.find_refresh_token(token_hash).await
+    }
+
+    async fn is_refresh_family_live(&self, family_id: Uuid) -> Result<bool> {
+        self.inner.is_refresh_family_live(family_id).await
     }
 
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool> {

@@ -17,7 +17,7 @@ use assay_control::oauth::{
 };
 use assay_control::passwords::hash_password;
 use assay_control::{ControlPlaneConfig, LocalControlPlane};
-use assay_core::actor::{ClientInfo, Principal, PrincipalKind};
+use assay_core::actor::{AuthMethod, ClientInfo, Principal, PrincipalKind};
 use assay_core::audit::{AuditEvent, Outcome};
 use assay_core::identity::{MemberUpdate, Membership, OrgRole, User};
 use assay_core::oauth::OAuthClientKind;
@@ -307,6 +307,8 @@ async fn code_flow_refresh_rotation_and_reuse_detection() {
     assert_eq!(principal.id, ada.id);
     assert_eq!(principal.scope_cap, Some(Level::Run));
     assert_eq!(principal.credential_id.as_deref(), Some(CLI));
+    // The first-party CLI logs in; below its top scope it is capped like any client.
+    assert_eq!(principal.auth_method, AuthMethod::CliLogin);
     assert_eq!(
         principal.level_in(t.app.t.acme.id, t.app.t.dev.id),
         Some(Level::Run)
@@ -1186,22 +1188,46 @@ async fn strict_policy_refuses_loopback_documents() {
     assert_eq!(events_of(&events, "oauth.cimd.refused").len(), 1);
 }
 
+/// A dynamically registered (third-party) client redirecting to [`CLI_REDIRECT`].
+async fn third_party_client(t: &OAuthApp) -> String {
+    let body = t
+        .server
+        .register(&json!({"redirect_uris": [CLI_REDIRECT]}), &ctx())
+        .await
+        .unwrap();
+    body["client_id"].as_str().unwrap().to_owned()
+}
+
+/// The claims of a JWT, read without verification (the plane verified it already).
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
 #[tokio::test]
 async fn revocation_ends_grants_and_denies_access_tokens() {
     let t = OAuthApp::start().await;
     t.user("kim@acme.test", OrgRole::Owner, &[]).await;
     let s = t.login("kim@acme.test").await;
+    // A third-party client: revoking a refresh token ends the whole grant (the CLI's
+    // per-login sessions are in `cli_logins_end_one_session_at_a_time`).
+    let client = third_party_client(&t).await;
+    let client = client.as_str();
     let code = t
-        .code(&s, &authorize(CLI, CLI_REDIRECT), McpScope::Run)
+        .code(&s, &authorize(client, CLI_REDIRECT), McpScope::Run)
         .await;
-    let tokens = t.exchange(CLI, &code).await.unwrap();
+    let tokens = t.exchange(client, &code).await.unwrap();
 
     // An access token: denied until it expires; the grant lives on.
     t.server
         .revoke(
             &tokens.access_token,
             Some("access_token"),
-            Some(CLI),
+            Some(client),
             &ctx(),
         )
         .await
@@ -1211,7 +1237,7 @@ async fn revocation_ends_grants_and_denies_access_tokens() {
         jwt_reasons::REVOKED
     );
     let refreshed = t
-        .refresh(CLI, tokens.refresh_token.as_deref().unwrap(), None)
+        .refresh(client, tokens.refresh_token.as_deref().unwrap(), None)
         .await
         .unwrap();
     t.validate(&refreshed.access_token).await.unwrap();
@@ -1219,14 +1245,14 @@ async fn revocation_ends_grants_and_denies_access_tokens() {
     // A refresh token: the grant ends, with every token of it.
     let refresh = refreshed.refresh_token.clone().unwrap();
     t.server
-        .revoke(&refresh, Some("refresh_token"), Some(CLI), &ctx())
+        .revoke(&refresh, Some("refresh_token"), Some(client), &ctx())
         .await
         .unwrap();
     assert_eq!(
         refusal_reason(t.validate(&refreshed.access_token).await),
         jwt_reasons::GRANT_REVOKED
     );
-    assert_grant_error(t.refresh(CLI, &refresh, None).await, "invalid_grant");
+    assert_grant_error(t.refresh(client, &refresh, None).await, "invalid_grant");
 
     // Unknown and malformed tokens: fine, nothing to say.
     for unknown in [
@@ -1253,6 +1279,161 @@ async fn revocation_ends_grants_and_denies_access_tokens() {
     // The denylist entry goes once the token could no longer be used anyway.
     t.app.clock.advance(Duration::from_secs(15 * 60));
     assert!(t.plane().purge_oauth().await >= 1);
+}
+
+/// Every `assay login` of a user shares one grant (one per user, client and resource),
+/// but each is its own session (refresh-token family, claim `sid`): logging one out
+/// leaves the others signed in. Reuse detection and leaked tokens still end the grant.
+#[tokio::test]
+async fn cli_logins_end_one_session_at_a_time() {
+    let t = OAuthApp::start().await;
+    let lee = t.user("lee@acme.test", OrgRole::Owner, &[]).await;
+    let s = t.login("lee@acme.test").await;
+    // Login A (a laptop): the browser flow. Login B (a desktop): the device flow.
+    let code = t
+        .code(&s, &authorize(CLI, CLI_REDIRECT), McpScope::Run)
+        .await;
+    let a = t.exchange(CLI, &code).await.unwrap();
+    let d = t
+        .server
+        .device_authorization(Some(CLI), Some("mcp:run"), Some(&dev_resource()), &ctx())
+        .await
+        .unwrap();
+    t.server
+        .device_decide(
+            &s,
+            &d.user_code,
+            ConsentDecision::Approve {
+                scope: McpScope::Run,
+            },
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    let device_poll = TokenParams {
+        grant_type: Some(DEVICE_GRANT.into()),
+        client_id: Some(CLI.into()),
+        device_code: Some(d.device_code.clone()),
+        ..TokenParams::default()
+    };
+    let b = t.server.token(&device_poll, &ctx()).await.unwrap();
+
+    let (claims_a, claims_b) = (jwt_claims(&a.access_token), jwt_claims(&b.access_token));
+    assert_eq!(
+        claims_a["gid"], claims_b["gid"],
+        "one grant for both logins"
+    );
+    let gid = Uuid::parse_str(claims_a["gid"].as_str().unwrap()).unwrap();
+    let sid_a = Uuid::parse_str(claims_a["sid"].as_str().unwrap()).unwrap();
+    let sid_b = Uuid::parse_str(claims_b["sid"].as_str().unwrap()).unwrap();
+    assert_ne!(sid_a, sid_b, "one session per login");
+    // A rotation stays in its login's session.
+    let a2 = t
+        .refresh(CLI, a.refresh_token.as_deref().unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(jwt_claims(&a2.access_token)["sid"], sid_a.to_string());
+    for token in [&a.access_token, &a2.access_token, &b.access_token] {
+        t.validate(token).await.unwrap();
+    }
+
+    // `assay logout` on A revokes A's refresh token: A's session ends, on this replica
+    // at once (no wait for the liveness cache).
+    let a2_refresh = a2.refresh_token.clone().unwrap();
+    t.server
+        .revoke(&a2_refresh, Some("refresh_token"), Some(CLI), &ctx())
+        .await
+        .unwrap();
+    for token in [&a.access_token, &a2.access_token] {
+        assert_eq!(
+            refusal_reason(t.validate(token).await),
+            jwt_reasons::SESSION_ENDED
+        );
+    }
+    // The revoked token presented again is refused, and is not taken for reuse.
+    let e = assert_grant_error(t.refresh(CLI, &a2_refresh, None).await, "invalid_grant");
+    assert_eq!(
+        e.description,
+        "the refresh token is invalid, expired, revoked or already used"
+    );
+    // B is still signed in, and still refreshes in its own session; the grant is live.
+    t.validate(&b.access_token).await.unwrap();
+    let b2 = t
+        .refresh(CLI, b.refresh_token.as_deref().unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(jwt_claims(&b2.access_token)["sid"], sid_b.to_string());
+    t.validate(&b2.access_token).await.unwrap();
+    let grant = t.app.store.get_oauth_grant(gid).await.unwrap().unwrap();
+    assert_eq!(grant.revoked_at, None);
+    // Logging out twice ends nothing more and records nothing more.
+    t.server
+        .revoke(&a2_refresh, None, None, &ctx())
+        .await
+        .unwrap();
+
+    let events = t.audit_all().await;
+    let revoked = events_of(&events, "oauth.token.revoked");
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    let ended = revoked[0];
+    assert_eq!(ended.org_id, t.app.t.acme.id);
+    assert_eq!(ended.outcome, Outcome::Success);
+    assert_eq!(ended.actor.id, lee.id);
+    assert_eq!(ended.actor.credential_id.as_deref(), Some(CLI));
+    assert_eq!(
+        ended.resources,
+        [format!("grant:{gid}"), format!("refresh-family:{sid_a}")]
+    );
+    assert_eq!(
+        ended.reason.as_deref(),
+        Some(
+            "refresh token: the login session ended with its refresh and access tokens; \
+             the grant and the user's other sessions are kept"
+        )
+    );
+    assert!(events_of(&events, "oauth.refresh.reuse_detected").is_empty());
+    assert_no_secrets(
+        &events,
+        &[&a2_refresh, &a2.access_token, &b2.access_token, &code],
+    );
+
+    // A token A rotated away, presented again, is reuse: the whole grant ends, B too.
+    assert_grant_error(
+        t.refresh(CLI, a.refresh_token.as_deref().unwrap(), None)
+            .await,
+        "invalid_grant",
+    );
+    assert_eq!(
+        refusal_reason(t.validate(&b2.access_token).await),
+        jwt_reasons::GRANT_REVOKED
+    );
+    assert_grant_error(
+        t.refresh(CLI, b2.refresh_token.as_deref().unwrap(), None)
+            .await,
+        "invalid_grant",
+    );
+
+    // A CLI refresh token presented by another client has leaked: its grant ends.
+    let code = t
+        .code(&s, &authorize(CLI, CLI_REDIRECT), McpScope::Run)
+        .await;
+    let c = t.exchange(CLI, &code).await.unwrap();
+    let c_refresh = c.refresh_token.clone().unwrap();
+    t.server
+        .revoke(&c_refresh, None, Some("someone-else"), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal_reason(t.validate(&c.access_token).await),
+        jwt_reasons::GRANT_REVOKED
+    );
+    let events = t.audit_all().await;
+    let leaked = events_of(&events, "oauth.token.revoked");
+    assert_eq!(leaked.len(), 2);
+    assert!(leaked.iter().any(|e| e.reason.as_deref()
+        == Some(
+            "refresh token presented by another client_id: the grant and all its tokens are revoked"
+        )));
 }
 
 #[tokio::test]

@@ -28,6 +28,9 @@ enum Expect {
     NotFound,
     /// Not for this kind of principal at all (an API token asking for a user's grants).
     Refused,
+    /// No such user in the store (the outsider is a made-up principal): `whoami` has no
+    /// one to describe.
+    Unauthenticated,
 }
 use Expect::*;
 
@@ -100,7 +103,9 @@ fn needed(op: Operation) -> Option<Level> {
         | UpdateTemplate | ApplyTemplate | DeleteTemplate => Some(Level::Write),
         ListMembers | AddMember | UpdateMember | RemoveMember | CreateApiToken | ListApiTokens
         | GetApiToken | RotateApiToken | RevokeApiToken | ListMyGrants | RevokeMyGrant
-        | ExportAudit | VerifyAudit | AuditActors | AuditSettings | SetAuditSettings => None,
+        | ExportAudit | VerifyAudit | AuditActors | AuditSettings | SetAuditSettings | Whoami => {
+            None
+        }
     }
 }
 
@@ -115,9 +120,16 @@ fn expect_env(kind: Kind, env: Env, op: Operation) -> Expect {
 
 /// Organization operations: members and audit need an organization admin; tokens are for
 /// every user (their own) and admin tokens; OAuth grants are for users only (their own);
-/// other organizations see nothing.
+/// other organizations see nothing. `whoami` names no organization: every principal may
+/// ask who it is.
 fn expect_org(kind: Kind, op: Operation) -> Expect {
     use Operation::*;
+    if op == Whoami {
+        return match kind {
+            Outsider => Unauthenticated,
+            _ => Allowed,
+        };
+    }
     let is_user = matches!(
         kind,
         OwnerUser | AdminUser | MemberRead | MemberRun | MemberWrite | MemberAdmin
@@ -216,6 +228,8 @@ fn the_tables_agree_with_hand_written_rows() {
         (AdminToken, ListMyGrants, Refused),
         (TokenRead, RevokeMyGrant, Refused),
         (Outsider, ListMyGrants, NotFound),
+        (Outsider, Whoami, Unauthenticated),
+        (TokenRead, Whoami, Allowed),
     ];
     for (kind, op, expected) in org_rows {
         assert_eq!(expect_org(kind, op), expected, "{kind:?} {op:?}");
@@ -225,7 +239,7 @@ fn the_tables_agree_with_hand_written_rows() {
         .iter()
         .filter(|op| needed(**op).is_some())
         .count();
-    assert_eq!((env_ops, Operation::ALL.len() - env_ops), (28, 16));
+    assert_eq!((env_ops, Operation::ALL.len() - env_ops), (28, 17));
 }
 
 struct World {
@@ -590,6 +604,7 @@ impl World {
                 p.revoke_api_token(who, "acme", id).await.map(drop)
             }
             ListMyGrants => p.list_my_grants(who, "acme").await.map(drop),
+            Whoami => p.whoami(who).await.map(drop),
             RevokeMyGrant => {
                 // A user's own grant; anyone else asks for a made-up ID (refused or
                 // not found before any lookup).
@@ -644,6 +659,7 @@ fn classify(result: Result<()>) -> std::result::Result<Expect, Error> {
         Ok(()) => Ok(Allowed),
         Err(Error::Forbidden { needed }) => Ok(Forbidden(needed)),
         Err(Error::Refused(_)) => Ok(Refused),
+        Err(Error::Unauthenticated(_)) => Ok(Unauthenticated),
         Err(Error::NotFound {
             kind: "environment" | "organization",
             ..
@@ -685,6 +701,7 @@ async fn every_principal_kind_environment_and_operation_gets_exactly_its_answer(
                         Forbidden(_) => "forbidden",
                         NotFound => "not found",
                         Refused => "refused",
+                        Unauthenticated => "unauthenticated",
                     })
                     .or_default() += 1;
             }

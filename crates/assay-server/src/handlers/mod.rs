@@ -7,6 +7,7 @@ pub mod documents;
 pub mod executions;
 pub mod grants;
 pub mod insight;
+pub mod me;
 pub mod members;
 pub mod system;
 pub mod tokens;

@@ -425,6 +425,9 @@ impl ControlPlane for Scripted {
     ) -> Result<Vec<assay_core::oauth::GrantInfo>> {
         self.scripted(a, org).await
     }
+    async fn whoami(&self, a: &Actor) -> Result<assay_core::identity::Identity> {
+        self.scripted(a, "").await
+    }
     async fn revoke_my_grant(&self, a: &Actor, org: &str, _: uuid::Uuid) -> Result<()> {
         self.scripted(a, org).await
     }

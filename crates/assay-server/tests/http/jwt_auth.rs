@@ -94,6 +94,7 @@ fn mint(
             scope,
             lifetime: Duration::from_secs(600),
             grant_id: GRANT_ID,
+            session_id: None,
         },
         now,
     )

@@ -3,7 +3,7 @@
 //! device endpoints, and one test per security rule asserting the exact status, headers
 //! and body.
 
-use crate::support::{CapturedLogs, TestApp, http_client};
+use crate::support::{CapturedLogs, TestApp, expect_problem, http_client};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::header::HeaderMap;
@@ -985,7 +985,7 @@ async fn dynamic_registration_answers_201_with_the_client_and_oauth_errors() {
 }
 
 #[tokio::test]
-async fn revocation_answers_200_for_unknown_tokens_and_ends_a_grant() {
+async fn revocation_answers_200_for_unknown_tokens_and_ends_one_cli_login() {
     let app = TestApp::start().await;
     let unknown = post_form(
         &app,
@@ -1004,21 +1004,27 @@ async fn revocation_answers_200_for_unknown_tokens_and_ends_a_grant() {
         json!({"error": "invalid_request", "error_description": "the token parameter is required"})
     );
 
-    let mut browser = Browser::new(&app);
-    let (code, verifier) = authorized_code(&app, &mut browser, "mcp:read").await;
-    let t = token_request(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", CLI),
-            ("code", &code),
-            ("redirect_uri", CLI_REDIRECT),
-            ("code_verifier", &verifier),
-            ("resource", &mcp_resource(&app)),
-        ],
-    )
-    .await
-    .json();
+    // Two `assay login`s of one user (two machines): one grant, two sessions.
+    let mut logins = Vec::new();
+    for _ in 0..2 {
+        let mut browser = Browser::new(&app);
+        let (code, verifier) = authorized_code(&app, &mut browser, "mcp:read").await;
+        let t = token_request(
+            &app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", CLI),
+                ("code", &code),
+                ("redirect_uri", CLI_REDIRECT),
+                ("code_verifier", &verifier),
+                ("resource", &mcp_resource(&app)),
+            ],
+        )
+        .await
+        .json();
+        logins.push(t);
+    }
+    let (t, other) = (&logins[0], &logins[1]);
     let refresh = t["refresh_token"].as_str().unwrap();
     let revoked = post_form(
         &app,
@@ -1038,8 +1044,34 @@ async fn revocation_answers_200_for_unknown_tokens_and_ends_a_grant() {
     .await;
     assert_eq!(again.status, 400);
     assert_eq!(again.json()["error"], "invalid_grant");
+    // The login's access token ends with it...
     let res = mcp_tools_list(&app, t["access_token"].as_str().unwrap()).await;
-    assert_eq!(res.status(), 401, "the grant's access token ends with it");
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        format!(
+            r#"Bearer resource_metadata="{}/.well-known/oauth-protected-resource/organizations/default/environments/dev/mcp", scope="mcp:read", error="invalid_token""#,
+            app.base
+        )
+        .as_str()
+    );
+    let body = expect_problem(res, 401, "unauthenticated").await;
+    assert_eq!(
+        body["detail"],
+        "the sign-in session of the access token has ended"
+    );
+    // ...and the other login goes on.
+    let res = mcp_tools_list(&app, other["access_token"].as_str().unwrap()).await;
+    assert_eq!(res.status(), 200);
+    let refreshed = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", CLI),
+            ("refresh_token", other["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
     app.stop().await;
 }
 

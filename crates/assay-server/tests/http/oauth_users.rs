@@ -98,6 +98,7 @@ pub fn token(app: &TestApp, grant: &OAuthGrant, scope: McpScope) -> String {
                 scope,
                 lifetime: Duration::from_secs(600),
                 grant_id: &grant_id,
+                session_id: None,
             },
             OffsetDateTime::now_utc(),
         )

@@ -81,6 +81,20 @@ pub fn spawn(listener: tokio::net::TcpListener, state: AppState) -> Server {
     (tx, server)
 }
 
+/// [`spawn`] over TLS.
+pub fn spawn_tls(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: AppState,
+) -> Server {
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = assay_server::router(state);
+    let server = tokio::spawn(assay_server::serve_tls(listener, tls, router, async {
+        let _ = rx.await;
+    }));
+    (tx, server)
+}
+
 impl TestApp {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
@@ -94,6 +108,21 @@ impl TestApp {
     pub async fn start_configured(
         tune_control: impl FnOnce(&mut ControlPlaneConfig),
         tune: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        Self::start_serving(tune_control, tune, None).await
+    }
+
+    /// The server over HTTPS with `tls` (`assay_server::serve_tls`); its public URL (and
+    /// `base`) is `https://127.0.0.1:<port>`. `client` and `anon` do not trust the test
+    /// CA: callers bring their own client.
+    pub async fn start_tls(tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_serving(|_| {}, |_| {}, Some(tls)).await
+    }
+
+    async fn start_serving(
+        tune_control: impl FnOnce(&mut ControlPlaneConfig),
+        tune: impl FnOnce(&mut ServerConfig),
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -117,7 +146,10 @@ impl TestApp {
             .await
             .unwrap()
             .expect("a fresh database bootstraps");
-        let (listener, addr, public_url) = listener().await;
+        let (listener, addr, mut public_url) = listener().await;
+        if tls.is_some() {
+            public_url = url::Url::parse(&format!("https://{addr}/")).unwrap();
+        }
         let mut control_config = ControlPlaneConfig {
             public_url: Some(public_url.clone()),
             ..ControlPlaneConfig::default()
@@ -132,7 +164,7 @@ impl TestApp {
         let keys = control.clone();
         let control: Arc<dyn ControlPlane> = control;
         let probe_store = store.clone();
-        let mut config = ServerConfig::new(public_url);
+        let mut config = ServerConfig::new(public_url.clone());
         config.jwks = Some(assay_server::jwks::JwksSource(Arc::new(move || {
             keys.key_ring().jwks()
         })));
@@ -147,11 +179,14 @@ impl TestApp {
             }),
             config,
         };
-        let (shutdown, server) = spawn(listener, state);
+        let (shutdown, server) = match tls {
+            Some(tls) => spawn_tls(listener, tls, state),
+            None => spawn(listener, state),
+        };
         let token = boot.admin_token;
         Self {
             addr,
-            base: format!("http://{addr}"),
+            base: public_url.as_str().trim_end_matches('/').to_owned(),
             client: http_client(Some(&token)),
             anon: http_client(None),
             store,
@@ -322,6 +357,15 @@ impl CapturedLogs {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
+        // tracing-core computes a callsite's interest from the hitting thread's default
+        // alone while exactly one dispatcher is registered: a concurrent test thread
+        // without a subscriber would cache "never" for the server's spans and events and
+        // hide them from this capture. A second, never-dropped dispatcher makes it ask
+        // every registered dispatcher instead.
+        static SECOND_DISPATCHER: std::sync::OnceLock<tracing::Dispatch> =
+            std::sync::OnceLock::new();
+        SECOND_DISPATCHER
+            .get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
         (logs, tracing::subscriber::set_default(subscriber))
     }
 

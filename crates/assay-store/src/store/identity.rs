@@ -116,6 +116,24 @@ pub async fn list_memberships<B: Backend>(conn: &B, org_id: Uuid) -> Result<Vec<
         .collect()
 }
 
+/// Every organization the user belongs to, ordered by organization ID.
+pub async fn list_memberships_of_user<B: Backend>(
+    conn: &B,
+    user_id: Uuid,
+) -> Result<Vec<Membership>> {
+    let q = Sql::new(&format!(
+        "SELECT {} FROM memberships m WHERE m.user_id = $1 ORDER BY m.org_id",
+        rows::MEMBERSHIP_COLS
+    ))
+    .arg(user_id);
+    conn.fetch_all(q)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::membership)
+        .collect()
+}
+
 pub async fn delete_membership<B: Backend>(conn: &B, org_id: Uuid, user_id: Uuid) -> Result<bool> {
     let q = Sql::new("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
         .arg(org_id)

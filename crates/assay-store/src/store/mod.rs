@@ -114,6 +114,10 @@ impl<B: Backend> Store for SqlStore<B> {
         identity::list_memberships(&self.db, org_id).await
     }
 
+    async fn list_memberships_of_user(&self, user_id: Uuid) -> Result<Vec<Membership>> {
+        identity::list_memberships_of_user(&self.db, user_id).await
+    }
+
     async fn delete_membership(&self, org_id: Uuid, user_id: Uuid) -> Result<bool> {
         identity::delete_membership(&self.db, org_id, user_id).await
     }
@@ -358,12 +362,20 @@ impl<B: Backend> Store for SqlStore<B> {
         oauth::use_refresh(&self.db, token_hash, now).await
     }
 
+    async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>> {
+        oauth::find_refresh(&self.db, token_hash).await
+    }
+
     async fn revoke_refresh_family(&self, family_id: Uuid, at: Timestamp) -> Result<u64> {
         oauth::revoke_family(&self.db, family_id, at).await
     }
 
     async fn revoke_refresh_tokens_of_grant(&self, grant_id: Uuid, at: Timestamp) -> Result<u64> {
         oauth::revoke_refresh_of_grant(&self.db, grant_id, at).await
+    }
+
+    async fn is_refresh_family_live(&self, family_id: Uuid) -> Result<bool> {
+        oauth::is_family_live(&self.db, family_id).await
     }
 
     async fn revoke_access_token(&self, jti: &str, expires_at: Timestamp) -> Result<()> {

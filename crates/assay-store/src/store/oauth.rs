@@ -410,6 +410,18 @@ pub async fn use_refresh<B: Backend>(
     Ok(Some(RefreshRedemption::First(found)))
 }
 
+pub async fn find_refresh<B: Backend>(conn: &B, token_hash: &str) -> Result<Option<RefreshToken>> {
+    let q = Sql::new(&format!(
+        "SELECT {REFRESH_COLS} FROM oauth_refresh_tokens t WHERE t.token_hash = $1"
+    ))
+    .arg(token_hash);
+    conn.fetch_optional(q)
+        .await
+        .map_err(db)?
+        .map(|r| refresh(&r))
+        .transpose()
+}
+
 pub async fn revoke_family<B: Backend>(conn: &B, family_id: Uuid, at: Timestamp) -> Result<u64> {
     let q = Sql::new(
         "UPDATE oauth_refresh_tokens SET revoked_at = $1 \
@@ -432,6 +444,16 @@ pub async fn revoke_refresh_of_grant<B: Backend>(
     .arg(at)
     .arg(grant_id);
     conn.execute(q).await.map_err(db)
+}
+
+/// Served by `oauth_refresh_tokens_family`; a family has one row per rotation.
+pub async fn is_family_live<B: Backend>(conn: &B, family_id: Uuid) -> Result<bool> {
+    let q = Sql::new(
+        "SELECT t.family_id AS family_id FROM oauth_refresh_tokens t \
+         WHERE t.family_id = $1 AND t.revoked_at IS NULL LIMIT 1",
+    )
+    .arg(family_id);
+    Ok(conn.fetch_optional(q).await.map_err(db)?.is_some())
 }
 
 /// Revoking twice keeps the later expiry, so the denial never ends early.

@@ -4,7 +4,7 @@
 use super::support::*;
 use assay_core::identity::{ApiTokenKind, ApiTokenRecord, Membership, OrgRole, User};
 use assay_core::ports::Store;
-use assay_core::{Error, Level, Timestamp};
+use assay_core::{Error, Level, Organization, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -151,6 +151,60 @@ pub async fn memberships_list_delete(store: Arc<dyn Store>) {
     assert_eq!(store.list_memberships(p.id).await.unwrap(), vec![mc]);
     // The user outlives the membership.
     assert_eq!(store.find_user(b.id).await.unwrap(), Some(b));
+}
+
+pub async fn memberships_of_user(store: Arc<dyn Store>) {
+    let orgs = [
+        new_org(store.as_ref()).await,
+        new_org(store.as_ref()).await,
+        new_org(store.as_ref()).await,
+    ];
+    let (a, b) = (user("a@x.test"), user("b@x.test"));
+    for u in [&a, &b] {
+        store.insert_user(u).await.unwrap();
+    }
+    let env = Uuid::now_v7();
+    let in_org = |org: &Organization, user: &User, role, grants: &[(Uuid, Level)]| Membership {
+        org_id: org.id,
+        user_id: user.id,
+        role,
+        grants: grants.iter().copied().collect(),
+    };
+    let a0 = in_org(&orgs[0], &a, OrgRole::Owner, &[]);
+    let a2 = in_org(&orgs[2], &a, OrgRole::Member, &[(env, Level::Run)]);
+    let b1 = in_org(&orgs[1], &b, OrgRole::Admin, &[]);
+    // Inserted out of order: listing is by organization ID.
+    for m in [&a2, &b1, &a0] {
+        store.upsert_membership(m).await.unwrap();
+    }
+    let mut expected = vec![a0.clone(), a2.clone()];
+    expected.sort_by_key(|m| m.org_id);
+    assert_eq!(
+        store.list_memberships_of_user(a.id).await.unwrap(),
+        expected
+    );
+    assert_eq!(
+        store.list_memberships_of_user(b.id).await.unwrap(),
+        vec![b1.clone()]
+    );
+    assert_eq!(
+        store
+            .list_memberships_of_user(Uuid::now_v7())
+            .await
+            .unwrap(),
+        vec![]
+    );
+    // A changed role and a removed membership show at once.
+    let a0 = Membership {
+        role: OrgRole::Member,
+        ..a0
+    };
+    store.upsert_membership(&a0).await.unwrap();
+    assert!(store.delete_membership(orgs[2].id, a.id).await.unwrap());
+    assert_eq!(
+        store.list_memberships_of_user(a.id).await.unwrap(),
+        vec![a0]
+    );
 }
 
 pub async fn api_token_list_get(store: Arc<dyn Store>) {

@@ -650,6 +650,124 @@ pub async fn refresh_revoked_with_grant(store: Arc<dyn Store>) {
     );
 }
 
+/// A family (one sign-in session) is live while any of its tokens is unrevoked: rotation
+/// and expiry keep it live, revoking the family, the grant or the user's grants end it.
+/// Also: finding a token by hash reads it without using it.
+pub async fn refresh_family_liveness(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let g = store
+        .upsert_oauth_grant(&grant_for(&w, "mcp:read", RESOURCE, T0))
+        .await
+        .unwrap();
+    let live = |family| {
+        let store = store.clone();
+        async move { store.is_refresh_family_live(family).await.unwrap() }
+    };
+    assert!(!live(Uuid::now_v7()).await, "an unknown family is not live");
+
+    let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let a1 = refresh_for(&g, a);
+    store.insert_refresh_token(&a1).await.unwrap();
+    assert!(live(a).await);
+    // Finding a token reads it without using it.
+    assert_eq!(
+        store.find_refresh_token(&hash("unknown")).await.unwrap(),
+        None
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            store.find_refresh_token(&a1.token_hash).await.unwrap(),
+            Some(a1.clone())
+        );
+    }
+    // Rotation: the used token is not revoked, and its successor joins the family.
+    assert!(matches!(
+        store
+            .use_refresh_token(&a1.token_hash, at(1))
+            .await
+            .unwrap(),
+        Some(RefreshRedemption::First(_))
+    ));
+    assert!(live(a).await);
+    store
+        .insert_refresh_token(&refresh_for(&g, a))
+        .await
+        .unwrap();
+    assert!(live(a).await);
+    store
+        .insert_refresh_token(&refresh_for(&g, b))
+        .await
+        .unwrap();
+    // Expiry revokes nothing (the access tokens it issued end at their own `exp`).
+    let mut expired = refresh_for(&g, c);
+    expired.expires_at = at(2);
+    expired.idle_expires_at = at(2);
+    store.insert_refresh_token(&expired).await.unwrap();
+    assert!(matches!(
+        store
+            .use_refresh_token(&expired.token_hash, at(3))
+            .await
+            .unwrap(),
+        Some(RefreshRedemption::Expired(_))
+    ));
+    assert!(live(c).await);
+
+    // Revoking one family leaves the grant's other families live.
+    assert_eq!(store.revoke_refresh_family(a, at(4)).await.unwrap(), 2);
+    assert!(!live(a).await);
+    assert_eq!(
+        store.find_refresh_token(&a1.token_hash).await.unwrap(),
+        Some(RefreshToken {
+            used_at: Some(at(1)),
+            revoked_at: Some(at(4)),
+            ..a1.clone()
+        })
+    );
+    assert!(live(b).await);
+    assert!(live(c).await);
+
+    // Revoking the grant ends all of them.
+    assert!(
+        store
+            .revoke_oauth_grant(g.id, at(5), "revoked")
+            .await
+            .unwrap()
+    );
+    assert!(!live(b).await);
+    assert!(!live(c).await);
+
+    // So do revoking a grant's refresh tokens, and revoking the user's grants.
+    let other = store
+        .upsert_oauth_grant(&grant_for(&w, "mcp:read", "https://assay.example", T0))
+        .await
+        .unwrap();
+    let (d, e) = (Uuid::now_v7(), Uuid::now_v7());
+    store
+        .insert_refresh_token(&refresh_for(&other, d))
+        .await
+        .unwrap();
+    assert!(live(d).await);
+    store
+        .revoke_refresh_tokens_of_grant(other.id, at(6))
+        .await
+        .unwrap();
+    assert!(!live(d).await);
+    let third = store
+        .upsert_oauth_grant(&grant_for(&w, "mcp:read", "https://assay.example/x", T0))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh_for(&third, e))
+        .await
+        .unwrap();
+    assert!(live(e).await);
+    store
+        .revoke_oauth_grants_of_user(w.user.id, None, at(7), "user disabled")
+        .await
+        .unwrap();
+    assert!(!live(e).await);
+}
+
 pub async fn refresh_concurrent_use(store: Arc<dyn Store>) {
     let w = world(store.as_ref()).await;
     let g = store
