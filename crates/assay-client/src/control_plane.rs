@@ -709,4 +709,12 @@ impl ControlPlane for RemoteControlPlane {
     ) -> Result<AuditSettings> {
         self.audit_put_settings(org, settings).await
     }
+
+    /// `GET /v1/me`: the bearer's identity, per organization its role, principal and the
+    /// environments it can reach.
+    async fn whoami(&self, _actor: &Actor) -> Result<assay_core::identity::Identity> {
+        let url = root_url(&self.config.base_url, &["v1", "me"])?;
+        let expect = Expect::new("route", "/v1/me", Level::Read);
+        self.call(self.request(Method::GET, url), &expect).await
+    }
 }

@@ -4,17 +4,22 @@
 //! and, for members, API tokens and audit, `/v1/organizations/{org}/…`) and maps `application/problem+json` answers back to [`assay_core::Error`] so that callers
 //! (the CLI, `assay mcp serve`) handle remote and local failures the same way.
 //!
-//! Identity is the bearer token: the `actor` argument of every trait method is ignored, the
-//! server builds its own `Actor` from the token and the request. Use
-//! [`RemoteControlPlane::actor`] for a value to pass.
+//! Identity is the credential ([`Credential`]): an API token, or OAuth tokens from a login
+//! ([`login`]) kept fresh by an [`OAuthSession`]. The `actor` argument of every trait
+//! method is ignored, the server builds its own `Actor` from the credential and the
+//! request. Use [`RemoteControlPlane::actor`] for a value to pass. Every HTTP client comes
+//! from [`http_client`] (TLS roots, `--insecure`, proxies from the environment).
 //!
 //! [`ControlPlane`]: assay_core::ports::ControlPlane
 
 mod control_plane;
+pub mod login;
 mod ndjson;
+mod net;
 mod org;
 mod problem;
 mod routes;
+mod session;
 mod transport;
 
 use assay_core::actor::{Access, AuthMethod};
@@ -22,7 +27,9 @@ use assay_core::{Actor, ClientInfo, EnvRef, Error, Principal, PrincipalKind, Res
 use std::time::Duration;
 use url::Url;
 
+pub use net::{TlsOptions, http_client};
 pub use org::AuditExportFormat;
+pub use session::{Credential, DEFAULT_REFRESH_MARGIN, OAuthSession, TokenSet, TokenStore};
 pub use transport::{CANNOT_REACH, is_connection_error};
 
 /// Where and as whom the client talks to the server.
@@ -30,8 +37,10 @@ pub use transport::{CANNOT_REACH, is_connection_error};
 pub struct ClientConfig {
     /// Server base URL, e.g. `http://127.0.0.1:7357` (a path prefix is kept).
     pub base_url: Url,
-    /// Bearer token sent with every request; empty sends none (the server answers 401).
-    pub token: String,
+    /// What every request authenticates with.
+    pub credential: Credential,
+    /// Extra trusted CAs, or no certificate checks at all.
+    pub tls: TlsOptions,
     /// Default organization (ID or slug) for [`RemoteControlPlane::env_ref`].
     pub org: String,
     /// Default environment (ID or slug) for [`RemoteControlPlane::env_ref`].
@@ -42,12 +51,13 @@ pub struct ClientConfig {
     pub timeout: Duration,
 }
 
-/// Never shows the token.
+/// Never shows a secret.
 impl std::fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientConfig")
             .field("base_url", &self.base_url.as_str())
-            .field("token", &if self.token.is_empty() { "" } else { "***" })
+            .field("credential", &self.credential)
+            .field("tls", &self.tls)
             .field("org", &self.org)
             .field("env", &self.env)
             .field("user_agent", &self.user_agent)
@@ -58,8 +68,8 @@ impl std::fmt::Debug for ClientConfig {
 
 /// [`assay_core::ports::ControlPlane`] over the REST API.
 ///
-/// Cheap to clone; clones share one connection pool. Honours `HTTP_PROXY`, `HTTPS_PROXY`
-/// and `NO_PROXY`.
+/// Cheap to clone; clones share one connection pool and credential. Honours
+/// `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` (see [`http_client`]).
 #[derive(Debug, Clone)]
 pub struct RemoteControlPlane {
     http: reqwest::Client,
@@ -67,8 +77,8 @@ pub struct RemoteControlPlane {
 }
 
 impl RemoteControlPlane {
-    /// Errors: `Invalid` for a base URL that is not `http(s)://host[/prefix]`, `Internal`
-    /// when the HTTP client cannot be built.
+    /// Errors: `Invalid` for a base URL that is not `http(s)://host[/prefix]` or an
+    /// unusable CA file, `Internal` when the HTTP client cannot be built.
     pub fn new(config: ClientConfig) -> Result<Self> {
         let url = &config.base_url;
         if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
@@ -87,12 +97,11 @@ impl RemoteControlPlane {
                 "the URL must not contain credentials; pass a token instead",
             ));
         }
-        install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .user_agent(config.user_agent.clone())
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))?;
+        let http = http_client(
+            &config.user_agent,
+            &config.tls,
+            config.timeout.min(Duration::from_secs(10)),
+        )?;
         Ok(Self { http, config })
     }
 
@@ -138,5 +147,9 @@ pub fn install_crypto_provider() {
     }
 }
 
+#[cfg(test)]
+mod login_tests;
+#[cfg(test)]
+mod session_tests;
 #[cfg(test)]
 mod wire_tests;

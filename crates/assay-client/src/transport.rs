@@ -1,8 +1,8 @@
 //! Sending requests and turning every kind of failure into an `assay_core::Error` that
 //! tells the user what to do.
 
-use crate::RemoteControlPlane;
 use crate::problem::{Expect, error_from_response};
+use crate::{Credential, RemoteControlPlane};
 use assay_core::{Error, Result};
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
@@ -41,11 +41,27 @@ impl RemoteControlPlane {
         url: Url,
         accept: &'static str,
     ) -> RequestBuilder {
-        let mut req = self.http.request(method, url).header(ACCEPT, accept);
-        if !self.config.token.is_empty() {
-            req = req.bearer_auth(&self.config.token);
+        // The credential is attached by `send`, which may have to refresh it first.
+        self.http.request(method, url).header(ACCEPT, accept)
+    }
+
+    /// The bearer for the next request, refreshed first when an OAuth token is about to
+    /// expire.
+    async fn bearer(&self) -> Result<Option<String>> {
+        match &self.config.credential {
+            Credential::None => Ok(None),
+            Credential::Bearer(token) if token.is_empty() => Ok(None),
+            Credential::Bearer(token) => Ok(Some(token.clone())),
+            Credential::OAuth(session) => session.access_token().await.map(Some),
         }
-        req
+    }
+
+    async fn send_with(&self, req: RequestBuilder, bearer: Option<&str>) -> Result<Response> {
+        let req = match bearer {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        };
+        req.send().await.map_err(|e| self.transport_error(&e))
     }
 
     /// Sends and checks the status: success responses are returned, anything else is
@@ -60,7 +76,22 @@ impl RemoteControlPlane {
             Deadline::Bounded => req.timeout(self.config.timeout),
             Deadline::Unbounded => req,
         };
-        let resp = req.send().await.map_err(|e| self.transport_error(&e))?;
+        // Kept for one resend after a refresh; every body here is buffered, so the
+        // clone only fails for a streaming body, whose 401 is then returned as is.
+        let resend = match &self.config.credential {
+            Credential::OAuth(_) => req.try_clone(),
+            _ => None,
+        };
+        let bearer = self.bearer().await?;
+        let mut resp = self.send_with(req, bearer.as_deref()).await?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED
+            && let (Credential::OAuth(session), Some(resend), Some(rejected)) =
+                (&self.config.credential, resend, bearer.as_deref())
+        {
+            tracing::debug!(path = %resp.url().path(), "access token rejected; refreshing once");
+            let fresh = session.refresh_after_rejection(rejected).await?;
+            resp = self.send_with(resend, Some(&fresh)).await?;
+        }
         tracing::debug!(
             path = %resp.url().path(),
             status = resp.status().as_u16(),
@@ -166,7 +197,7 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
 
 /// The innermost message of an error chain ("Connection refused (os error 111)"), which
 /// is what a user can act on; the outer ones repeat the URL.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut current = e;
     while let Some(next) = current.source() {
         current = next;

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::{ClientConfig, RemoteControlPlane, is_connection_error};
+use crate::{ClientConfig, Credential, RemoteControlPlane, TlsOptions, is_connection_error};
 use assay_core::ports::ControlPlane;
 use assay_core::{EnvRef, Error};
 use futures::StreamExt;
@@ -127,7 +127,8 @@ async fn serve_once(answer: Answer) -> (RemoteControlPlane, JoinHandle<Received>
 fn client(url: &str) -> RemoteControlPlane {
     RemoteControlPlane::new(ClientConfig {
         base_url: url.parse().unwrap(),
-        token: "secret-token".into(),
+        credential: Credential::Bearer("secret-token".into()),
+        tls: TlsOptions::default(),
         org: "acme".into(),
         env: "dev".into(),
         user_agent: "assay-test/1".into(),
@@ -335,7 +336,8 @@ fn base_urls_must_be_http_without_credentials() {
     for bad in ["ftp://h/", "mailto:x@y", "http://user:pw@h/"] {
         let config = ClientConfig {
             base_url: bad.parse().unwrap(),
-            token: String::new(),
+            credential: Credential::None,
+            tls: TlsOptions::default(),
             org: "o".into(),
             env: "e".into(),
             user_agent: "t".into(),
@@ -353,7 +355,7 @@ fn debug_output_never_shows_the_token() {
     let c = client("http://127.0.0.1:1");
     let shown = format!("{c:?}");
     assert!(!shown.contains("secret-token"), "{shown}");
-    assert!(shown.contains("token: \"***\""), "{shown}");
+    assert!(shown.contains("credential: Bearer(***)"), "{shown}");
 }
 
 // --- organization routes: members, API tokens, audit -----------------------------------
