@@ -1,4 +1,4 @@
-//! The assay command: server, workflow, run, execution, artifact.
+//! The assay command: server, login, context, mcp serve, workflow, run, execution, artifact.
 
 mod cli;
 mod kek;
@@ -12,11 +12,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    // The server logs its work; client commands only say something when asked (RUST_LOG).
-    let default = match cli.command {
-        cli::Command::Server(_) => "info",
-        _ => "warn",
-    };
+    // The server logs its work; client commands only say something when asked (RUST_LOG,
+    // `mcp serve --verbose`). Always on stderr: `mcp serve` speaks JSON-RPC on stdout.
+    let default = cli.default_log_level();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -1,10 +1,69 @@
 //! `error: …` plus a hint saying what to do about it.
 
 use super::GlobalArgs;
+use super::target::{self, Auth, Target};
 use assay_core::Error;
 
+/// What the hints may name: where the command went and with which credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hints {
+    pub url: String,
+    pub org: String,
+    pub env: String,
+    pub credential: HintCredential,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HintCredential {
+    None,
+    Token,
+    Context(String),
+}
+
+impl Hints {
+    /// Before the target is resolved (or when it could not be): the flags alone.
+    pub fn from_global(global: &GlobalArgs) -> Self {
+        Self {
+            url: global
+                .url
+                .as_ref()
+                .map_or_else(|| target::DEFAULT_URL.to_owned(), |u| u.to_string()),
+            org: global
+                .org
+                .clone()
+                .unwrap_or_else(|| target::DEFAULT_ORG.to_owned()),
+            env: global
+                .env
+                .clone()
+                .unwrap_or_else(|| target::DEFAULT_ENV.to_owned()),
+            credential: if global
+                .token
+                .as_deref()
+                .is_some_and(|t| !t.trim().is_empty())
+            {
+                HintCredential::Token
+            } else {
+                HintCredential::None
+            },
+        }
+    }
+
+    pub fn from_target(target: &Target) -> Self {
+        Self {
+            url: target.url.to_string(),
+            org: target.org.clone(),
+            env: target.env.clone(),
+            credential: match &target.auth {
+                Auth::Token(_) => HintCredential::Token,
+                Auth::Context { name, .. } => HintCredential::Context(name.clone()),
+                Auth::None => HintCredential::None,
+            },
+        }
+    }
+}
+
 /// Prints the error and, when there is one, a hint to stderr.
-pub fn report(err: &anyhow::Error, global: &GlobalArgs) {
+pub fn report(err: &anyhow::Error, global: &Hints) {
     let domain = err.chain().find_map(|e| e.downcast_ref::<Error>());
     match domain {
         Some(Error::Invalid(errors)) if errors.len() > 1 => {
@@ -20,20 +79,25 @@ pub fn report(err: &anyhow::Error, global: &GlobalArgs) {
     }
 }
 
-fn hint(err: &Error, global: &GlobalArgs) -> Option<String> {
+fn hint(err: &Error, global: &Hints) -> Option<String> {
     let place = format!(
         "organization {:?}, environment {:?}",
-        global.org,
-        global.environment()
+        global.org, global.env
     );
     Some(match err {
-        Error::Unauthenticated(_) => {
-            if global.token.as_deref().is_none_or(str::is_empty) {
-                "no token was given: pass --token or set ASSAY_TOKEN".into()
-            } else {
+        Error::Unauthenticated(_) => match &global.credential {
+            HintCredential::None => "you are not signed in: run `assay login URL`, or pass \
+                                     --token / set ASSAY_TOKEN"
+                .into(),
+            HintCredential::Token => {
                 "check --token / ASSAY_TOKEN: the token may be wrong, expired or revoked".into()
             }
-        }
+            HintCredential::Context(name) => format!(
+                "the credential of context {name:?} was refused (expired, revoked or logged \
+                 out); sign in again with `assay login {} --context {name}`",
+                global.url.trim_end_matches('/')
+            ),
+        },
         Error::Forbidden {
             needed: assay_core::Level::Admin,
         } => format!(
@@ -41,9 +105,14 @@ fn hint(err: &Error, global: &GlobalArgs) -> Option<String> {
              audit are for organization admins); ask an organization admin",
             global.org
         ),
-        Error::Forbidden { needed } => {
-            format!("your token needs {needed} permission in {place}; ask an organization admin")
-        }
+        Error::Forbidden { needed } => match global.credential {
+            HintCredential::Context(_) => {
+                format!("you need {needed} permission in {place}; ask an organization admin")
+            }
+            _ => format!(
+                "your token needs {needed} permission in {place}; ask an organization admin"
+            ),
+        },
         Error::InsufficientScope { needed } => format!(
             "your access token's scope stops short of this; sign in again granting mcp:{needed} \
              (your role allows it)"
@@ -96,7 +165,7 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn global(token: Option<&str>) -> GlobalArgs {
+    fn global(token: Option<&str>) -> Hints {
         let mut args = vec![
             "assay",
             "--org",
@@ -111,14 +180,36 @@ mod tests {
         }
         let mut g = super::super::Cli::try_parse_from(args).unwrap().global;
         g.token = token.map(str::to_owned);
-        g
+        g.org = Some("acme".into());
+        Hints::from_global(&g)
     }
 
     #[test]
     fn hints_say_what_to_do() {
         assert_eq!(
             hint(&Error::Unauthenticated("bad".into()), &global(None)).unwrap(),
-            "no token was given: pass --token or set ASSAY_TOKEN"
+            "you are not signed in: run `assay login URL`, or pass --token / set ASSAY_TOKEN"
+        );
+        let in_context = Hints {
+            credential: HintCredential::Context("prod".into()),
+            url: "https://assay.example.com/".into(),
+            ..global(None)
+        };
+        assert_eq!(
+            hint(&Error::Unauthenticated("bad".into()), &in_context).unwrap(),
+            "the credential of context \"prod\" was refused (expired, revoked or logged out); \
+             sign in again with `assay login https://assay.example.com --context prod`"
+        );
+        assert_eq!(
+            hint(
+                &Error::Forbidden {
+                    needed: assay_core::Level::Write
+                },
+                &in_context
+            )
+            .unwrap(),
+            "you need write permission in organization \"acme\", environment \"dev\"; ask an \
+             organization admin"
         );
         assert_eq!(
             hint(&Error::Unauthenticated("bad".into()), &global(Some("t"))).unwrap(),

@@ -5,24 +5,32 @@
 
 mod artifact;
 mod audit;
+mod config;
+mod context;
+mod credentials;
 mod error;
 mod execution;
 mod grants;
+mod login;
+mod mcp;
 mod member;
 mod output;
 mod run;
+mod target;
 mod token;
 mod when;
 mod workflow;
 
 use crate::serve;
 use anyhow::Context as _;
-use assay_client::{ClientConfig, RemoteControlPlane};
+use assay_client::{ClientConfig, Credential, RemoteControlPlane};
 use assay_core::{Actor, EnvRef};
 use clap::{Args, Parser, Subcommand};
+use config::ConfigDir;
 use output::Format;
 use std::process::ExitCode;
 use std::time::Duration;
+use target::{Auth, Target};
 
 /// Self-hostable test orchestration: define test workflows, run them, read their logs,
 /// artifacts and JUnit results.
@@ -44,26 +52,32 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Server URL
-    #[arg(
-        long,
-        env = "ASSAY_URL",
-        default_value = "http://127.0.0.1:7357",
-        global = true
-    )]
-    pub url: url::Url,
-    /// API token (sent as a bearer token)
+    /// Server URL [default: the context's, else http://127.0.0.1:7357]
+    #[arg(long, env = "ASSAY_URL", global = true)]
+    pub url: Option<url::Url>,
+    /// API token (sent as a bearer token); with it no context is used
     #[arg(long, env = "ASSAY_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
-    /// Organization (ID or slug)
-    #[arg(long, env = "ASSAY_ORG", default_value = "default", global = true)]
-    pub org: String,
-    /// Environment (ID or slug) [env: ASSAY_ENV] [default: dev]
+    /// Organization (ID or slug) [default: the context's, else default]
+    #[arg(long, env = "ASSAY_ORG", global = true)]
+    pub org: Option<String>,
+    /// Environment (ID or slug) [env: ASSAY_ENV] [default: the context's, else dev]
     // No clap `env`/`default_value` here: `token create --env ENV=LEVEL` and
     // `audit export --env ENV` reuse this id for their own meaning, and clap would push a
-    // default or environment value down into them. See `GlobalArgs::environment`.
+    // default or environment value down into them. See `target::resolve`.
     #[arg(long, global = true, value_name = "ENV")]
     pub env: Option<String>,
+    /// Saved context to use (see `assay context list`) [env: ASSAY_CONTEXT]
+    // Read from the environment by `target::EnvVars`, not clap: `assay login --context`
+    // names the context to create, which only the flag may do.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Extra trusted CA certificate (PEM) for the server's TLS certificate
+    #[arg(long, env = "ASSAY_CA_CERT", global = true, value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Do not check the server's TLS certificate (throwaway test servers only)
+    #[arg(long, env = "ASSAY_INSECURE", global = true)]
+    pub insecure: bool,
     /// Output format
     #[arg(short, long, value_enum, default_value_t = Format::Table, global = true)]
     pub output: Format,
@@ -76,6 +90,18 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Run the Assay server
     Server(serve::ServerArgs),
+    /// Sign in to a server (browser, device code or API token) and save it as a context
+    Login(login::LoginArgs),
+    /// Sign out: revoke this machine's session on the server and forget its credentials
+    Logout,
+    /// List, switch, show and delete saved contexts (server, organization, environment)
+    #[command(subcommand, alias = "contexts")]
+    Context(context::ContextCommand),
+    /// Show who you are: user or token, sign-in method, organizations and environments
+    Whoami,
+    /// Serve Assay's MCP tools on this machine (stdio or loopback HTTP), acting as you
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
     /// Manage workflows (TestWorkflow documents)
     #[command(subcommand)]
     Workflow(workflow::ResourceCommand),
@@ -104,17 +130,21 @@ pub enum Command {
     Audit(audit::AuditCommand),
 }
 
-/// The environment when none is named.
-pub const DEFAULT_ENV: &str = "dev";
-
-impl GlobalArgs {
-    /// `--env`, else `ASSAY_ENV`, else `dev`.
-    pub fn environment(&self) -> String {
-        self.env
-            .clone()
-            .or_else(|| std::env::var("ASSAY_ENV").ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| DEFAULT_ENV.to_owned())
+impl Cli {
+    /// The log level when RUST_LOG says nothing: the server logs its work, `mcp serve
+    /// --verbose` too (on stderr; stdout is JSON-RPC's), other commands only warnings.
+    pub fn default_log_level(&self) -> &'static str {
+        match &self.command {
+            Command::Server(_) => "info",
+            Command::Mcp(mcp::McpCommand::Serve(args)) if args.verbose => "info",
+            _ => "warn",
+        }
     }
+}
+
+/// The user agent of every request the CLI makes.
+pub fn user_agent() -> String {
+    format!("assay-cli/{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// What every client command needs: the remote control plane, the environment it acts
@@ -125,17 +155,29 @@ pub struct Context {
     /// Passed to the trait methods; the server identifies the caller by the token.
     pub actor: Actor,
     pub format: Format,
+    /// Where and as whom, as resolved from flags, variables and the context.
+    pub target: Target,
 }
 
 impl Context {
-    fn new(global: &GlobalArgs) -> anyhow::Result<Self> {
+    async fn new(global: &GlobalArgs, target: Target) -> anyhow::Result<Self> {
+        warn_if_insecure(&target.tls);
+        let timeout = Duration::from_secs(global.timeout.max(1));
+        let credential = match &target.auth {
+            Auth::Token(token) => Credential::Bearer(token.clone()),
+            Auth::None => Credential::None,
+            Auth::Context { name, .. } => {
+                login::context_credential(name, &target.url, &target.tls).await?
+            }
+        };
         let client = RemoteControlPlane::new(ClientConfig {
-            base_url: global.url.clone(),
-            token: global.token.clone().unwrap_or_default(),
-            org: global.org.clone(),
-            env: global.environment(),
-            user_agent: format!("assay-cli/{}", env!("CARGO_PKG_VERSION")),
-            timeout: Duration::from_secs(global.timeout.max(1)),
+            base_url: target.url.clone(),
+            credential,
+            tls: target.tls.clone(),
+            org: target.org.clone(),
+            env: target.env.clone(),
+            user_agent: user_agent(),
+            timeout,
         })
         .context("cannot set up the client")?;
         Ok(Self {
@@ -143,18 +185,55 @@ impl Context {
             actor: client.actor(),
             client,
             format: global.output,
+            target,
         })
     }
+}
+
+/// The loud warning `--insecure` deserves, on stderr.
+pub fn warn_if_insecure(tls: &assay_client::TlsOptions) {
+    if tls.insecure {
+        eprintln!(
+            "WARNING: --insecure: the server's TLS certificate is NOT checked. Anyone on the \
+             network path can impersonate the server and read your credentials. Use --ca-cert \
+             FILE to trust a private CA instead."
+        );
+    }
+}
+
+/// The target of a client command: flags and variables, then the configuration.
+fn resolve_target(global: &GlobalArgs) -> anyhow::Result<Target> {
+    let vars = target::EnvVars::read();
+    let explicit_token = global
+        .token
+        .as_deref()
+        .is_some_and(|t| !t.trim().is_empty());
+    // Environment-variable mode needs no configuration (containers, CI).
+    let config = match ConfigDir::locate() {
+        Some(dir) if !explicit_token => dir.load()?,
+        _ => config::Config::default(),
+    };
+    target::resolve(global, &config, &vars)
 }
 
 /// Runs the command and turns its outcome into the process exit code:
 /// 0 success, 1 a run that did not pass, 2 any error (usage, connection, server refusal).
 pub async fn run(cli: Cli) -> ExitCode {
     let global = cli.global.clone();
+    let mut hints = error::Hints::from_global(&global);
     let result = match cli.command {
         Command::Server(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
-        command => match Context::new(&global) {
-            Ok(ctx) => dispatch(&ctx, command).await,
+        Command::Login(args) => login::login(&global, args).await,
+        Command::Logout => login::logout(&global).await,
+        Command::Context(cmd) => context::run(&global, cmd),
+        command => match resolve_target(&global) {
+            Ok(target) => {
+                hints = error::Hints::from_target(&target);
+                match Context::new(&global, target).await {
+                    Ok(ctx) => dispatch(&ctx, command).await,
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         },
     };
@@ -162,7 +241,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) if error::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            error::report(&e, &global);
+            error::report(&e, &hints);
             ExitCode::from(2)
         }
     }
@@ -170,7 +249,11 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Server(_) => unreachable_server(),
+        Command::Server(_) | Command::Login(_) | Command::Logout | Command::Context(_) => {
+            unreachable_local()
+        }
+        Command::Whoami => login::whoami(ctx).await,
+        Command::Mcp(cmd) => mcp::run(ctx, cmd).await,
         Command::Workflow(cmd) => {
             workflow::run(ctx, assay_core::workflow::ResourceKind::Workflow, cmd).await
         }
@@ -187,9 +270,10 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `server` is handled before a client is built; reaching here is a dispatch bug.
-fn unreachable_server() -> anyhow::Result<ExitCode> {
-    anyhow::bail!("internal: the server command reached client dispatch")
+/// `server`, `login`, `logout` and `context` are handled before a client is built;
+/// reaching here is a dispatch bug.
+fn unreachable_local() -> anyhow::Result<ExitCode> {
+    anyhow::bail!("internal: a local command reached client dispatch")
 }
 
 /// `key=value` arguments (`--config`, `--tag`).
@@ -239,9 +323,8 @@ mod tests {
             "prod",
         ])
         .unwrap();
-        assert_eq!(cli.global.org, "acme");
+        assert_eq!(cli.global.org.as_deref(), Some("acme"));
         assert_eq!(cli.global.env.as_deref(), Some("prod"));
-        assert_eq!(cli.global.environment(), "prod");
         assert_eq!(cli.global.output, Format::Json);
     }
 
@@ -313,6 +396,82 @@ mod tests {
             Cli::try_parse_from(["assay", "audit", "export", "--format", "csv", "-O", "x.csv"])
                 .unwrap();
         assert_eq!(cli.global.env, None);
+    }
+
+    #[test]
+    fn login_flags_parse_and_secrets_are_never_arguments() {
+        let cli = Cli::try_parse_from([
+            "assay",
+            "login",
+            "https://assay.example.com",
+            "--device",
+            "--org",
+            "acme",
+            "--env",
+            "dev",
+            "--context",
+            "work",
+            "--ca-cert",
+            "/corp.pem",
+            "--insecure",
+        ])
+        .unwrap();
+        let Command::Login(args) = &cli.command else {
+            panic!("expected login");
+        };
+        assert_eq!(args.server.as_deref(), Some("https://assay.example.com"));
+        assert!(args.device && !args.api_token_stdin && !args.no_browser);
+        assert_eq!(cli.global.context.as_deref(), Some("work"));
+        assert_eq!(cli.global.org.as_deref(), Some("acme"));
+        assert!(cli.global.insecure);
+        assert_eq!(
+            cli.global.ca_cert.as_deref(),
+            Some(std::path::Path::new("/corp.pem"))
+        );
+        let cli = Cli::try_parse_from(["assay", "login", "--api-token-stdin"]).unwrap();
+        let Command::Login(args) = &cli.command else {
+            panic!("expected login");
+        };
+        assert!(args.api_token_stdin && args.server.is_none());
+        // The token comes on stdin only, and one way of signing in at a time.
+        for bad in [
+            &["assay", "login", "--api-token", "assay_x"][..],
+            &["assay", "login", "--api-token-stdin", "assay_x", "extra"][..],
+            &["assay", "login", "--password", "hunter2"][..],
+            &["assay", "login", "--refresh-token", "r"][..],
+            &["assay", "login", "--api-token-stdin", "--device"][..],
+            &["assay", "login", "--api-token-stdin", "--no-browser"][..],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn context_whoami_and_logout_parse() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().command;
+        assert!(matches!(
+            parse(&["assay", "context", "list"]),
+            Command::Context(context::ContextCommand::List)
+        ));
+        assert!(matches!(
+            parse(&["assay", "context", "use", "prod"]),
+            Command::Context(context::ContextCommand::Use { name }) if name == "prod"
+        ));
+        assert!(matches!(
+            parse(&["assay", "context", "show"]),
+            Command::Context(context::ContextCommand::Show { name: None })
+        ));
+        assert!(matches!(
+            parse(&["assay", "context", "delete", "old"]),
+            Command::Context(context::ContextCommand::Delete { name }) if name == "old"
+        ));
+        assert!(Cli::try_parse_from(["assay", "context", "use"]).is_err());
+        let cli = Cli::try_parse_from(["assay", "whoami", "-o", "json"]).unwrap();
+        assert!(matches!(cli.command, Command::Whoami));
+        assert_eq!(cli.global.output, Format::Json);
+        let cli = Cli::try_parse_from(["assay", "logout", "--context", "prod"]).unwrap();
+        assert!(matches!(cli.command, Command::Logout));
+        assert_eq!(cli.global.context.as_deref(), Some("prod"));
     }
 
     #[test]
