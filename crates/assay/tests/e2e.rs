@@ -2,12 +2,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e {
+    pub mod cli_login;
+    pub mod forward_proxy;
     pub mod harness;
     pub mod identity;
+    pub mod local_mcp;
     pub mod mcp_sdk;
+    pub mod net_proxy;
     pub mod oauth_rmcp;
     pub mod oauth_sdk;
     pub mod oauth_support;
+    pub mod server_tls;
     pub mod sso;
 }
 

@@ -15,6 +15,8 @@ pub struct Server {
     pub url: String,
     pub token: String,
     pub data_dir: PathBuf,
+    /// The CA (PEM) the CLI runs and [`Server::http`] trust, for a server with TLS.
+    pub ca: Option<PathBuf>,
     /// Keeps the data directory alive for the whole test.
     _dir: Option<tempfile::TempDir>,
 }
@@ -29,6 +31,7 @@ impl Server {
             url,
             token: token.expect("first start prints the admin token"),
             data_dir,
+            ca: None,
             _dir: Some(dir),
         }
     }
@@ -43,6 +46,7 @@ impl Server {
             url,
             token: token.expect("first start prints the admin token"),
             data_dir,
+            ca: None,
             _dir: Some(dir),
         }
     }
@@ -61,6 +65,7 @@ impl Server {
             url,
             token: self.token.clone(),
             data_dir: self.data_dir.clone(),
+            ca: self.ca.clone(),
             _dir: self._dir.take(),
         }
     }
@@ -96,6 +101,7 @@ impl Server {
             url,
             token: token.expect("first start prints the admin token"),
             data_dir,
+            ca: None,
             _dir: Some(dir),
         };
         (server, log)
@@ -118,6 +124,7 @@ impl Server {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("ASSAY_URL", &self.url)
             .env("ASSAY_TOKEN", token)
+            .envs(self.ca.iter().map(|ca| ("SSL_CERT_FILE", ca)))
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -155,12 +162,16 @@ impl Server {
 
     pub fn http(&self) -> Http {
         assay_client::install_crypto_provider();
+        let mut builder = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .no_proxy();
+        if let Some(ca) = &self.ca {
+            let pem = std::fs::read(ca).expect("read the CA");
+            builder = builder
+                .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).expect("PEM CA"));
+        }
         Http {
-            client: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .no_proxy()
-                .build()
-                .expect("client"),
+            client: builder.build().expect("client"),
             token: self.token.clone(),
         }
     }
@@ -308,7 +319,13 @@ fn spawn_with(
         };
         if let Some(rest) = line.strip_prefix("Assay is listening on ") {
             let addr = rest.split_whitespace().next().expect("address");
-            url = Some(format!("http://{addr}"));
+            // With --tls-cert the server serves (and announces) https.
+            let scheme = if rest.contains("(public URL https://") {
+                "https"
+            } else {
+                "http"
+            };
+            url = Some(format!("{scheme}://{addr}"));
         }
         if let Some(t) = line.trim().strip_prefix("admin API token:") {
             token = Some(t.trim().to_string());
@@ -321,6 +338,8 @@ fn spawn_with(
     assay_client::install_crypto_provider();
     let client = reqwest::blocking::Client::builder()
         .no_proxy()
+        // Only "is it up yet": a TLS test's own clients check the certificate.
+        .tls_danger_accept_invalid_certs(url.starts_with("https://"))
         .build()
         .expect("client");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -10,7 +10,8 @@
 //! The audit export must show the calls as the user, through OAuth, by that client.
 //!
 //! A second test signs in as the pre-registered first-party client `assay-cli` on a
-//! loopback redirect with an arbitrary port (RFC 8252). A third registers by Client ID
+//! loopback redirect with an arbitrary port (RFC 8252); its tokens are audited with the
+//! method `cli_login` (what `assay login` holds) instead of `oauth`. A third registers by Client ID
 //! Metadata Document (`AuthorizationRequest::with_client_metadata_url`): rmcp takes the
 //! document's https URL as its client_id only when the server's metadata says
 //! `client_id_metadata_document_supported` (otherwise it silently falls back to DCR, so

@@ -4,8 +4,9 @@
 //! The browser behaves like one and nothing more: a cookie jar, `Origin` on form POSTs,
 //! every hidden field sent back as rendered (the CSRF token among them), 303s followed by
 //! GET until the server sends it outside itself — to the client's redirect URI, whose
-//! URL (with `code`, `state`, `iss`) is the result. It knows the pages only by their form
-//! fields (`email`/`password`; the `granted_scope` radios and the `action=approve`
+//! URL (with `code`, `state`, `iss`) is the result; on the device flow's verification
+//! page, the page it ends on ("Device connected") is. It knows the pages only by their
+//! form fields (`email`/`password`; the `granted_scope` radios and the `action=approve`
 //! button), as scripts/oauth-browser.mjs does for the Node side.
 //!
 //! For registration by Client ID Metadata Document, which the spec (and the clients)
@@ -95,9 +96,23 @@ pub struct Browser {
 
 impl Default for Browser {
     fn default() -> Self {
+        Self::with_builder(reqwest::Client::builder())
+    }
+}
+
+impl Browser {
+    /// A browser that also trusts the CA in the PEM file `ca` (an https server of a test).
+    pub fn trusting(ca: &Path) -> Self {
+        assay_client::install_crypto_provider();
+        let pem = std::fs::read(ca).expect("read the CA");
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).expect("PEM CA");
+        Self::with_builder(reqwest::Client::builder().tls_certs_merge(certs))
+    }
+
+    fn with_builder(builder: reqwest::ClientBuilder) -> Self {
         assay_client::install_crypto_provider();
         Self {
-            client: reqwest::Client::builder()
+            client: builder
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
                 .build()
@@ -223,6 +238,38 @@ impl Browser {
         password: &str,
         scope: Option<&str>,
     ) -> String {
+        match self.walk(authorization_url, email, password, scope).await {
+            Ok(redirect) => redirect,
+            Err((steps, html)) => panic!("no form (steps {steps:?}): {html}"),
+        }
+    }
+
+    /// The device flow's verification page (RFC 8628): signs in (if the jar holds no
+    /// session) and approves `scope` (default: what the device asked for) for the code in
+    /// `verification_url` (`verification_uri_complete`); returns the page it ends on
+    /// ("Device connected").
+    pub async fn approve_device(
+        &mut self,
+        verification_url: &str,
+        email: &str,
+        password: &str,
+        scope: Option<&str>,
+    ) -> String {
+        match self.walk(verification_url, email, password, scope).await {
+            Ok(redirect) => panic!("the verification page sent the browser to {redirect}"),
+            Err((_, html)) => html,
+        }
+    }
+
+    /// Fills the pages from `start` on: `Ok(URL)` when the server redirects outside its
+    /// own page, `Err((steps, html))` at a page without a form.
+    async fn walk(
+        &mut self,
+        authorization_url: &str,
+        email: &str,
+        password: &str,
+        scope: Option<&str>,
+    ) -> Result<String, (Vec<String>, String)> {
         let start = url::Url::parse(authorization_url).expect("authorization URL");
         let origin = start.origin().ascii_serialization();
         let authorize_path = start.path().to_owned();
@@ -260,12 +307,13 @@ impl Browser {
                     target = next;
                     continue;
                 }
-                return next.to_string();
+                return Ok(next.to_string());
             }
             let html = res.text().await.unwrap_or_default();
             assert_eq!(status, 200, "steps {steps:?}: {html}");
-            let form =
-                parse_form(&html).unwrap_or_else(|| panic!("no form (steps {steps:?}): {html}"));
+            let Some(form) = parse_form(&html) else {
+                return Err((steps, html));
+            };
             let mut fields = url::form_urlencoded::Serializer::new(String::new());
             let is_login = form.fields.iter().any(|(n, _)| n == "password");
             for (name, value) in &form.fields {
@@ -325,6 +373,17 @@ pub fn oauth_method() -> Value {
     Value::String("oauth".to_owned())
 }
 
+/// How the audit trail spells the method of an access token of `client_id`: the
+/// first-party CLI client's tokens authenticate as `cli_login`, every other client's as
+/// `oauth`.
+pub fn auth_method_of(client_id: &str) -> Value {
+    if client_id == "assay-cli" {
+        Value::String("cli_login".to_owned())
+    } else {
+        oauth_method()
+    }
+}
+
 /// Asserts that `action` (on a resource containing `resource`, if given) was done by the
 /// user through `client_id` with an OAuth access token, successfully.
 pub fn assert_audited_as_user(
@@ -338,7 +397,7 @@ pub fn assert_audited_as_user(
         e["action"] == action
             && e["actor"]["id"] == user_id
             && e["actor"]["kind"] == "user"
-            && e["actor"]["auth_method"] == oauth_method()
+            && e["actor"]["auth_method"] == auth_method_of(client_id)
             && e["actor"]["credential_id"] == client_id
             && e["outcome"] == "success"
             && resource.is_none_or(|r| {
@@ -360,6 +419,12 @@ pub fn assert_audited_as_user(
 /// A throwaway CA and a certificate for 127.0.0.1 it signed, made with `openssl`:
 /// returns (CA PEM, leaf certificate PEM, leaf key PEM) paths inside `dir`.
 pub fn test_ca(dir: &Path) -> (String, String, String) {
+    test_ca_for(dir, "IP:127.0.0.1")
+}
+
+/// [`test_ca`] with the leaf certificate's subjectAltName `san` (e.g.
+/// `IP:127.0.0.1,DNS:localhost`).
+pub fn test_ca_for(dir: &Path, san: &str) -> (String, String, String) {
     let path = |name: &str| dir.join(name).to_str().expect("utf-8 path").to_owned();
     let (ca_key, ca, key, csr, cert, ext) = (
         path("ca.key"),
@@ -371,8 +436,10 @@ pub fn test_ca(dir: &Path) -> (String, String, String) {
     );
     std::fs::write(
         &ext,
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+        format!(
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName={san}\n"
+        ),
     )
     .expect("write the extensions");
     let openssl = |args: &[&str]| {
