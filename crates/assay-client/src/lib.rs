@@ -27,7 +27,7 @@ use assay_core::{Actor, ClientInfo, EnvRef, Error, Principal, PrincipalKind, Res
 use std::time::Duration;
 use url::Url;
 
-pub use net::{TlsOptions, http_client};
+pub use net::{TlsOptions, http_client, oauth_http_client};
 pub use org::AuditExportFormat;
 pub use session::{Credential, DEFAULT_REFRESH_MARGIN, OAuthSession, TokenSet, TokenStore};
 pub use transport::{CANNOT_REACH, is_connection_error};
@@ -134,6 +134,17 @@ impl RemoteControlPlane {
             },
         )
     }
+}
+
+/// 32 random bytes from a cryptographically secure generator, base64url without padding
+/// (43 characters): PKCE verifiers (RFC 7636 §4.1), OAuth `state`, per-launch secrets.
+pub fn random_secret() -> String {
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
+    // ThreadRng: a CSPRNG seeded from the OS.
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Makes ring the process-wide rustls provider unless one is installed already.

@@ -32,6 +32,8 @@ struct Fake {
     device_answers: VecDeque<(StatusCode, serde_json::Value)>,
     device_forms: Vec<HashMap<String, String>>,
     revoke_forms: Vec<HashMap<String, String>>,
+    /// Published instead of `{issuer}/oauth/token`.
+    token_endpoint: Option<String>,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -59,11 +61,14 @@ async fn prm(State(fake): State<Shared>) -> Json<serde_json::Value> {
 }
 
 async fn metadata(State(fake): State<Shared>) -> Json<serde_json::Value> {
-    let issuer = fake.lock().unwrap().issuer.clone();
+    let (issuer, token_endpoint) = {
+        let fake = fake.lock().unwrap();
+        (fake.issuer.clone(), fake.token_endpoint.clone())
+    };
     Json(serde_json::json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth/authorize"),
-        "token_endpoint": format!("{issuer}/oauth/token"),
+        "token_endpoint": token_endpoint.unwrap_or_else(|| format!("{issuer}/oauth/token")),
         "registration_endpoint": format!("{issuer}/oauth/register"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "device_authorization_endpoint": format!("{issuer}/oauth/device"),
@@ -146,7 +151,7 @@ async fn fake_server() -> (Url, Shared) {
 }
 
 fn http() -> reqwest::Client {
-    crate::http_client(
+    crate::oauth_http_client(
         "assay-test/1",
         &crate::TlsOptions::default(),
         Duration::from_secs(5),
@@ -198,6 +203,59 @@ async fn a_server_with_another_public_url_is_refused() {
             other.as_str().trim_end_matches('/')
         )
     );
+}
+
+#[tokio::test]
+async fn discovery_refuses_a_token_endpoint_outside_the_issuers_origin() {
+    let (base, fake) = fake_server().await;
+    let issuer = fake.lock().unwrap().issuer.clone();
+    let port = base.port().unwrap();
+    let elsewhere = [
+        // Another scheme (the https issuer's endpoint on plain http is the same check).
+        format!("https://127.0.0.1:{port}/oauth/token"),
+        // Another host, another port.
+        format!("http://localhost:{port}/oauth/token"),
+        format!("http://127.0.0.1:{}/oauth/token", port.wrapping_add(1)),
+    ];
+    for endpoint in elsewhere {
+        fake.lock().unwrap().token_endpoint = Some(format!("{endpoint}?x=1"));
+        let err = discover(&http(), &base).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid input: url: the server's metadata puts its token_endpoint at \
+                 {endpoint}, outside {issuer}; refusing to send credentials there (the \
+                 server's public URL is misconfigured, or this is not the server it claims \
+                 to be)"
+            )
+        );
+    }
+}
+
+#[test]
+fn an_http_endpoint_under_an_https_issuer_is_refused() {
+    let base: Url = "https://assay.example.com/".parse().unwrap();
+    let err = login::endpoint_of(
+        &base,
+        "token_endpoint",
+        "http://assay.example.com/oauth/token",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid input: url: the server's metadata puts its token_endpoint at \
+         http://assay.example.com/oauth/token, outside https://assay.example.com; refusing \
+         to send credentials there (the server's public URL is misconfigured, or this is \
+         not the server it claims to be)"
+    );
+    // Same origin, default port spelled out: accepted.
+    let ok = login::endpoint_of(
+        &base,
+        "token_endpoint",
+        "https://assay.example.com:443/oauth/token",
+    )
+    .unwrap();
+    assert_eq!(ok.as_str(), "https://assay.example.com/oauth/token");
 }
 
 /// The callbacks the test "browser" makes, in order, given the authorization request's

@@ -30,6 +30,41 @@ pub fn http_client(
     tls: &TlsOptions,
     connect_timeout: Duration,
 ) -> Result<reqwest::Client> {
+    build(
+        user_agent,
+        tls,
+        connect_timeout,
+        reqwest::redirect::Policy::default(),
+    )
+}
+
+/// [`http_client`] for OAuth: redirects are never followed.
+///
+/// The login flows ([`crate::login`]) and [`crate::OAuthSession`] POST codes and refresh
+/// tokens; a followed 307/308 would resend that body to wherever the `Location` points.
+/// With this client a redirect is an error instead. Use it for every OAuth call,
+/// discovery included.
+///
+/// Errors: as [`http_client`].
+pub fn oauth_http_client(
+    user_agent: &str,
+    tls: &TlsOptions,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client> {
+    build(
+        user_agent,
+        tls,
+        connect_timeout,
+        reqwest::redirect::Policy::none(),
+    )
+}
+
+fn build(
+    user_agent: &str,
+    tls: &TlsOptions,
+    connect_timeout: Duration,
+    redirects: reqwest::redirect::Policy,
+) -> Result<reqwest::Client> {
     crate::install_crypto_provider();
     let mut roots = Vec::new();
     for path in &tls.ca_certs {
@@ -58,6 +93,7 @@ pub fn http_client(
         // Merged with (not instead of) the platform roots.
         .tls_certs_merge(roots)
         .tls_danger_accept_invalid_certs(tls.insecure)
+        .redirect(redirects)
         .build()
         .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))
 }

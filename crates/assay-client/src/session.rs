@@ -48,6 +48,12 @@ pub struct TokenSet {
     pub expires_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The access token's lifetime as issued (`expires_in`), in seconds. It caps the
+    /// refresh margin at half the lifetime, so short-lived tokens are not refreshed on
+    /// every request; `None` (unknown, or saved by an older version) leaves the margin as
+    /// configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_secs: Option<u64>,
 }
 
 /// Never shows the tokens.
@@ -58,6 +64,7 @@ impl std::fmt::Debug for TokenSet {
             .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
+            .field("lifetime_secs", &self.lifetime_secs)
             .finish()
     }
 }
@@ -74,12 +81,19 @@ impl TokenSet {
             refresh_token: r.refresh_token,
             expires_at,
             scope: r.scope,
+            lifetime_secs: expires_at.and(r.expires_in),
         }
     }
 
     /// Whether the access token expires within `margin` of `now` (never, when the
-    /// expiry is unknown: the server's 401 then triggers the refresh).
+    /// expiry is unknown: the server's 401 then triggers the refresh). The margin is at
+    /// most half the token's lifetime: with a server TTL at or below the margin every
+    /// request would otherwise refresh.
     fn expires_within(&self, margin: Duration, now: OffsetDateTime) -> bool {
+        let margin = match self.lifetime_secs {
+            Some(lifetime) => margin.min(Duration::from_secs(lifetime) / 2),
+            None => margin,
+        };
         let margin = time::Duration::try_from(margin).unwrap_or(time::Duration::MAX);
         self.expires_at
             .is_some_and(|at| at.checked_sub(margin).is_none_or(|t| t <= now))
@@ -105,6 +119,11 @@ pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// Longest wait for a token endpoint answer during a refresh.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// After an early refresh failed for want of the token endpoint, requests go on with the
+/// still-valid access token for this long before the next attempt (instead of each
+/// waiting on an endpoint that is down).
+const EARLY_REFRESH_RETRY: Duration = Duration::from_secs(10);
+
 /// An OAuth login: the current tokens, how to refresh them, and where to persist them.
 pub struct OAuthSession {
     http: reqwest::Client,
@@ -115,6 +134,12 @@ pub struct OAuthSession {
     current: std::sync::Mutex<TokenSet>,
     /// One refresh at a time in this process; the store's lock covers other processes.
     refreshing: tokio::sync::Mutex<()>,
+    /// Refresh tokens this session spent since its tokens were last saved. Empty but for
+    /// a failed save; then the store may still hold one of them, and presenting it again
+    /// would end the login.
+    unsaved_spent: std::sync::Mutex<Vec<String>>,
+    /// No early refresh before this instant (the last attempt found the endpoint down).
+    early_retry_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for OAuthSession {
@@ -127,8 +152,21 @@ impl std::fmt::Debug for OAuthSession {
     }
 }
 
+/// A poisoned lock here only means a panic elsewhere; the value is still consistent.
+fn guard<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether the access token is still accepted now (known expiry in the future).
+fn still_valid(tokens: &TokenSet) -> bool {
+    tokens
+        .expires_at
+        .is_some_and(|at| at > OffsetDateTime::now_utc())
+}
+
 impl OAuthSession {
-    /// `http` should come from [`crate::http_client`]; `tokens` are the ones loaded from
+    /// `http` should come from [`crate::oauth_http_client`] (no redirects: a followed
+    /// 307 would resend the refresh token elsewhere); `tokens` are the ones loaded from
     /// `store` (or just received from a login).
     pub fn new(
         http: reqwest::Client,
@@ -145,10 +183,13 @@ impl OAuthSession {
             margin: DEFAULT_REFRESH_MARGIN,
             current: std::sync::Mutex::new(tokens),
             refreshing: tokio::sync::Mutex::new(()),
+            unsaved_spent: std::sync::Mutex::new(Vec::new()),
+            early_retry_at: std::sync::Mutex::new(None),
         }
     }
 
-    /// Refresh this long before the access token expires (default 60 s).
+    /// Refresh this long before the access token expires (default 60 s; at most half
+    /// the token's lifetime when that is known).
     pub fn with_refresh_margin(mut self, margin: Duration) -> Self {
         self.margin = margin;
         self
@@ -156,29 +197,43 @@ impl OAuthSession {
 
     /// The tokens in use now.
     pub fn tokens(&self) -> TokenSet {
-        self.current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        guard(&self.current).clone()
     }
 
     fn set_tokens(&self, tokens: TokenSet) {
-        *self
-            .current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = tokens;
+        *guard(&self.current) = tokens;
     }
 
     /// An access token to send, refreshed first when it expires within the margin.
     ///
-    /// Errors: `Unauthenticated` when the session has ended (refresh refused, or no
-    /// refresh token); `Unavailable` when the token endpoint cannot be reached.
+    /// When that early refresh fails because the token endpoint is unavailable (down,
+    /// unreachable, 5xx) the current token is returned as long as it has not expired.
+    ///
+    /// Errors: `Unauthenticated` when the session has ended (refresh refused, no refresh
+    /// token, or signed out on this machine); `Unavailable` when the token endpoint
+    /// cannot be reached and the token has expired; `Internal` when refreshed tokens
+    /// could not be saved.
     pub async fn access_token(&self) -> Result<String> {
         let tokens = self.tokens();
         if !tokens.expires_within(self.margin, OffsetDateTime::now_utc()) {
             return Ok(tokens.access_token);
         }
-        self.renew(None).await
+        match self.renew(None).await {
+            Err(Error::Unavailable(why)) => {
+                let current = self.tokens();
+                if !still_valid(&current) {
+                    return Err(Error::Unavailable(why));
+                }
+                tracing::warn!(
+                    error = %why,
+                    "could not refresh the access token early; using it until it expires"
+                );
+                *guard(&self.early_retry_at) =
+                    std::time::Instant::now().checked_add(EARLY_REFRESH_RETRY);
+                Ok(current.access_token)
+            }
+            other => other,
+        }
     }
 
     /// After the server answered 401 to `rejected`: a fresh access token. When the
@@ -188,14 +243,23 @@ impl OAuthSession {
         self.renew(Some(rejected)).await
     }
 
+    /// Whether an early refresh failed so recently that the next one should wait.
+    fn early_refresh_paused(&self) -> bool {
+        guard(&self.early_retry_at).is_some_and(|at| std::time::Instant::now() < at)
+    }
+
     async fn renew(&self, rejected: Option<&str>) -> Result<String> {
         let _one_at_a_time = self.refreshing.lock().await;
         let ours = self.tokens();
         let now = OffsetDateTime::now_utc();
-        // Another task of this process may have refreshed while this one waited.
+        // Another task of this process may have refreshed (or found the endpoint down)
+        // while this one waited.
         let done_meanwhile = match rejected {
             Some(rejected) => ours.access_token != rejected,
-            None => !ours.expires_within(self.margin, now),
+            None => {
+                !ours.expires_within(self.margin, now)
+                    || (self.early_refresh_paused() && still_valid(&ours))
+            }
         };
         if done_meanwhile {
             return Ok(ours.access_token);
@@ -205,9 +269,21 @@ impl OAuthSession {
         let _across_processes = blocking(move || store.lock()).await?;
         let store = Arc::clone(&self.store);
         let stored = blocking(move || store.load()).await?;
+        // Nothing stored: `assay logout`, `assay context delete` or an API token took
+        // this credential's place. The user ended this login; our refresh token may
+        // already be revoked or spent, and presenting it would look like theft to the
+        // server, so the session ends here without asking it.
+        let Some(stored) = stored else {
+            return Err(session_ended("signed out on this machine"));
+        };
         // The store holds the latest tokens of every process (ours included: we save
-        // after each refresh), so its refresh token is the one still valid.
-        let latest = stored.unwrap_or_else(|| ours.clone());
+        // after each refresh), so its refresh token is the one still valid; unless it is
+        // one we spent and could not replace there, when ours are the latest.
+        let stale = stored
+            .refresh_token
+            .as_ref()
+            .is_some_and(|r| guard(&self.unsaved_spent).contains(r));
+        let latest = if stale { ours.clone() } else { stored };
         let now = OffsetDateTime::now_utc();
         let usable = latest.access_token != ours.access_token
             && rejected != Some(latest.access_token.as_str())
@@ -250,20 +326,51 @@ impl OAuthSession {
         let mut fresh = TokenSet::from_response(response, OffsetDateTime::now_utc());
         if fresh.refresh_token.is_none() {
             // The server did not rotate it: the old one stays valid.
-            fresh.refresh_token = Some(refresh_token);
+            fresh.refresh_token = Some(refresh_token.clone());
         }
         if fresh.scope.is_none() {
             fresh.scope = latest.scope;
         }
         tracing::debug!("access token refreshed");
+        // In memory first: whatever happens to the save, this process holds the only
+        // refresh token that is still valid.
         self.set_tokens(fresh.clone());
-        let access = fresh.access_token.clone();
-        let store = Arc::clone(&self.store);
-        if let Err(e) = blocking(move || store.save(&fresh)).await {
-            // The new tokens work for this process; only other processes miss them.
-            tracing::warn!(error = %e, "could not save the refreshed tokens");
+        *guard(&self.early_retry_at) = None;
+        if fresh.refresh_token.as_deref() != Some(refresh_token.as_str()) {
+            guard(&self.unsaved_spent).push(refresh_token);
         }
+        let access = fresh.access_token.clone();
+        self.persist(fresh).await?;
         Ok(access)
+    }
+
+    /// Saves refreshed tokens, trying twice: unsaved, the store keeps a spent refresh
+    /// token, which the next process would present and the server take for theft.
+    async fn persist(&self, tokens: TokenSet) -> Result<()> {
+        let mut failure = None;
+        for _ in 0..2 {
+            let store = Arc::clone(&self.store);
+            let tokens = tokens.clone();
+            match blocking(move || store.save(&tokens)).await {
+                Ok(()) => {
+                    guard(&self.unsaved_spent).clear();
+                    return Ok(());
+                }
+                // Signed out meanwhile: the user's decision, not a store failure.
+                Err(e @ Error::Unauthenticated(_)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not save the refreshed tokens");
+                    failure = Some(e);
+                }
+            }
+        }
+        let why = failure.map(|e| e.to_string()).unwrap_or_default();
+        Err(Error::Internal(format!(
+            "the access token was refreshed but the new tokens could not be saved ({why}). \
+             This process keeps using them, but other `assay` commands for this login would \
+             present the spent refresh token and end the login: fix the credential store \
+             (the OS keyring or the credentials file), then run `assay login` again"
+        )))
     }
 }
 

@@ -32,6 +32,8 @@ struct Fake {
     reject_all: bool,
     /// The `Authorization` header of every API request.
     api_calls: Vec<String>,
+    /// The token endpoint answers 503 (down for maintenance, overloaded).
+    token_unavailable: bool,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -59,6 +61,9 @@ async fn healthz(State(fake): State<Shared>, headers: HeaderMap) -> Response {
 async fn token(State(fake): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
     let mut fake = fake.lock().unwrap();
     fake.refresh_calls += 1;
+    if fake.token_unavailable {
+        return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
+    }
     assert_eq!(form["grant_type"], "refresh_token");
     assert_eq!(form["client_id"], "assay-cli");
     let presented = &form["refresh_token"];
@@ -105,6 +110,17 @@ async fn fake_server(valid: &[&str], expires_in: u64) -> (url::Url, Shared) {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/oauth/token", post(token))
+        // A redirect keeping method and body (307): followed, it would hand the refresh
+        // token to whatever `Location` names.
+        .route(
+            "/oauth/moved",
+            post(|| async {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [("location", "/oauth/token")],
+                )
+            }),
+        )
         .with_state(Arc::clone(&fake));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -117,6 +133,8 @@ async fn fake_server(valid: &[&str], expires_in: u64) -> (url::Url, Shared) {
 struct MemoryStore {
     tokens: Mutex<Option<TokenSet>>,
     saves: Mutex<usize>,
+    /// This many saves fail before they work again.
+    failing_saves: Mutex<usize>,
     lock: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -125,6 +143,11 @@ impl TokenStore for MemoryStore {
         Ok(self.tokens.lock().unwrap().clone())
     }
     fn save(&self, tokens: &TokenSet) -> Result<()> {
+        let mut failing = self.failing_saves.lock().unwrap();
+        if *failing > 0 {
+            *failing -= 1;
+            return Err(assay_core::Error::Internal("the keyring is locked".into()));
+        }
         *self.tokens.lock().unwrap() = Some(tokens.clone());
         *self.saves.lock().unwrap() += 1;
         Ok(())
@@ -140,15 +163,31 @@ fn tokens(access: &str, expires_in_secs: i64) -> TokenSet {
         refresh_token: Some("rt-0".into()),
         expires_at: Some(OffsetDateTime::now_utc() + time::Duration::seconds(expires_in_secs)),
         scope: Some("mcp:write".into()),
+        // Unknown, as for tokens saved before it was recorded: the margin is the full 60 s.
+        lifetime_secs: None,
     }
 }
 
 fn session(base: &url::Url, tokens: TokenSet, store: &Arc<MemoryStore>) -> Arc<OAuthSession> {
-    crate::install_crypto_provider();
+    session_at(base, "/oauth/token", tokens, store)
+}
+
+fn session_at(
+    base: &url::Url,
+    token_path: &str,
+    tokens: TokenSet,
+    store: &Arc<MemoryStore>,
+) -> Arc<OAuthSession> {
     let store: Arc<dyn TokenStore> = Arc::clone(store) as _;
+    let http = crate::oauth_http_client(
+        "assay-test/1",
+        &crate::TlsOptions::default(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
     Arc::new(OAuthSession::new(
-        reqwest::Client::new(),
-        base.join("/oauth/token").unwrap(),
+        http,
+        base.join(token_path).unwrap(),
         "assay-cli".into(),
         tokens,
         store,
@@ -258,21 +297,22 @@ async fn another_process_refreshed_so_its_tokens_are_adopted() {
 
 #[tokio::test]
 async fn another_process_refreshed_but_that_token_is_expiring_too_so_its_refresh_token_is_used() {
-    // Issued tokens live 30 s, inside the 60 s margin: adoption is not enough.
-    let (base, fake) = fake_server(&[], 30).await;
-    let old = tokens("at-old", 30);
-    let store = store_with(&old);
-    let first = session(&base, old.clone(), &store);
-    let second = session(&base, old, &store);
+    let (base, fake) = fake_server(&[], 3600).await;
+    // This session's refresh token was spent by the process that refreshed; that
+    // process's access token is within the margin as well: adoption is not enough.
+    fake.lock().unwrap().refresh.insert("rt-spent".into(), true);
+    let mut ours = tokens("at-old", 30);
+    ours.refresh_token = Some("rt-spent".into());
+    let store = store_with(&tokens("at-other", 30));
+    let s = session(&base, ours, &store);
 
-    assert_eq!(first.access_token().await.unwrap(), "at-1");
-    assert_eq!(second.access_token().await.unwrap(), "at-2");
+    assert_eq!(s.access_token().await.unwrap(), "at-1");
     let fake = fake.lock().unwrap();
-    assert_eq!(fake.refresh_calls, 2);
-    assert!(!fake.reuse, "the second session reused rt-0");
+    assert_eq!(fake.refresh_calls, 1);
+    assert!(!fake.reuse, "the session reused its spent refresh token");
     assert_eq!(
         store.load().unwrap().unwrap().refresh_token.as_deref(),
-        Some("rt-2")
+        Some("rt-1")
     );
 }
 
@@ -331,6 +371,7 @@ fn token_sets_never_show_their_secrets_and_persist_expiry_as_rfc3339() {
         refresh_token: Some("assay_rt_secret".into()),
         expires_at: Some(time::macros::datetime!(2030-01-02 03:04:05 UTC)),
         scope: Some("mcp:write".into()),
+        lifetime_secs: None,
     };
     let shown = format!("{t:?}");
     assert!(!shown.contains("secret"), "{shown}");
@@ -341,6 +382,16 @@ fn token_sets_never_show_their_secrets_and_persist_expiry_as_rfc3339() {
                            "expires_at": "2030-01-02T03:04:05Z", "scope": "mcp:write"})
     );
     assert_eq!(serde_json::from_value::<TokenSet>(json).unwrap(), t);
+    let with_lifetime = TokenSet {
+        lifetime_secs: Some(900),
+        ..t.clone()
+    };
+    let json = serde_json::to_value(&with_lifetime).unwrap();
+    assert_eq!(json["lifetime_secs"], 900);
+    assert_eq!(
+        serde_json::from_value::<TokenSet>(json).unwrap(),
+        with_lifetime
+    );
 
     let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::default());
     crate::install_crypto_provider();
@@ -356,5 +407,154 @@ fn token_sets_never_show_their_secrets_and_persist_expiry_as_rfc3339() {
     assert_eq!(
         format!("{:?}", Credential::Bearer("assay_x".into())),
         "Bearer(***)"
+    );
+}
+
+#[tokio::test]
+async fn signed_out_on_this_machine_ends_the_session_without_asking_the_server() {
+    let ended = "unauthenticated: your session has ended (signed out on this machine); \
+                 run `assay login` again";
+    // `assay logout` (or `context delete`, or an API token in its place) emptied the
+    // store while this session ran. Its refresh token is spent or revoked: presenting it
+    // would look like theft to the server.
+    let (base, fake) = fake_server(&[], 3600).await;
+    let empty = Arc::new(MemoryStore::default());
+    let expiring = session(&base, tokens("at-old", 30), &empty);
+    assert_eq!(
+        expiring.access_token().await.unwrap_err().to_string(),
+        ended
+    );
+    // The same after the server rejected the access token (logout revoked it).
+    let rejected = session(&base, tokens("at-old", 3600), &empty);
+    let err = client(&base, &rejected).healthz().await.unwrap_err();
+    assert_eq!(err.to_string(), ended);
+
+    let fake = fake.lock().unwrap();
+    assert_eq!(fake.refresh_calls, 0, "the token endpoint was asked");
+    assert_eq!(fake.api_calls, ["Bearer at-old"]);
+}
+
+#[tokio::test]
+async fn a_save_that_fails_once_is_retried() {
+    let (base, fake) = fake_server(&["at-old"], 3600).await;
+    let old = tokens("at-old", 30);
+    let store = store_with(&old);
+    *store.failing_saves.lock().unwrap() = 1;
+    let s = session(&base, old, &store);
+    assert_eq!(s.access_token().await.unwrap(), "at-1");
+    assert_eq!(store.load().unwrap().unwrap(), s.tokens());
+    assert_eq!(*store.saves.lock().unwrap(), 1);
+    assert_eq!(fake.lock().unwrap().refresh_calls, 1);
+}
+
+#[tokio::test]
+async fn refreshed_tokens_that_cannot_be_saved_fail_with_what_to_do_and_stay_in_memory() {
+    let (base, fake) = fake_server(&["at-old"], 3600).await;
+    let old = tokens("at-old", 30);
+    let store = store_with(&old);
+    *store.failing_saves.lock().unwrap() = 2;
+    let s = session(&base, old.clone(), &store);
+    let api = client(&base, &s);
+    let err = api.healthz().await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "internal error: the access token was refreshed but the new tokens could not be \
+         saved (internal error: the keyring is locked). This process keeps using them, but \
+         other `assay` commands for this login would present the spent refresh token and \
+         end the login: fix the credential store (the OS keyring or the credentials file), \
+         then run `assay login` again"
+    );
+    assert_eq!(store.load().unwrap().unwrap(), old, "nothing was saved");
+    assert_eq!(s.tokens().refresh_token.as_deref(), Some("rt-1"));
+
+    // This process goes on with the new tokens.
+    api.healthz().await.unwrap();
+    // The next refresh (the server rejects at-1) must not take the spent rt-0 the store
+    // still holds for the latest.
+    fake.lock().unwrap().valid.remove("at-1");
+    api.healthz().await.unwrap();
+    let fake = fake.lock().unwrap();
+    assert!(!fake.reuse, "the spent refresh token was presented again");
+    assert_eq!(fake.refresh_calls, 2);
+    assert_eq!(
+        fake.api_calls,
+        ["Bearer at-1", "Bearer at-1", "Bearer at-2"]
+    );
+    let saved = store.load().unwrap().unwrap();
+    assert_eq!(saved.refresh_token.as_deref(), Some("rt-2"));
+}
+
+#[tokio::test]
+async fn an_unavailable_token_endpoint_does_not_fail_requests_while_the_token_is_valid() {
+    let (base, fake) = fake_server(&["at-old"], 3600).await;
+    fake.lock().unwrap().token_unavailable = true;
+    // Within the margin, but still valid for 30 s.
+    let old = tokens("at-old", 30);
+    let store = store_with(&old);
+    let s = session(&base, old, &store);
+    let api = client(&base, &s);
+    api.healthz().await.unwrap();
+    // The next request does not wait on the endpoint again right away.
+    api.healthz().await.unwrap();
+    {
+        let fake = fake.lock().unwrap();
+        assert_eq!(fake.api_calls, ["Bearer at-old", "Bearer at-old"]);
+        assert_eq!(fake.refresh_calls, 1);
+    }
+
+    // An expired token is no use: the endpoint's failure is the answer.
+    let expired = tokens("at-old", -5);
+    let s = session(&base, expired.clone(), &store_with(&expired));
+    let err = s.access_token().await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "unavailable: {} answered 503; try again later",
+            base.join("/oauth/token").unwrap()
+        )
+    );
+}
+
+#[tokio::test]
+async fn short_lived_tokens_are_not_refreshed_on_every_request() {
+    // The server issues 30 s tokens, below the 60 s margin: the margin becomes 15 s.
+    let (base, fake) = fake_server(&[], 30).await;
+    let old = tokens("at-old", 10);
+    let store = store_with(&old);
+    let s = session(&base, old, &store);
+    let api = client(&base, &s);
+    for _ in 0..3 {
+        api.healthz().await.unwrap();
+    }
+    let fake = fake.lock().unwrap();
+    assert_eq!(fake.refresh_calls, 1);
+    assert_eq!(
+        fake.api_calls,
+        ["Bearer at-1", "Bearer at-1", "Bearer at-1"]
+    );
+    assert_eq!(s.tokens().lifetime_secs, Some(30));
+    assert_eq!(store.load().unwrap().unwrap().lifetime_secs, Some(30));
+}
+
+#[tokio::test]
+async fn a_redirect_from_the_token_endpoint_is_not_followed() {
+    let (base, fake) = fake_server(&[], 3600).await;
+    let old = tokens("at-old", 30);
+    let store = store_with(&old);
+    let s = session_at(&base, "/oauth/moved", old, &store);
+    let err = s.access_token().await.unwrap_err();
+    let origin = base.as_str().trim_end_matches('/');
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid input: url: {origin}/oauth/moved answered 307, \
+             redirecting to {origin}/oauth/token; OAuth requests carry credentials and are \
+             not redirected: use the server's public URL"
+        )
+    );
+    assert_eq!(
+        fake.lock().unwrap().refresh_calls,
+        0,
+        "the refresh token was posted to the redirect's target"
     );
 }

@@ -7,8 +7,6 @@ use crate::TokenSet;
 use assay_core::{Error, Result};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::TryRngCore as _;
-use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,16 +22,6 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// connections that never send anything; each is read on its own task so they block
 /// nothing.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Random bytes as base64url: 32 bytes give the 43-character PKCE verifier (RFC 7636
-/// §4.1) and an unguessable `state`.
-fn random_token() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| Error::Internal(format!("no randomness from the OS: {e}")))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
 
 /// RFC 7636 §4.2, S256.
 pub(crate) fn code_challenge(verifier: &str) -> String {
@@ -69,8 +57,9 @@ pub async fn browser_login(
         .map_err(|e| Error::Internal(format!("the login listener has no address: {e}")))?
         .port();
     let redirect_uri = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
-    let verifier = random_token()?;
-    let state = random_token()?;
+    // 43 characters: a valid PKCE verifier (RFC 7636 §4.1) and an unguessable state.
+    let verifier = crate::random_secret();
+    let state = crate::random_secret();
     let mut authorize_url = meta.authorization_endpoint.clone();
     authorize_url
         .query_pairs_mut()

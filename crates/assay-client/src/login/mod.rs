@@ -1,7 +1,8 @@
 //! Signing in to an Assay server with OAuth: discovery (RFC 9728, RFC 8414), the browser
 //! flow with a loopback redirect (RFC 8252, PKCE), the device flow (RFC 8628) and token
 //! revocation (RFC 7009). Every function takes the HTTP client from
-//! [`crate::http_client`], so TLS settings and proxies apply.
+//! [`crate::oauth_http_client`], so TLS settings and proxies apply and no redirect is
+//! followed (a followed 307/308 would resend a code or refresh token elsewhere).
 //!
 //! Errors are `assay_core::Error`s whose text tells the user what to do: `Unauthenticated`
 //! for a login that was refused, expired or tampered with; `Unavailable` for a server
@@ -101,9 +102,11 @@ fn well_known(base: &Url, segment: &str) -> Result<Url> {
 
 /// Reads the server's discovery documents at `base` (its public URL).
 ///
-/// The issuer must be `base` itself (trailing slash aside), the endpoints must be
-/// `http(s)` URLs and PKCE S256 must be supported. A server whose public URL differs
-/// from `base` is refused with a message naming the URL to use.
+/// The issuer must be `base` itself (trailing slash aside), every endpoint must be on the
+/// issuer's origin (scheme, host and port: codes and refresh tokens go nowhere else, not
+/// even to plain `http` under an `https` issuer) and PKCE S256 must be supported. A
+/// server whose public URL differs from `base` is refused with a message naming the URL
+/// to use.
 pub async fn discover(http: &reqwest::Client, base: &Url) -> Result<AuthServerMetadata> {
     let expected = issuer_of(base);
     let prm_url = well_known(base, PROTECTED_RESOURCE_WELL_KNOWN)?;
@@ -130,17 +133,7 @@ pub async fn discover(http: &reqwest::Client, base: &Url) -> Result<AuthServerMe
             format!("{expected} does not support PKCE S256, which login requires"),
         ));
     }
-    let endpoint = |what: &str, url: &str| -> Result<Url> {
-        Url::parse(url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                Error::invalid(
-                    "url",
-                    format!("the server's metadata has an invalid {what}: {url:?}"),
-                )
-            })
-    };
+    let endpoint = |what: &str, url: &str| endpoint_of(base, what, url);
     Ok(AuthServerMetadata {
         authorization_endpoint: endpoint("authorization_endpoint", &raw.authorization_endpoint)?,
         token_endpoint: endpoint("token_endpoint", &raw.token_endpoint)?,
@@ -160,6 +153,35 @@ pub async fn discover(http: &reqwest::Client, base: &Url) -> Result<AuthServerMe
         issuer: raw.issuer,
         resource: prm.resource,
     })
+}
+
+/// An endpoint from the metadata of the server at `base`: an `http(s)` URL on `base`'s
+/// origin. Anywhere else (another host or port, or `http` under an `https` issuer) the
+/// codes, refresh tokens and revocations sent there would leave the server.
+pub(crate) fn endpoint_of(base: &Url, what: &str, url: &str) -> Result<Url> {
+    let parsed = Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| {
+            Error::invalid(
+                "url",
+                format!("the server's metadata has an invalid {what}: {url:?}"),
+            )
+        })?;
+    let origin = base.origin();
+    if parsed.origin() != origin {
+        return Err(Error::invalid(
+            "url",
+            format!(
+                "the server's metadata puts its {what} at {}, outside {}; refusing to send \
+                 credentials there (the server's public URL is misconfigured, or this is not \
+                 the server it claims to be)",
+                display(&parsed),
+                origin.ascii_serialization()
+            ),
+        ));
+    }
+    Ok(parsed)
 }
 
 fn not_this_server(base: &Url, actual: Option<&str>) -> Error {
@@ -188,6 +210,16 @@ async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &
         .await
         .map_err(|e| transport_error(url, &e))?;
     let status = resp.status();
+    if status.is_redirection() {
+        let to = redirect_target(&resp, url);
+        return Err(Error::invalid(
+            "url",
+            format!(
+                "{} answered {status}, redirecting to {to}; log in with the server's public URL",
+                display(url)
+            ),
+        ));
+    }
     let body = read_bounded(resp, url).await?;
     if status == reqwest::StatusCode::NOT_FOUND {
         return Err(Error::invalid(
@@ -222,9 +254,23 @@ async fn read_bounded(mut resp: reqwest::Response, url: &Url) -> Result<Vec<u8>>
     Ok(body)
 }
 
+/// Origin and path only: a query may hold a secret.
+fn display(url: &Url) -> String {
+    format!("{}{}", url.origin().ascii_serialization(), url.path())
+}
+
+/// Where a redirect answer points, for the error message.
+fn redirect_target(resp: &reqwest::Response, from: &Url) -> String {
+    resp.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| from.join(l).ok())
+        .map_or_else(|| "elsewhere".to_owned(), |u| display(&u))
+}
+
 fn transport_error(url: &Url, e: &reqwest::Error) -> Error {
     let cause = crate::transport::root_cause(e);
-    let at = format!("{}{}", url.origin().ascii_serialization(), url.path());
+    let at = display(url);
     if e.is_timeout() {
         Error::Unavailable(format!("no answer from {at} in time; try again"))
     } else {
@@ -319,6 +365,19 @@ async fn post_form(
         .await
         .map_err(|e| EndpointError::Other(transport_error(endpoint, &e)))?;
     let status = resp.status().as_u16();
+    if resp.status().is_redirection() {
+        // Only reached with a client that does not follow redirects; the body went to
+        // `endpoint` alone.
+        let to = redirect_target(&resp, endpoint);
+        return Err(EndpointError::Other(Error::invalid(
+            "url",
+            format!(
+                "{} answered {status}, redirecting to {to}; OAuth requests carry credentials \
+                 and are not redirected: use the server's public URL",
+                display(endpoint)
+            ),
+        )));
+    }
     let body = read_bounded(resp, endpoint)
         .await
         .map_err(EndpointError::Other)?;
