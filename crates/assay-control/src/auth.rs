@@ -27,7 +27,7 @@
 use crate::audit;
 use crate::audit_log::AuditLog;
 use crate::grant_cache::GrantCache;
-use crate::jwt_auth::{self, JwtFailure};
+use crate::jwt_auth::{self, JwtFailure, OrgScope};
 use crate::signing_keys::SigningKeys;
 use crate::token_cache::{CachedToken, DEFAULT_CAPACITY, DEFAULT_TTL, TokenCache};
 use crate::token_usage::TokenUsage;
@@ -309,7 +309,7 @@ impl ApiTokenAuthenticator {
         &self,
         bearer: &str,
         client: &ClientInfo,
-        org: Option<&str>,
+        org: OrgScope<'_>,
         resource: Option<&str>,
     ) -> Result<Principal> {
         let ring = self.keys.ring();
@@ -327,7 +327,26 @@ impl ApiTokenAuthenticator {
         };
         match checked {
             Ok(principal) => Ok(principal),
-            Err(failure) => Err(self.reject_jwt(failure, client, org).await),
+            Err(failure) => Err(self.reject_jwt(failure, client, org.org()).await),
+        }
+    }
+
+    /// A JWT is looked up within `org`; an API token is checked against the addressed
+    /// organization, if any (it always belongs to exactly one).
+    async fn authenticate_in(
+        &self,
+        bearer: &str,
+        client: &ClientInfo,
+        org: OrgScope<'_>,
+        resource: Option<&str>,
+    ) -> Result<Principal> {
+        let bearer = bearer.trim();
+        if kind_of(bearer) == TokenKind::Jwt {
+            return self.authenticate_jwt(bearer, client, org, resource).await;
+        }
+        match self.check(bearer, client, org.org()).await? {
+            Ok(principal) => Ok(principal),
+            Err(failure) => Err(self.reject(failure, client, org.org()).await),
         }
     }
 
@@ -376,14 +395,13 @@ impl Authenticator for ApiTokenAuthenticator {
         org: Option<&str>,
         resource: Option<&str>,
     ) -> Result<Principal> {
-        let bearer = bearer.trim();
-        if kind_of(bearer) == TokenKind::Jwt {
-            return self.authenticate_jwt(bearer, client, org, resource).await;
-        }
-        match self.check(bearer, client, org).await? {
-            Ok(principal) => Ok(principal),
-            Err(failure) => Err(self.reject(failure, client, org).await),
-        }
+        self.authenticate_in(bearer, client, OrgScope::from_addressed(org), resource)
+            .await
+    }
+
+    async fn authenticate_orgless(&self, bearer: &str, client: &ClientInfo) -> Result<Principal> {
+        self.authenticate_in(bearer, client, OrgScope::NotRequired, None)
+            .await
     }
 }
 

@@ -6,9 +6,11 @@
 //! addressed MCP endpoint's resource and the base resource, `exp`/`nbf`/`iat` with
 //! [`LEEWAY`]); then the scope; then the store: `jti` not denied, the grant named by
 //! `gid` live and of this user and client, the session named by `sid` (when present)
-//! live, the user exists and is not disabled, and — when the request addresses an
-//! organization — that organization exists and the user is a member of it. Without an addressed organization (`GET /v1/me`, the one authenticated
-//! route outside `/v1/organizations/{org}`) the token yields an org-less principal
+//! live, the user exists and is not disabled, and the addressed organization exists and
+//! the user is a member of it. A request that addresses no organization is refused
+//! ([`NO_ORGANIZATION`]: a route whose `{org}` could not be read, say) — except at
+//! `GET /v1/me` ([`OrgScope::NotRequired`], the one authenticated route outside
+//! `/v1/organizations/{org}`), where the token yields an org-less principal
 //! ([`orgless_principal`]): organization ID nil and no environment, so every
 //! organization-scoped check of the control plane refuses it.
 //!
@@ -43,6 +45,8 @@ pub const LEEWAY: Duration = Duration::from_secs(60);
 
 pub const NOT_CONFIGURED: &str =
     "this server accepts no OAuth access tokens: it has no public URL to be their issuer";
+pub const NO_ORGANIZATION: &str =
+    "an OAuth access token is valid only at an organization's endpoints";
 pub const REVOKED: &str = "the access token has been revoked";
 pub const GRANT_REVOKED: &str = "the grant of the access token has been revoked";
 pub const SESSION_ENDED: &str = "the sign-in session of the access token has ended";
@@ -50,6 +54,32 @@ pub const NO_SCOPE: &str = "the access token grants no MCP scope";
 pub const UNKNOWN_USER: &str = "the user of the access token does not exist";
 pub const DISABLED_USER: &str = "the user of the access token is disabled";
 pub const OTHER_ORGANIZATION: &str = "the access token is not valid for this organization";
+
+/// The organization a request addresses, as a JWT sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OrgScope<'a> {
+    /// The URL names this organization (ID or slug).
+    Addressed(&'a str),
+    /// The URL names none, or its `{org}` could not be read: a JWT is refused
+    /// ([`NO_ORGANIZATION`]).
+    Missing,
+    /// `GET /v1/me`: no organization is needed; a JWT yields an org-less principal.
+    NotRequired,
+}
+
+impl<'a> OrgScope<'a> {
+    pub(crate) fn from_addressed(org: Option<&'a str>) -> Self {
+        org.map_or(Self::Missing, Self::Addressed)
+    }
+
+    /// The addressed organization, if any.
+    pub(crate) fn org(self) -> Option<&'a str> {
+        match self {
+            Self::Addressed(org) => Some(org),
+            Self::Missing | Self::NotRequired => None,
+        }
+    }
+}
 
 /// Why a JWT was refused, and what is known of it for the audit trail.
 pub(crate) struct JwtFailure {
@@ -124,12 +154,12 @@ pub(crate) fn check_token(
     Ok(claims)
 }
 
-/// Looks the token's subject up in the addressed organization.
+/// Looks the token's subject up in the addressed organization (in none at `GET /v1/me`).
 pub(crate) async fn principal_for(
     store: &dyn Store,
     grants: &GrantCache,
     claims: &AccessTokenClaims,
-    org: Option<&str>,
+    org: OrgScope<'_>,
 ) -> Result<std::result::Result<Principal, JwtFailure>> {
     let fail = |reason, org_id, user: Option<&User>| JwtFailure {
         reason,
@@ -151,11 +181,12 @@ pub(crate) async fn principal_for(
         return Ok(Err(fail(SESSION_ENDED, None, None)));
     }
     let org = match org {
-        Some(org) => match store.find_org(org).await? {
+        OrgScope::Addressed(org) => match store.find_org(org).await? {
             Some(org) => Some(org),
             None => return Ok(Err(fail(OTHER_ORGANIZATION, None, None))),
         },
-        None => None,
+        OrgScope::Missing => return Ok(Err(fail(NO_ORGANIZATION, None, None))),
+        OrgScope::NotRequired => None,
     };
     let org_id = org.as_ref().map(|o| o.id);
     let user = match Uuid::parse_str(&claims.sub) {
@@ -262,11 +293,17 @@ pub(crate) fn auth_method(client_id: &str) -> AuthMethod {
 /// admin work that no MCP scope names; a narrower CLI grant stays capped. Every other
 /// client is capped by its scope.
 pub(crate) fn scope_cap(scope: McpScope, client_id: &str) -> Option<Level> {
-    if client_id == CLI_CLIENT_ID && scope == McpScope::Write {
+    if scope_is_uncapped(scope, client_id) {
         None
     } else {
         Some(scope.level())
     }
+}
+
+/// Whether `scope` granted to `client_id` leaves the user uncapped, at their own level:
+/// the CLI's top scope. The consent pages word that scope by this rule too.
+pub fn scope_is_uncapped(scope: McpScope, client_id: &str) -> bool {
+    client_id == CLI_CLIENT_ID && scope == McpScope::Write
 }
 
 /// A user acting through an OAuth client (or the CLI): their role in the organization,

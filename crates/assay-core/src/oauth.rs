@@ -152,9 +152,12 @@ pub struct RefreshToken {
 pub enum RefreshRedemption {
     /// This call used the token (the record carries the new `used_at`); issue its successor.
     First(RefreshToken),
-    /// Used before: a reuse. The caller revokes the family and the grant.
+    /// Used before while its family is still live: a reuse. The caller revokes the family
+    /// and the grant.
     Reuse(RefreshToken),
-    /// Revoked (its family or grant was) and never used.
+    /// Revoked (its family or grant was): never used, or used before but its family has
+    /// no live token left (its login signed out, its grant was revoked), so presenting it
+    /// again endangers no session and is no reuse.
     Revoked(RefreshToken),
     /// Past its absolute or idle lifetime and never used; left unused.
     Expired(RefreshToken),

@@ -690,7 +690,9 @@ pub trait Authenticator: Send + Sync {
     /// `org` is the organization (ID or slug) the request addresses, when its URL names one:
     /// a credential of another organization is `Unauthenticated`, and failures are audited
     /// into that organization's chain (or into the unscoped chain, org ID nil, when no
-    /// organization can be attributed).
+    /// organization can be attributed). Without one (the route names none, or its `{org}`
+    /// could not be read) an OAuth access token is `Unauthenticated`: it acts only within an
+    /// organization, except through [`Self::authenticate_orgless`].
     async fn authenticate(
         &self,
         bearer: &str,
@@ -710,5 +712,18 @@ pub trait Authenticator: Send + Sync {
     ) -> Result<crate::actor::Principal> {
         let _ = resource;
         self.authenticate(bearer, client, org).await
+    }
+
+    /// [`Self::authenticate`] at the one authenticated route that addresses no organization
+    /// by design (`GET /v1/me`): an OAuth access token yields its user in no organization
+    /// (org ID nil, no environment), which reaches nothing organization-scoped. The default
+    /// is `authenticate` without an organization, which refuses access tokens: an
+    /// implementor that accepts them here must say so.
+    async fn authenticate_orgless(
+        &self,
+        bearer: &str,
+        client: &crate::actor::ClientInfo,
+    ) -> Result<crate::actor::Principal> {
+        self.authenticate(bearer, client, None).await
     }
 }

@@ -73,15 +73,39 @@ fn addressed_org(params: &Result<RawPathParams, RawPathParamsRejection>) -> Opti
         .map(|(_, value)| value.to_owned())
 }
 
-/// Route layer for every non-public route.
+/// Where a route sits: under an organization, or (`GET /v1/me`) outside every one.
+enum Scope {
+    /// The addressed organization; `None` when the route's `{org}` could not be read (an
+    /// OAuth access token is then refused).
+    Organization(Option<String>),
+    /// The caller itself: an OAuth access token stands for its user in no organization.
+    Caller,
+}
+
+/// Route layer for every non-public route but [`require_bearer_orgless`]'s.
 pub async fn require_bearer(
     State(state): State<AppState>,
     params: Result<RawPathParams, RawPathParamsRejection>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
-    let client = client_info(&req);
     let org = addressed_org(&params);
+    authenticate(&state, Scope::Organization(org), req, next).await
+}
+
+/// Route layer for `GET /v1/me` (`routes::ME`), the one authenticated route that
+/// addresses no organization: only here may an OAuth access token authenticate without
+/// one (`Authenticator::authenticate_orgless`).
+pub async fn require_bearer_orgless(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    authenticate(&state, Scope::Caller, req, next).await
+}
+
+async fn authenticate(state: &AppState, scope: Scope, mut req: Request, next: Next) -> Response {
+    let client = client_info(&req);
     let principal = match bearer(req.headers()) {
         Bearer::Missing => {
             return ApiError::new(
@@ -98,12 +122,15 @@ pub async fn require_bearer(
             .with_challenge(CHALLENGE_INVALID_TOKEN)
             .into_response();
         }
-        Bearer::Token(token) => {
-            state
-                .auth
-                .authenticate(token, &client, org.as_deref())
-                .await
-        }
+        Bearer::Token(token) => match &scope {
+            Scope::Organization(org) => {
+                state
+                    .auth
+                    .authenticate(token, &client, org.as_deref())
+                    .await
+            }
+            Scope::Caller => state.auth.authenticate_orgless(token, &client).await,
+        },
     };
     match principal {
         Ok(principal) => {

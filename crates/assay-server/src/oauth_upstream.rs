@@ -303,6 +303,7 @@ fn consent_before_leaving(page: &ConsentBeforeLeaving<'_>) -> String {
     );
     pages::consent_form_start(
         &mut body,
+        &c.client_id,
         c.localhost_only,
         page.action,
         page.hidden,

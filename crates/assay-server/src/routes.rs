@@ -1023,15 +1023,23 @@ pub static ROUTES: &[Route] = &[
     },
 ];
 
-/// The router of every route in [`ROUTES`]; non-public ones require a bearer token.
+/// The router of every route in [`ROUTES`]; non-public ones require a bearer token, of the
+/// addressed organization except at [`ME`].
 pub fn router(state: &AppState) -> Router<AppState> {
     ROUTES.iter().fold(Router::new(), |router, route| {
         let mut endpoint = (route.handler)(route.verb.filter());
         if route.requires != Requires::Public {
-            endpoint = endpoint.route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                crate::auth::require_bearer,
-            ));
+            endpoint = if route.path == ME {
+                endpoint.route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::auth::require_bearer_orgless,
+                ))
+            } else {
+                endpoint.route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::auth::require_bearer,
+                ))
+            };
         }
         router.route(route.path, endpoint)
     })

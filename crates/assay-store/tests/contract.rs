@@ -190,6 +190,10 @@ fn main() {
         )
         .test("refresh_tokens", contract::oauth::refresh_tokens)
         .test(
+            "refresh_used_after_the_family_ended",
+            contract::oauth::refresh_used_after_the_family_ended,
+        )
+        .test(
             "refresh_revoked_with_grant",
             contract::oauth::refresh_revoked_with_grant,
         )

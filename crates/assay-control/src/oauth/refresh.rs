@@ -2,8 +2,12 @@
 //!
 //! A refresh token is used atomically (one presenter wins) and replaced by a new one of
 //! the same family with the family's absolute end. Presenting a token that was already
-//! used means two parties hold it: the whole grant is revoked — every refresh token and,
-//! through the `gid` check, every live access token (RFC 9700 §4.14.2).
+//! used while its family is live means two parties hold it: the whole grant is revoked —
+//! every refresh token and, through the `gid` check, every live access token (RFC 9700
+//! §4.14.2). A used token of a family that already ended (its login signed out, its grant
+//! revoked) is refused like any revoked one: nothing live is at stake, and revoking the
+//! grant would sign the user's other logins out for a stale copy (say, a CLI process
+//! still holding it after `assay logout`). The store tells the two apart.
 //!
 //! The new scope is at most the presented token's and the grant's current scope (the
 //! user may have re-consented to less); a request may narrow it, never widen it.

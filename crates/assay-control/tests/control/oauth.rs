@@ -1283,7 +1283,9 @@ async fn revocation_ends_grants_and_denies_access_tokens() {
 
 /// Every `assay login` of a user shares one grant (one per user, client and resource),
 /// but each is its own session (refresh-token family, claim `sid`): logging one out
-/// leaves the others signed in. Reuse detection and leaked tokens still end the grant.
+/// leaves the others signed in, and a stale token of the signed-out login presented again
+/// is refused without being taken for theft. Reuse within a live session and leaked
+/// tokens still end the grant.
 #[tokio::test]
 async fn cli_logins_end_one_session_at_a_time() {
     let t = OAuthApp::start().await;
@@ -1397,20 +1399,54 @@ async fn cli_logins_end_one_session_at_a_time() {
         &[&a2_refresh, &a2.access_token, &b2.access_token, &code],
     );
 
-    // A token A rotated away, presented again, is reuse: the whole grant ends, B too.
+    // A token A rotated away before logging out, presented again (a stale copy, say an
+    // `assay mcp serve` still running): A's session has already ended, so it is refused
+    // like a revoked token and is not theft. B stays signed in and the grant stays live.
+    let a1_refresh = a.refresh_token.clone().unwrap();
+    for _ in 0..2 {
+        let e = assert_grant_error(t.refresh(CLI, &a1_refresh, None).await, "invalid_grant");
+        assert_eq!(e.status, 400);
+        assert_eq!(
+            e.description,
+            "the refresh token is invalid, expired, revoked or already used"
+        );
+    }
+    t.validate(&b2.access_token).await.unwrap();
+    let grant = t.app.store.get_oauth_grant(gid).await.unwrap().unwrap();
+    assert_eq!(grant.revoked_at, None);
+    let events = t.audit_all().await;
+    assert!(events_of(&events, "oauth.refresh.reuse_detected").is_empty());
+    assert_eq!(events_of(&events, "oauth.token.revoked").len(), 1);
+    let b3 = t
+        .refresh(CLI, b2.refresh_token.as_deref().unwrap(), None)
+        .await
+        .unwrap();
+    t.validate(&b3.access_token).await.unwrap();
+
+    // A token B rotated away, presented again while B's session lives, is reuse: the
+    // whole grant ends, B too.
     assert_grant_error(
-        t.refresh(CLI, a.refresh_token.as_deref().unwrap(), None)
+        t.refresh(CLI, b.refresh_token.as_deref().unwrap(), None)
             .await,
         "invalid_grant",
     );
+    for token in [&b2.access_token, &b3.access_token] {
+        assert_eq!(
+            refusal_reason(t.validate(token).await),
+            jwt_reasons::GRANT_REVOKED
+        );
+    }
+    assert_grant_error(
+        t.refresh(CLI, b3.refresh_token.as_deref().unwrap(), None)
+            .await,
+        "invalid_grant",
+    );
+    let events = t.audit_all().await;
+    let reuse = events_of(&events, "oauth.refresh.reuse_detected");
+    assert_eq!(reuse.len(), 1, "{reuse:?}");
     assert_eq!(
-        refusal_reason(t.validate(&b2.access_token).await),
-        jwt_reasons::GRANT_REVOKED
-    );
-    assert_grant_error(
-        t.refresh(CLI, b2.refresh_token.as_deref().unwrap(), None)
-            .await,
-        "invalid_grant",
+        reuse[0].resources,
+        [format!("grant:{gid}"), format!("refresh-family:{sid_b}")]
     );
 
     // A CLI refresh token presented by another client has leaked: its grant ends.
@@ -1434,6 +1470,62 @@ async fn cli_logins_end_one_session_at_a_time() {
         == Some(
             "refresh token presented by another client_id: the grant and all its tokens are revoked"
         )));
+}
+
+/// An access token acts only within an organization: where the request addresses none
+/// (a route whose `{org}` could not be read) it is refused and audited into the unscoped
+/// chain; only `authenticate_orgless` (`GET /v1/me`) takes it as its user in no
+/// organization, reaching nothing organization-scoped.
+#[tokio::test]
+async fn an_access_token_needs_an_organization_except_for_the_callers_own_route() {
+    let t = OAuthApp::start().await;
+    let lee = t.user("lee@acme.test", OrgRole::Owner, &[]).await;
+    let s = t.login("lee@acme.test").await;
+    let mut p = authorize(CLI, CLI_REDIRECT);
+    p.resource = Some(ISSUER.into());
+    let code = t.code(&s, &p, McpScope::Run).await;
+    let tokens = t.exchange(CLI, &code).await.unwrap();
+    let auth = t.plane().authenticator();
+    let client = ClientInfo::default();
+    let (acme, dev) = (t.app.t.acme.id, t.app.t.dev.id);
+
+    assert_eq!(
+        refusal_reason(auth.authenticate(&tokens.access_token, &client, None).await),
+        jwt_reasons::NO_ORGANIZATION
+    );
+    assert_eq!(
+        jwt_reasons::NO_ORGANIZATION,
+        "an OAuth access token is valid only at an organization's endpoints"
+    );
+    let within = auth
+        .authenticate(&tokens.access_token, &client, Some("acme"))
+        .await
+        .unwrap();
+    assert_eq!(within.org_id, acme);
+    assert_eq!(within.level_in(acme, dev), Some(Level::Run));
+    let orgless = auth
+        .authenticate_orgless(&tokens.access_token, &client)
+        .await
+        .unwrap();
+    assert_eq!(orgless.id, lee.id);
+    assert_eq!(orgless.org_id, Uuid::nil());
+    assert_eq!(orgless.auth_method, AuthMethod::CliLogin);
+    assert_eq!(orgless.scope_cap, Some(Level::Run));
+    assert_eq!(orgless.level_in(acme, dev), None);
+
+    let failed = events_of(&t.app.audit(Uuid::nil()).await, "auth.failed")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].outcome, Outcome::Denied);
+    assert_eq!(
+        failed[0].reason.as_deref(),
+        Some(jwt_reasons::NO_ORGANIZATION)
+    );
+    assert_eq!(failed[0].actor.auth_method, AuthMethod::CliLogin);
+    assert_eq!(failed[0].actor.credential_id.as_deref(), Some(CLI));
+    assert!(events_of(&t.app.audit(acme).await, "auth.failed").is_empty());
 }
 
 #[tokio::test]

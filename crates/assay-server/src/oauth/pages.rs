@@ -8,6 +8,7 @@
 //! stylesheet is inline and allowed by its hash ([`style_hash`]).
 
 use assay_auth::scope::McpScope;
+use assay_control::jwt_auth::scope_is_uncapped;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
@@ -140,8 +141,17 @@ pub(crate) fn login(page: &LoginPage<'_>) -> String {
     layout("Sign in", &body)
 }
 
-/// What each scope lets a client do, in the user's words.
-fn scope_meaning(scope: McpScope) -> &'static str {
+/// What the first-party CLI's top scope lets it do: the user's own level, uncapped
+/// (`assay login` stands for the user at a terminal, org admin work included).
+pub(crate) const CLI_WRITE_MEANING: &str = "everything you can do yourself: also create, \
+change and delete workflows and templates, and administer the organization (members, API \
+tokens, audit) if your role allows it";
+
+/// What each scope lets `client_id` do, in the user's words.
+fn scope_meaning(scope: McpScope, client_id: &str) -> &'static str {
+    if scope_is_uncapped(scope, client_id) {
+        return CLI_WRITE_MEANING;
+    }
     match scope {
         McpScope::Read => "see workflows, templates, executions, logs and artifacts",
         McpScope::Run => "also start and abort executions",
@@ -149,13 +159,13 @@ fn scope_meaning(scope: McpScope) -> &'static str {
     }
 }
 
-/// The client as the consent page shows it.
 /// What every consent page shows after the facts about the client: the warning for a
 /// client that only returns to loopback, then the opened form with the scope choices —
 /// every scope up to the requested one, which is checked (the user may grant less). The
 /// caller closes the form with its own buttons.
 pub(crate) fn consent_form_start(
     out: &mut String,
+    client_id: &str,
     localhost_only: bool,
     action: &str,
     hidden: Hidden<'_>,
@@ -179,7 +189,7 @@ pub(crate) fn consent_form_start(
              value=\"{value}\"{checked}><label for=\"{id}\"><code>{value}</code> — {meaning}\
              </label></div>",
             value = scope.as_str(),
-            meaning = scope_meaning(scope),
+            meaning = scope_meaning(scope, client_id),
         );
     }
     out.push_str(
@@ -266,6 +276,7 @@ pub(crate) fn consent(page: &ConsentPage<'_>) -> String {
     );
     consent_form_start(
         &mut body,
+        c.client_id,
         c.localhost_only,
         page.action,
         page.hidden,
@@ -393,6 +404,35 @@ mod tests {
         assert!(html.contains("value=\"mcp:read\">"));
         assert!(html.contains("value=\"mcp:run\" checked>"));
         assert!(!html.contains("mcp:write"));
+    }
+
+    #[test]
+    fn the_clis_top_scope_is_worded_as_the_users_own_level() {
+        let form = |client_id: &str, requested: McpScope| {
+            let mut out = String::new();
+            consent_form_start(&mut out, client_id, false, "/a", &[], requested);
+            out
+        };
+        let cli = form("assay-cli", McpScope::Write);
+        assert!(cli.contains(&format!(
+            "<code>mcp:write</code> — {CLI_WRITE_MEANING}</label>"
+        )));
+        assert!(!cli.contains(&format!(
+            "— {}</label>",
+            scope_meaning(McpScope::Write, "other")
+        )));
+        assert!(cli.contains("administer the organization (members, API tokens, audit)"));
+        // Another client's top scope, and the CLI's narrower ones, read as before.
+        let other = form("https://client.example/oauth.json", McpScope::Write);
+        assert!(other.contains(
+            "<code>mcp:write</code> — also create, change and delete workflows and templates</label>"
+        ));
+        assert!(!other.contains("administer"));
+        let narrower = form("assay-cli", McpScope::Run);
+        assert!(
+            narrower.contains("<code>mcp:run</code> — also start and abort executions</label>")
+        );
+        assert!(!narrower.contains("administer"));
     }
 
     #[test]

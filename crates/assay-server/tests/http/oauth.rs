@@ -1294,6 +1294,92 @@ async fn consent_is_remembered_for_a_client_with_a_web_redirect_but_shown_for_mo
     app.stop().await;
 }
 
+/// What `mcp:write` means, on the consent page and the device page alike: for the
+/// first-party CLI it is the user's own level, organization administration included (that
+/// scope sets no cap, see `assay_control::jwt_auth::scope_is_uncapped`); for any other
+/// client it stays workflows and templates. The lower scopes read the same for both.
+#[tokio::test]
+async fn the_pages_say_what_the_top_scope_means_for_the_cli_and_for_other_clients() {
+    let app = TestApp::start().await;
+    let cli_write = "<label for=\"scope-write\"><code>mcp:write</code> — everything you can \
+                     do yourself: also create, change and delete workflows and templates, and \
+                     administer the organization (members, API tokens, audit) if your role \
+                     allows it</label>";
+    let other_write = "<label for=\"scope-write\"><code>mcp:write</code> — also create, \
+                       change and delete workflows and templates</label>";
+    let lower = [
+        "<label for=\"scope-read\"><code>mcp:read</code> — see workflows, templates, \
+         executions, logs and artifacts</label>",
+        "<label for=\"scope-run\"><code>mcp:run</code> — also start and abort \
+         executions</label>",
+    ];
+    let shows = |page: &Answer, write: &str, not: &str| {
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(write), "{}", page.body);
+        assert!(!page.body.contains(not), "{}", page.body);
+        for text in lower {
+            assert!(page.body.contains(text), "{text}: {}", page.body);
+        }
+    };
+
+    // The CLI's consent page (browser login).
+    let mut browser = Browser::new(&app);
+    let (_, challenge) = pkce();
+    let url = authorize_url(&app, CLI, CLI_REDIRECT, &challenge, "mcp:write");
+    let consent = consent_page(&app, &mut browser, &url).await;
+    assert!(consent.body.contains("Allow <strong>Assay CLI</strong>"));
+    shows(&consent, cli_write, other_write);
+
+    // The CLI's device page (`assay login --device`), in the same signed-in browser.
+    let started = post_form(
+        &app,
+        "/oauth/device",
+        &[
+            ("client_id", CLI),
+            ("scope", "mcp:write"),
+            ("resource", &mcp_resource(&app)),
+        ],
+    )
+    .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let device = started.json();
+    let page = browser
+        .get(device["verification_uri_complete"].as_str().unwrap())
+        .await;
+    assert!(
+        page.body.contains(&format!(
+            "<code>{}</code>",
+            device["user_code"].as_str().unwrap()
+        )),
+        "{}",
+        page.body
+    );
+    shows(&page, cli_write, other_write);
+
+    // A dynamically registered client keeps the narrower wording.
+    let redirect = "https://app.example.com/oauth/cb";
+    let client = register(
+        &app,
+        json!({"client_name": "Web Editor", "redirect_uris": [redirect]}),
+    )
+    .await;
+    assert_eq!(client.status, 201, "{}", client.body);
+    let client_id = client.json()["client_id"].as_str().unwrap().to_owned();
+    let (_, challenge) = pkce();
+    let page = browser
+        .get(&authorize_url(
+            &app,
+            &client_id,
+            redirect,
+            &challenge,
+            "mcp:write",
+        ))
+        .await;
+    assert!(page.body.contains("Allow <strong>Web Editor</strong>"));
+    shows(&page, other_write, cli_write);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn dynamic_registration_is_rate_limited_per_ip_with_429_and_retry_after() {
     let app = TestApp::start().await;

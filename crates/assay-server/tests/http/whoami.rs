@@ -351,3 +351,66 @@ async fn without_a_token_it_is_the_exact_401_and_a_user_in_no_organization_sees_
         .unwrap();
     expect_problem(res, 401, "unauthenticated").await;
 }
+
+/// Only `GET /v1/me` takes an access token without an organization. An organization
+/// route whose `{org}` cannot be read (not UTF-8 once percent-decoded) refuses it with the
+/// exact 401 it always did, audited into the unscoped chain.
+#[tokio::test]
+async fn an_access_token_is_refused_where_no_organization_can_be_read() {
+    let app = TestApp::start().await;
+    let ada = member(&app, "ada@example.com", Level::Run).await;
+    let token = cli_token(&app, ada.id, McpScope::Write).await;
+    assert_eq!(get_me(&token, &app).await["id"], ada.id.to_string());
+    let detail = "an OAuth access token is valid only at an organization's endpoints";
+    let paths = [
+        "/v1/organizations/%FF/environments/dev/workflows",
+        "/v1/organizations/%FF/members",
+        "/v1/organizations/%FF/me/grants",
+    ];
+    for path in paths {
+        let res = http_client(Some(&token))
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            r#"Bearer realm="assay", error="invalid_token""#,
+            "{path}"
+        );
+        let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let body = expect_problem(res, 401, "unauthenticated").await;
+        assert_eq!(
+            body,
+            json!({
+                "type": "urn:assay:problem:unauthenticated",
+                "title": "Authentication required",
+                "status": 401,
+                "detail": detail,
+                "request_id": request_id,
+            }),
+            "{path}"
+        );
+    }
+    let refused: Vec<_> = app
+        .store
+        .audit_events(Uuid::nil(), 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "auth.failed")
+        .collect();
+    assert_eq!(refused.len(), paths.len(), "{refused:?}");
+    for e in &refused {
+        assert_eq!(e.reason.as_deref(), Some(detail));
+        assert_eq!(e.actor.credential_id.as_deref(), Some(CLI));
+    }
+    // The same token still works where the organization is named, and at `/v1/me`.
+    let res = http_client(Some(&token))
+        .get(app.env_url("/workflows"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(get_me(&token, &app).await["id"], ada.id.to_string());
+}

@@ -387,6 +387,18 @@ pub async fn use_refresh<B: Backend>(
     };
     let mut found = refresh(&row)?;
     if found.used_at.is_some() {
+        // A used token of an ended family (its login signed out, or its grant revoked)
+        // endangers nothing live: answering reuse would end the grant's other sessions
+        // for a stale copy. While the family lives, it is theft.
+        if found.revoked_at.is_some() {
+            let live = tx
+                .fetch_optional(live_token_of_family(found.family_id))
+                .await
+                .map_err(db)?;
+            if live.is_none() {
+                return Ok(Some(RefreshRedemption::Revoked(found)));
+            }
+        }
         return Ok(Some(RefreshRedemption::Reuse(found)));
     }
     if found.revoked_at.is_some() {
@@ -446,14 +458,19 @@ pub async fn revoke_refresh_of_grant<B: Backend>(
     conn.execute(q).await.map_err(db)
 }
 
-/// Served by `oauth_refresh_tokens_family`; a family has one row per rotation.
 pub async fn is_family_live<B: Backend>(conn: &B, family_id: Uuid) -> Result<bool> {
-    let q = Sql::new(
+    let q = live_token_of_family(family_id);
+    Ok(conn.fetch_optional(q).await.map_err(db)?.is_some())
+}
+
+/// One unrevoked token of the family, if any. Served by `oauth_refresh_tokens_family`;
+/// a family has one row per rotation.
+fn live_token_of_family(family_id: Uuid) -> Sql {
+    Sql::new(
         "SELECT t.family_id AS family_id FROM oauth_refresh_tokens t \
          WHERE t.family_id = $1 AND t.revoked_at IS NULL LIMIT 1",
     )
-    .arg(family_id);
-    Ok(conn.fetch_optional(q).await.map_err(db)?.is_some())
+    .arg(family_id)
 }
 
 /// Revoking twice keeps the later expiry, so the denial never ends early.

@@ -556,14 +556,18 @@ pub async fn refresh_tokens(store: Arc<dyn Store>) {
             ..t2.clone()
         }))
     );
-    // Reuse is reported before revocation: theft stays visible.
-    assert!(matches!(
+    // Once the family has ended, the used t1 presented again is revoked, not a reuse:
+    // no live session is at stake (see `refresh_used_after_the_family_ended`).
+    assert_eq!(
         store
             .use_refresh_token(&t1.token_hash, at(6))
             .await
             .unwrap(),
-        Some(RefreshRedemption::Reuse(_))
-    ));
+        Some(RefreshRedemption::Revoked(RefreshToken {
+            revoked_at: Some(at(3)),
+            ..used.clone()
+        }))
+    );
 
     // Absolute and idle expiry; expired tokens stay unused.
     let mut absolute = refresh_for(&g, Uuid::now_v7());
@@ -621,6 +625,82 @@ pub async fn refresh_tokens(store: Arc<dyn Store>) {
     assert!(matches!(
         store
             .use_refresh_token(&t_other.token_hash, at(8))
+            .await
+            .unwrap(),
+        Some(RefreshRedemption::First(_))
+    ));
+}
+
+/// A used token is a reuse while its family lives, and merely revoked once the family has
+/// ended (its login signed out, its grant revoked): a stale copy presented after logout must
+/// not end the grant's other sessions. A family that is live again (a successor inserted
+/// after the revocation) makes it a reuse again.
+pub async fn refresh_used_after_the_family_ended(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let g = store
+        .upsert_oauth_grant(&grant_for(&w, "mcp:read", RESOURCE, T0))
+        .await
+        .unwrap();
+    let (ended, other) = (Uuid::now_v7(), Uuid::now_v7());
+    // Family `ended`: r1 rotated to r2, then signed out (family revoked).
+    let r1 = refresh_for(&g, ended);
+    store.insert_refresh_token(&r1).await.unwrap();
+    assert!(matches!(
+        store
+            .use_refresh_token(&r1.token_hash, at(1))
+            .await
+            .unwrap(),
+        Some(RefreshRedemption::First(_))
+    ));
+    let r2 = refresh_for(&g, ended);
+    store.insert_refresh_token(&r2).await.unwrap();
+    // Family `other`: another login of the same grant, o1 rotated to o2.
+    let o1 = refresh_for(&g, other);
+    store.insert_refresh_token(&o1).await.unwrap();
+    assert!(matches!(
+        store
+            .use_refresh_token(&o1.token_hash, at(1))
+            .await
+            .unwrap(),
+        Some(RefreshRedemption::First(_))
+    ));
+    let o2 = refresh_for(&g, other);
+    store.insert_refresh_token(&o2).await.unwrap();
+
+    assert_eq!(store.revoke_refresh_family(ended, at(2)).await.unwrap(), 2);
+    let spent = RefreshToken {
+        used_at: Some(at(1)),
+        revoked_at: Some(at(2)),
+        ..r1.clone()
+    };
+    for now in [at(3), at(4)] {
+        assert_eq!(
+            store.use_refresh_token(&r1.token_hash, now).await.unwrap(),
+            Some(RefreshRedemption::Revoked(spent.clone()))
+        );
+    }
+    // The other family is untouched: its used token is still a reuse, its successor live.
+    assert!(matches!(
+        store.use_refresh_token(&o1.token_hash, at(5)).await.unwrap(),
+        Some(RefreshRedemption::Reuse(t)) if t.revoked_at.is_none()
+    ));
+    assert!(store.is_refresh_family_live(other).await.unwrap());
+
+    // A successor of the ended family inserted after its revocation makes it live again:
+    // r1 is a reuse once more.
+    let r3 = refresh_for(&g, ended);
+    store.insert_refresh_token(&r3).await.unwrap();
+    assert_eq!(
+        store
+            .use_refresh_token(&r1.token_hash, at(6))
+            .await
+            .unwrap(),
+        Some(RefreshRedemption::Reuse(spent))
+    );
+    // Nothing of this was a use: r3 is still unused.
+    assert!(matches!(
+        store
+            .use_refresh_token(&r3.token_hash, at(7))
             .await
             .unwrap(),
         Some(RefreshRedemption::First(_))
