@@ -46,7 +46,6 @@ impl ConfigDir {
             .context("cannot tell where to keep the configuration: set ASSAY_CONFIG_DIR (or HOME)")
     }
 
-    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -204,11 +203,29 @@ impl Config {
 
 /// A server URL as given by a user or read from the configuration.
 pub fn parse_url(raw: &str) -> anyhow::Result<url::Url> {
-    let url = url::Url::parse(raw.trim()).with_context(|| format!("{raw:?} is not a URL"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-        bail!("{raw:?} is not an http:// or https:// URL");
-    }
+    let url = match url::Url::parse(raw.trim()) {
+        Ok(url) => url,
+        // The text may hold a password; say what is wrong without repeating it.
+        Err(_) if raw.contains('@') => bail!("the server URL is not a URL"),
+        Err(_) => bail!("{raw:?} is not a URL"),
+    };
+    check_url(&url)?;
     Ok(url)
+}
+
+/// What a server URL must be: http(s), a host, and no user name or password (those would
+/// be sent nowhere useful and could end up in error messages and `config.yaml`).
+pub fn check_url(url: &url::Url) -> anyhow::Result<()> {
+    if !url.username().is_empty() || url.password().is_some() {
+        bail!(
+            "the server URL must not contain a user name or password; sign in with `assay login` \
+             instead"
+        );
+    }
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        bail!("{:?} is not an http:// or https:// URL", url.as_str());
+    }
+    Ok(())
 }
 
 /// The name a context gets when none is given: the server's `host[:port]`.
@@ -330,6 +347,32 @@ contexts:
             config.context("nope").unwrap_err().to_string(),
             "no context \"nope\": there are none yet; create one with `assay login URL`"
         );
+    }
+
+    #[test]
+    fn server_urls_with_credentials_are_refused_without_repeating_them() {
+        for raw in [
+            "https://user:hunter2@assay.example.com",
+            "https://user@assay.example.com/",
+            "http://:hunter2@127.0.0.1:7357",
+        ] {
+            let err = format!("{:#}", parse_url(raw).unwrap_err());
+            assert_eq!(
+                err,
+                "the server URL must not contain a user name or password; sign in with \
+                 `assay login` instead",
+                "{raw}"
+            );
+        }
+        let err = Config::parse(
+            "contexts:\n  x:\n    url: https://u:hunter2@h\n    org: o\n    env: e\n    auth: oauth\n",
+        )
+        .unwrap_err();
+        assert!(!format!("{err:#}").contains("hunter2"), "{err:#}");
+        assert!(
+            !format!("{:#}", parse_url("https://u:hunter2@[bad").unwrap_err()).contains("hunter2")
+        );
+        assert!(parse_url("https://assay.example.com/base/").is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::GlobalArgs;
 use super::config::{ConfigDir, ContextConfig};
-use super::credentials::{CredentialStore, Location};
+use super::credentials::{CredentialStore, Location, off_runtime};
 use super::output::{self, Table};
 use super::target::EnvVars;
 use anyhow::bail;
@@ -46,7 +46,13 @@ struct ContextView<'a> {
     credentials: Option<Location>,
 }
 
-pub fn run(global: &GlobalArgs, cmd: ContextCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(global: &GlobalArgs, cmd: ContextCommand) -> anyhow::Result<ExitCode> {
+    // The credentials lock may be waited for, and the keyring may be slow.
+    let global = global.clone();
+    off_runtime(move || run_blocking(&global, cmd)).await
+}
+
+fn run_blocking(global: &GlobalArgs, cmd: ContextCommand) -> anyhow::Result<ExitCode> {
     let Some(dir) = ConfigDir::locate() else {
         if matches!(cmd, ContextCommand::List) {
             return list(global, &super::config::Config::default());
@@ -131,19 +137,22 @@ pub fn run(global: &GlobalArgs, cmd: ContextCommand) -> anyhow::Result<ExitCode>
             let _lock = store.lock()?;
             let mut config = dir.load()?;
             config.context(&name)?;
-            let had_credentials = store.delete(&name)?;
+            let deletion = store.delete(&name)?;
             config.contexts.remove(&name);
             if config.current_context.as_deref() == Some(name.as_str()) {
                 config.current_context = None;
             }
             dir.save(&config)?;
-            if had_credentials {
+            if deletion.had {
                 eprintln!(
                     "Deleted context {name} and its credentials on this machine (the server \
                      session was not revoked; `assay logout` does that)."
                 );
             } else {
                 eprintln!("Deleted context {name}.");
+            }
+            if let Some(warning) = deletion.warning() {
+                eprintln!("{warning}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,6 +1,7 @@
-//! Where `assay login` keeps secrets: the OS keyring (service "assay", account = the
-//! context name) when there is one that answers, else `credentials.json` (0600) in the
-//! config directory. `ASSAY_CREDENTIAL_STORE=file|keyring|auto` (default auto) decides.
+//! Where `assay login` keeps secrets: the OS keyring (service "assay", account
+//! `CONTEXT@HASH`, see [`keyring_account`]) when there is one that answers, else
+//! `credentials.json` (0600) in the config directory. `ASSAY_CREDENTIAL_STORE=file|keyring|auto`
+//! (default auto) decides.
 //!
 //! Refresh tokens rotate, and presenting a spent one revokes the whole grant; so every
 //! read-change-write of a credential happens under `credentials.lock` (an exclusive file
@@ -13,9 +14,8 @@ use assay_client::{TokenSet, TokenStore};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
@@ -193,14 +193,81 @@ impl Keyring for OsKeyring {
     }
 }
 
+/// The keyring account of a context: `CONTEXT@HASH`, HASH naming the config directory
+/// (12 hex digits of the SHA-256 of its canonical path). The keyring is one per user, the
+/// config directories are many (`ASSAY_CONFIG_DIR` per project, profile or test): a
+/// context name alone would let one directory's login read or overwrite another's.
+pub fn keyring_account(dir: &Path, context: &str) -> String {
+    use sha2::Digest as _;
+    let canonical = canonical_path(dir);
+    #[cfg(unix)]
+    let bytes = {
+        use std::os::unix::ffi::OsStrExt;
+        canonical.as_os_str().as_bytes().to_vec()
+    };
+    #[cfg(not(unix))]
+    let bytes = canonical.to_string_lossy().as_bytes().to_vec();
+    let digest = sha2::Sha256::digest(&bytes);
+    let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{context}@{hash}")
+}
+
+/// `path` with symbolic links, `.` and `..` resolved as far as it exists, the rest
+/// appended: the same directory gets the same name before and after it is created.
+fn canonical_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let parts: Vec<Component<'_>> = absolute.components().collect();
+    for split in (1..=parts.len()).rev() {
+        let Ok(mut canonical) = std::fs::canonicalize(parts[..split].iter().collect::<PathBuf>())
+        else {
+            continue;
+        };
+        for part in &parts[split..] {
+            match part {
+                Component::ParentDir => {
+                    canonical.pop();
+                }
+                Component::CurDir => {}
+                other => canonical.push(other),
+            }
+        }
+        return canonical;
+    }
+    absolute
+}
+
 /// The credentials of every context. Reads and writes do not lock; callers that change
 /// a credential hold [`CredentialStore::lock`] around the read and the write.
 pub struct CredentialStore {
     dir: ConfigDir,
     mode: StoreMode,
     keyring: Arc<dyn Keyring>,
-    /// Auto mode: the keyring failed once in this process; do not wait for it again.
-    keyring_failed: AtomicBool,
+    /// Auto mode: why the keyring failed in this process; it is not waited for again.
+    keyring_failed: OnceLock<String>,
+}
+
+/// What [`CredentialStore::delete`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// Whether a credential was removed.
+    pub had: bool,
+    /// Auto mode without a usable keyring: why it could not be checked, and the account
+    /// where a copy saved earlier may remain.
+    pub keyring_unchecked: Option<(String, String)>,
+}
+
+impl Deletion {
+    /// The warning to print when the keyring may still hold a copy.
+    pub fn warning(&self) -> Option<String> {
+        self.keyring_unchecked.as_ref().map(|(why, account)| {
+            format!(
+                "warning: the OS keyring could not be checked ({why}); if it holds a copy of \
+                 this credential, remove it there (service \"{KEYRING_SERVICE}\", account \
+                 \"{account}\")"
+            )
+        })
+    }
 }
 
 impl std::fmt::Debug for CredentialStore {
@@ -224,8 +291,13 @@ impl CredentialStore {
             dir,
             mode,
             keyring,
-            keyring_failed: AtomicBool::new(false),
+            keyring_failed: OnceLock::new(),
         }
+    }
+
+    /// This store's keyring account for `context`.
+    pub fn account(&self, context: &str) -> String {
+        keyring_account(self.dir.path(), context)
     }
 
     /// The store for this machine: `ASSAY_CREDENTIAL_STORE` and the OS keyring.
@@ -281,7 +353,7 @@ impl CredentialStore {
         match self.mode {
             StoreMode::File => false,
             StoreMode::Keyring => true,
-            StoreMode::Auto => !self.keyring_failed.load(Ordering::Relaxed),
+            StoreMode::Auto => self.keyring_failed.get().is_none(),
         }
     }
 
@@ -294,7 +366,7 @@ impl CredentialStore {
             );
         }
         tracing::debug!(reason = %why.0, "OS keyring unavailable; using the credentials file");
-        self.keyring_failed.store(true, Ordering::Relaxed);
+        let _ = self.keyring_failed.set(why.0);
         Ok(())
     }
 
@@ -302,7 +374,7 @@ impl CredentialStore {
     pub fn load(&self, context: &str) -> anyhow::Result<Option<(StoredCredential, Location)>> {
         let mut found: Vec<(Entry, Location)> = Vec::new();
         if self.use_keyring() {
-            match self.keyring.get(context) {
+            match self.keyring.get(&self.account(context)) {
                 Ok(Some(text)) => {
                     let text = zeroize::Zeroizing::new(text);
                     let entry: Entry = serde_json::from_str(&text).with_context(|| {
@@ -337,7 +409,7 @@ impl CredentialStore {
             serde_json::to_string(&entry).context("cannot encode the credential")?,
         );
         if self.use_keyring() {
-            match self.keyring.set(context, &json) {
+            match self.keyring.set(&self.account(context), &json) {
                 Ok(()) => {
                     if self.mode == StoreMode::Auto {
                         self.remove_from_file(context)?;
@@ -353,14 +425,16 @@ impl CredentialStore {
         Ok(Location::File)
     }
 
-    /// Forgets the credential of `context` everywhere; whether there was one.
-    pub fn delete(&self, context: &str) -> anyhow::Result<bool> {
+    /// Forgets the credential of `context` everywhere it can look; see [`Deletion`] for
+    /// a keyring that could not be asked.
+    pub fn delete(&self, context: &str) -> anyhow::Result<Deletion> {
         let mut had = false;
+        let account = self.account(context);
         if self.use_keyring() {
-            match self.keyring.get(context) {
+            match self.keyring.get(&account) {
                 Ok(Some(_)) => {
                     had = true;
-                    if let Err(why) = self.keyring.delete(context) {
+                    if let Err(why) = self.keyring.delete(&account) {
                         bail!(
                             "cannot remove the credential of context {context:?} from the OS keyring: {}",
                             why.0
@@ -374,7 +448,14 @@ impl CredentialStore {
         if self.mode != StoreMode::Keyring {
             had |= self.remove_from_file(context)?;
         }
-        Ok(had)
+        let keyring_unchecked = match self.mode {
+            StoreMode::Auto => self.keyring_failed.get().map(|why| (why.clone(), account)),
+            _ => None,
+        };
+        Ok(Deletion {
+            had,
+            keyring_unchecked,
+        })
     }
 
     fn remove_from_file(&self, context: &str) -> anyhow::Result<bool> {
@@ -422,17 +503,47 @@ impl CredentialStore {
 
 /// One context's OAuth tokens as assay-client's `TokenStore`: what an `OAuthSession`
 /// reloads before refreshing, saves after, and locks around both.
+///
+/// Only the login the session started from counts: a credential stored meanwhile for
+/// another token endpoint (the context deleted and signed in to another server) is not
+/// this session's — adopting its tokens would send them, and its refresh token, to the
+/// wrong server.
 pub struct ContextTokenStore {
     store: Arc<CredentialStore>,
     context: String,
+    /// The token endpoint of the credential the session was built from, as stored.
+    token_endpoint: Option<String>,
 }
 
 impl ContextTokenStore {
-    pub fn new(store: Arc<CredentialStore>, context: impl Into<String>) -> Self {
+    pub fn new(
+        store: Arc<CredentialStore>,
+        context: impl Into<String>,
+        token_endpoint: Option<String>,
+    ) -> Self {
         Self {
             store,
             context: context.into(),
+            token_endpoint,
         }
+    }
+
+    /// The stored OAuth credential when it is still this session's login.
+    fn ours(&self) -> assay_core::Result<Option<(TokenSet, String, Option<String>)>> {
+        Ok(match self.store.load(&self.context).map_err(internal)? {
+            Some((
+                StoredCredential::OAuth {
+                    tokens,
+                    client_id,
+                    token_endpoint,
+                    revocation_endpoint,
+                },
+                _,
+            )) if token_endpoint == self.token_endpoint => {
+                Some((tokens, client_id, revocation_endpoint))
+            }
+            _ => None,
+        })
     }
 }
 
@@ -442,33 +553,24 @@ fn internal(e: anyhow::Error) -> assay_core::Error {
 
 impl TokenStore for ContextTokenStore {
     fn load(&self) -> assay_core::Result<Option<TokenSet>> {
-        Ok(match self.store.load(&self.context).map_err(internal)? {
-            Some((StoredCredential::OAuth { tokens, .. }, _)) => Some(tokens),
-            _ => None,
-        })
+        Ok(self.ours()?.map(|(tokens, ..)| tokens))
     }
 
     fn save(&self, tokens: &TokenSet) -> assay_core::Result<()> {
-        let credential = match self.store.load(&self.context).map_err(internal)? {
-            Some((
-                StoredCredential::OAuth {
-                    client_id,
-                    token_endpoint,
-                    revocation_endpoint,
-                    ..
-                },
-                _,
-            )) => StoredCredential::OAuth {
+        let credential = match self.ours()? {
+            Some((_, client_id, revocation_endpoint)) => StoredCredential::OAuth {
                 tokens: tokens.clone(),
                 client_id,
-                token_endpoint,
+                token_endpoint: self.token_endpoint.clone(),
                 revocation_endpoint,
             },
-            // Logged out (or replaced by an API token) meanwhile: the user's latest
-            // decision stands; the refreshed tokens are not brought back.
+            // Logged out, replaced by an API token or by a login to another server
+            // meanwhile: the user's latest decision stands; the refreshed tokens are not
+            // brought back.
             _ => {
                 return Err(assay_core::Error::Unauthenticated(format!(
-                    "context {:?} was logged out; run `assay login` again",
+                    "context {:?} was logged out (or signed in again elsewhere); run `assay \
+                     login` again",
                     self.context
                 )));
             }
@@ -485,6 +587,16 @@ impl TokenStore for ContextTokenStore {
     }
 }
 
+/// Runs `f` (credentials lock, keyring, files: all blocking) on tokio's blocking pool, so
+/// a wait for the lock or a slow keyring never stalls the async workers.
+pub async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("a credential store task failed")?
+}
+
 /// Whether `path` is readable by its owner only (0600).
 #[cfg(all(unix, test))]
 pub fn is_private(path: &std::path::Path) -> bool {
@@ -496,8 +608,8 @@ pub fn is_private(path: &std::path::Path) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use std::path::Path;
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     /// An in-memory keyring that works, or fails every call.
     #[derive(Default)]
@@ -544,6 +656,7 @@ mod tests {
             refresh_token: Some(format!("refresh-{access}")),
             expires_at: Some(time::macros::datetime!(2030-01-01 00:00:00 UTC)),
             scope: Some("mcp:write".into()),
+            lifetime_secs: None,
         }
     }
 
@@ -614,11 +727,19 @@ mod tests {
             assert_eq!(mode(store.dir().path()), 0o700);
             assert!(is_private(&store.credentials_file()));
         }
-        assert!(store.delete("a").unwrap());
-        assert!(!store.delete("a").unwrap());
+        assert!(store.delete("a").unwrap().had);
+        assert!(!store.delete("a").unwrap().had);
         assert_eq!(store.load("a").unwrap(), None);
         assert!(store.load("b").unwrap().is_some());
-        assert!(store.delete("b").unwrap());
+        let deleted = store.delete("b").unwrap();
+        assert_eq!(
+            deleted,
+            Deletion {
+                had: true,
+                keyring_unchecked: None
+            }
+        );
+        assert_eq!(deleted.warning(), None);
         assert!(
             !store.credentials_file().exists(),
             "an empty store leaves no file"
@@ -631,13 +752,82 @@ mod tests {
         let (_dir, store) = store(StoreMode::Auto, keyring.clone());
         assert_eq!(store.save("a", &oauth("1")).unwrap(), Location::Keyring);
         assert!(!store.credentials_file().exists());
-        assert!(keyring.entries.lock().unwrap()["a"].contains("\"kind\":\"oauth\""));
+        assert!(
+            keyring.entries.lock().unwrap()[&store.account("a")].contains("\"kind\":\"oauth\"")
+        );
         assert_eq!(
             store.load("a").unwrap(),
             Some((oauth("1"), Location::Keyring))
         );
-        assert!(store.delete("a").unwrap());
+        assert!(store.delete("a").unwrap().had);
         assert!(keyring.entries.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn keyring_accounts_name_the_config_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let (one, two) = (root.path().join("one"), root.path().join("two"));
+        std::fs::create_dir(&one).unwrap();
+        let a = keyring_account(&one, "prod");
+        let b = keyring_account(&two, "prod");
+        assert_ne!(a, b, "two config directories, two accounts");
+        let (context, hash) = a.split_once('@').unwrap();
+        assert_eq!(context, "prod");
+        assert_eq!(hash.len(), 12);
+        assert!(hash.chars().all(|c| c.is_ascii_hexdigit()), "{hash}");
+        // One directory however it is spelled, and before and after it exists.
+        assert_eq!(
+            keyring_account(&one.join(".").join("x").join(".."), "prod"),
+            a
+        );
+        std::fs::create_dir(&two).unwrap();
+        assert_eq!(keyring_account(&two, "prod"), b);
+        #[cfg(unix)]
+        {
+            let link = root.path().join("link");
+            std::os::unix::fs::symlink(&one, &link).unwrap();
+            assert_eq!(keyring_account(&link, "prod"), a);
+        }
+        assert_ne!(keyring_account(&one, "dev"), a);
+
+        // Two stores on one keyring keep their logins apart.
+        let keyring = Arc::new(FakeKeyring::default());
+        let first = CredentialStore::new(ConfigDir::at(&one), StoreMode::Auto, keyring.clone());
+        let second = CredentialStore::new(ConfigDir::at(&two), StoreMode::Auto, keyring.clone());
+        first.save("prod", &oauth("1")).unwrap();
+        assert_eq!(second.load("prod").unwrap(), None);
+        second.save("prod", &oauth("2")).unwrap();
+        assert_eq!(
+            first.load("prod").unwrap(),
+            Some((oauth("1"), Location::Keyring))
+        );
+        assert_eq!(keyring.entries.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn deleting_without_a_usable_keyring_names_the_leftover() {
+        let keyring = Arc::new(FakeKeyring::default());
+        let (_dir, auto) = store(StoreMode::Auto, keyring.clone());
+        auto.save("a", &oauth("1")).unwrap();
+        keyring.broken.store(true, Ordering::Relaxed);
+        let deleted = auto.delete("a").unwrap();
+        assert!(!deleted.had, "nothing was removed");
+        let account = auto.account("a");
+        assert_eq!(
+            deleted.keyring_unchecked,
+            Some(("no secret service".to_owned(), account.clone()))
+        );
+        assert_eq!(
+            deleted.warning().unwrap(),
+            format!(
+                "warning: the OS keyring could not be checked (no secret service); if it holds a \
+                 copy of this credential, remove it there (service \"assay\", account \
+                 \"{account}\")"
+            )
+        );
+        // File mode never looked at the keyring: nothing to warn about.
+        let (_dir, file) = store(StoreMode::File, keyring);
+        assert_eq!(file.delete("a").unwrap().warning(), None);
     }
 
     #[test]
@@ -727,7 +917,8 @@ mod tests {
             (dir, Arc::new(store))
         };
         let (_dir, store) = store;
-        let tokens_of = ContextTokenStore::new(store.clone(), "a");
+        let endpoint = Some("http://127.0.0.1:7357/oauth/token".to_owned());
+        let tokens_of = ContextTokenStore::new(store.clone(), "a", endpoint);
         assert_eq!(tokens_of.load().unwrap(), None);
         store.save("a", &oauth("1")).unwrap();
         assert_eq!(tokens_of.load().unwrap(), Some(tokens("1")));
@@ -760,5 +951,32 @@ mod tests {
             Err(assay_core::Error::Unauthenticated(_))
         ));
         assert_eq!(store.load("a").unwrap(), None);
+    }
+
+    #[test]
+    fn the_token_store_ignores_a_login_to_another_server() {
+        let (_dir, store) = store(StoreMode::File, Arc::new(FakeKeyring::default()));
+        let store = Arc::new(store);
+        store.save("a", &oauth("1")).unwrap();
+        let tokens_of = ContextTokenStore::new(
+            store.clone(),
+            "a",
+            Some("http://127.0.0.1:7357/oauth/token".to_owned()),
+        );
+        assert_eq!(tokens_of.load().unwrap(), Some(tokens("1")));
+        // The context is deleted and signed in to another server meanwhile.
+        let other = StoredCredential::OAuth {
+            tokens: tokens("other"),
+            client_id: "assay-cli".into(),
+            token_endpoint: Some("https://elsewhere.example.com/oauth/token".into()),
+            revocation_endpoint: None,
+        };
+        store.save("a", &other).unwrap();
+        assert_eq!(tokens_of.load().unwrap(), None, "not this session's login");
+        assert!(matches!(
+            tokens_of.save(&tokens("2")),
+            Err(assay_core::Error::Unauthenticated(_))
+        ));
+        assert_eq!(store.load("a").unwrap().unwrap().0, other, "left alone");
     }
 }

@@ -8,13 +8,15 @@
 //! saved as a context and made current. Secrets never appear on the command line.
 
 use super::config::{
-    AuthKind, ConfigDir, ContextConfig, default_context_name, parse_url, same_server,
+    AuthKind, Config, ConfigDir, ContextConfig, check_url, default_context_name, parse_url,
+    same_server,
 };
 use super::credentials::{
-    ContextTokenStore, CredentialStore, Location, StoreMode, StoredCredential,
+    ContextTokenStore, CredentialStore, Deletion, Location, StoreMode, StoredCredential,
+    off_runtime,
 };
 use super::output::{self, Table};
-use super::target::{DEFAULT_URL, EnvVars};
+use super::target::{DEFAULT_URL, EnvVars, insecure_now, merge_tls};
 use super::{Context, GlobalArgs, user_agent, warn_if_insecure};
 use anyhow::{Context as _, bail};
 use assay_client::login::{
@@ -22,12 +24,13 @@ use assay_client::login::{
     browser_login, device_login, discover, revoke,
 };
 use assay_client::{
-    ClientConfig, Credential, OAuthSession, RemoteControlPlane, TlsOptions, http_client,
+    ClientConfig, Credential, OAuthSession, RemoteControlPlane, TlsOptions, oauth_http_client,
 };
 use assay_core::identity::{Identity, IdentityMembership};
 use assay_core::ports::ControlPlane;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +41,10 @@ use url::Url;
 const REFRESH_MARGIN_VAR: &str = "ASSAY_TOKEN_REFRESH_MARGIN_SECS";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Logout's limit for each request to the server: it holds the credentials lock (which
+/// other assay processes wait up to a minute for) across the revocations.
+const LOGOUT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
@@ -70,7 +77,10 @@ pub async fn login(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<ExitC
     let dir = ConfigDir::required()?;
     let url = match (&args.server, &global.url) {
         (Some(raw), _) => parse_url(raw)?,
-        (None, Some(url)) => url.clone(),
+        (None, Some(url)) => {
+            check_url(url)?;
+            url.clone()
+        }
         (None, None) => parse_url(DEFAULT_URL)?,
     };
     let config = dir.load()?;
@@ -78,22 +88,21 @@ pub async fn login(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<ExitC
         .context
         .clone()
         .unwrap_or_else(|| default_context_name(&url));
-    // Signing in again to the same server keeps that context's TLS settings.
-    let previous = config
-        .contexts
-        .get(&name)
-        .filter(|c| parse_url(&c.url).is_ok_and(|u| same_server(&u, &url)));
-    let ca_cert = global
-        .ca_cert
-        .clone()
-        .or_else(|| previous.and_then(|p| p.ca_cert.clone()));
-    let insecure = global.insecure || previous.is_some_and(|p| p.insecure);
-    let tls = TlsOptions {
-        ca_certs: ca_cert.iter().cloned().collect(),
-        insecure,
-    };
+    // Signing in again to the same server keeps that context's CA certificate.
+    let previous = existing_context(&config, &name, &url)?.cloned();
+    let (ca_cert, insecure) = saved_tls(
+        previous.as_ref(),
+        global.ca_cert.as_deref(),
+        global.insecure,
+    )?;
+    let tls = merge_tls(
+        previous.as_ref().and_then(|p| p.ca_cert.as_deref()),
+        false,
+        ca_cert.as_deref(),
+        insecure_now(global, &EnvVars::read()),
+    );
     warn_if_insecure(&tls);
-    let http = http_client(&user_agent(), &tls, CONNECT_TIMEOUT)?;
+    let http = oauth_http_client(&user_agent(), &tls, CONNECT_TIMEOUT)?;
 
     let mut meta = None;
     let credential = if args.api_token_stdin {
@@ -153,50 +162,32 @@ pub async fn login(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<ExitC
     let env = choose_env(membership, env_wanted.as_deref(), interactive)?;
     let user = me.email.clone().unwrap_or_else(|| me.display_name.clone());
 
-    let store = CredentialStore::open(dir.clone())?;
-    let replaced = {
-        let _lock = store.lock()?;
-        // The login this one replaces, on the same server, ended below once this one
-        // is saved.
-        let replaced = match store.load(&name)? {
-            Some((
-                StoredCredential::OAuth {
-                    tokens, client_id, ..
-                },
-                _,
-            )) if previous.is_some() => Some((tokens, client_id)),
-            _ => None,
-        };
-        let location = store.save(&name, &credential)?;
-        // Said once, at login (not at every refresh): where the secret went instead.
-        if location == Location::File && store.mode() == StoreMode::Auto {
-            eprintln!(
-                "note: no OS keyring is available; credentials are kept in {} (readable only \
-                 by you)",
-                store.credentials_file().display()
-            );
-        }
-        // Re-read under the lock: another process may have changed other contexts.
-        let mut config = dir.load()?;
-        config.contexts.insert(
-            name.clone(),
-            ContextConfig {
-                url: display_url(&url),
-                org: membership.organization.slug.clone(),
-                env: env.slug.clone(),
-                auth: match credential {
-                    StoredCredential::OAuth { .. } => AuthKind::OAuth,
-                    StoredCredential::ApiToken { .. } => AuthKind::ApiToken,
-                },
-                user: Some(user.clone()),
-                ca_cert,
-                insecure,
-            },
-        );
-        config.current_context = Some(name.clone());
-        dir.save(&config)?;
-        replaced
+    let store = Arc::new(CredentialStore::open(dir.clone())?);
+    let context = ContextConfig {
+        url: display_url(&url),
+        org: membership.organization.slug.clone(),
+        env: env.slug.clone(),
+        auth: match credential {
+            StoredCredential::OAuth { .. } => AuthKind::OAuth,
+            StoredCredential::ApiToken { .. } => AuthKind::ApiToken,
+        },
+        user: Some(user.clone()),
+        ca_cert,
+        insecure,
     };
+    let (replaced, location) = {
+        let (store, name, url, credential) =
+            (store.clone(), name.clone(), url.clone(), credential.clone());
+        off_runtime(move || save_login(&store, &dir, &name, &url, &credential, context)).await?
+    };
+    // Said once, at login (not at every refresh): where the secret went instead.
+    if location == Location::File && store.mode() == StoreMode::Auto {
+        eprintln!(
+            "note: no OS keyring is available; credentials are kept in {} (readable only by \
+             you)",
+            store.credentials_file().display()
+        );
+    }
     if let Some((tokens, client_id)) = replaced {
         end_replaced_login(&http, meta, &url, &credential, &client_id, &tokens).await;
     }
@@ -207,6 +198,79 @@ pub async fn login(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<ExitC
         env.slug
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A login's context named `name`: the one there is when it is for the same server,
+/// `None` when there is none. A context for another server is not re-pointed: its
+/// credential, and an `assay mcp serve` running on it, belong to that server.
+fn existing_context<'a>(
+    config: &'a Config,
+    name: &str,
+    url: &Url,
+) -> anyhow::Result<Option<&'a ContextConfig>> {
+    let Some(ctx) = config.contexts.get(name) else {
+        return Ok(None);
+    };
+    if !parse_url(&ctx.url).is_ok_and(|u| same_server(&u, url)) {
+        bail!(
+            "context {name:?} is for {}, not {}: delete it first with `assay context delete \
+             {name}`, or choose another name with --context NAME",
+            ctx.url,
+            display_url(url)
+        );
+    }
+    Ok(Some(ctx))
+}
+
+/// The TLS settings a login keeps in its context: the CA certificate given now (absolute:
+/// later commands run from other directories), else the one the context had; and
+/// certificate checks off only when this login's own `--insecure` flag says so —
+/// `ASSAY_INSECURE` counts for one command, and signing in again without the flag turns
+/// the checks back on.
+fn saved_tls(
+    previous: Option<&ContextConfig>,
+    ca_flag: Option<&Path>,
+    insecure_flag: bool,
+) -> anyhow::Result<(Option<PathBuf>, bool)> {
+    let ca_cert =
+        match ca_flag {
+            Some(path) => Some(std::path::absolute(path).with_context(|| {
+                format!("--ca-cert {}: cannot make it absolute", path.display())
+            })?),
+            None => previous.and_then(|p| p.ca_cert.clone()),
+        };
+    Ok((ca_cert, insecure_flag))
+}
+
+/// Saves a new login under the credentials lock: its credential, and its context made
+/// current. Returns the OAuth tokens of the login it replaces on the same server (to end
+/// it on the server) and where the secret went.
+fn save_login(
+    store: &CredentialStore,
+    dir: &ConfigDir,
+    name: &str,
+    url: &Url,
+    credential: &StoredCredential,
+    context: ContextConfig,
+) -> anyhow::Result<(Option<(assay_client::TokenSet, String)>, Location)> {
+    let _lock = store.lock()?;
+    // Re-read under the lock: another process may have changed the contexts meanwhile.
+    let mut config = dir.load()?;
+    let same_server = existing_context(&config, name, url)?.is_some();
+    let replaced = match store.load(name)? {
+        Some((
+            StoredCredential::OAuth {
+                tokens, client_id, ..
+            },
+            _,
+        )) if same_server => Some((tokens, client_id)),
+        _ => None,
+    };
+    let location = store.save(name, credential)?;
+    config.contexts.insert(name.to_owned(), context);
+    config.current_context = Some(name.to_owned());
+    dir.save(&config)?;
+    Ok((replaced, location))
 }
 
 /// Revokes the replaced login's tokens on the server, best effort: the new login is
@@ -442,9 +506,7 @@ pub async fn context_credential(
     let loaded = {
         let store = store.clone();
         let name = name.to_owned();
-        tokio::task::spawn_blocking(move || store.load(&name))
-            .await
-            .context("the credential lookup failed")??
+        off_runtime(move || store.load(&name)).await?
     };
     let not_signed_in = || {
         anyhow::anyhow!(assay_core::Error::Unauthenticated(format!(
@@ -460,17 +522,17 @@ pub async fn context_credential(
             token_endpoint,
             ..
         } => {
-            let http = http_client(&user_agent(), tls, CONNECT_TIMEOUT)?;
-            let token_endpoint = match token_endpoint.as_deref().map(Url::parse) {
+            let http = oauth_http_client(&user_agent(), tls, CONNECT_TIMEOUT)?;
+            let endpoint = match token_endpoint.as_deref().map(Url::parse) {
                 Some(Ok(endpoint)) => endpoint,
                 _ => discover(&http, url).await?.token_endpoint,
             };
             let mut session = OAuthSession::new(
                 http,
-                token_endpoint,
+                endpoint,
                 client_id,
                 tokens,
-                Arc::new(ContextTokenStore::new(store, name)),
+                Arc::new(ContextTokenStore::new(store, name, token_endpoint)),
             );
             if let Some(margin) = refresh_margin()? {
                 session = session.with_refresh_margin(margin);
@@ -508,29 +570,63 @@ pub async fn logout(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     };
     let ctx = config.context(&name)?;
     let url = parse_url(&ctx.url)?;
-    let tls = TlsOptions {
-        ca_certs: global
-            .ca_cert
-            .clone()
-            .or_else(|| ctx.ca_cert.clone())
-            .into_iter()
-            .collect(),
-        insecure: global.insecure || ctx.insecure,
+    let tls = merge_tls(
+        ctx.ca_cert.as_deref(),
+        ctx.insecure,
+        global.ca_cert.as_deref(),
+        insecure_now(global, &EnvVars::read()),
+    );
+    let store = Arc::new(CredentialStore::open(dir)?);
+    let load = |store: &Arc<CredentialStore>| {
+        let (store, name) = (store.clone(), name.clone());
+        off_runtime(move || store.load(&name))
     };
-    let store = CredentialStore::open(dir)?;
+    let unreachable = || {
+        format!(
+            "cannot reach {} to revoke the session; nothing was removed. Try again, or forget \
+             it locally only with `assay context delete {name}`",
+            display_url(&url)
+        )
+    };
+    // Discovery needs no lock: done before taking it, so the lock is held for the
+    // revocations alone (at most two requests of LOGOUT_REQUEST_TIMEOUT).
+    let http = oauth_http_client(&user_agent(), &tls, CONNECT_TIMEOUT)?;
+    let mut meta = None;
+    if let Some((StoredCredential::OAuth { .. }, _)) = load(&store).await? {
+        warn_if_insecure(&tls);
+        meta = Some(
+            within(LOGOUT_REQUEST_TIMEOUT, discover(&http, &url))
+                .await
+                .with_context(unreachable)?,
+        );
+    }
     // Held across the revocation: a refresh by another process in between would make the
     // token revoked here a spent one.
-    let _lock = store.lock()?;
-    match store.load(&name)? {
+    let (lock, stored) = {
+        let (store, name) = (store.clone(), name.clone());
+        off_runtime(move || {
+            let lock = store.lock()?;
+            let stored = store.load(&name)?;
+            Ok((lock, stored))
+        })
+        .await?
+    };
+    let delete = |store: &Arc<CredentialStore>| {
+        let (store, name) = (store.clone(), name.clone());
+        off_runtime(move || store.delete(&name))
+    };
+    let deletion: Option<Deletion> = match stored {
         None => {
             eprintln!("Context {name} has no stored credentials; nothing to log out of.");
+            None
         }
         Some((StoredCredential::ApiToken { .. }, _)) => {
-            store.delete(&name)?;
+            let deletion = delete(&store).await?;
             eprintln!(
                 "Removed the API token of context {name} from this machine. The token itself \
                  still works until it expires or is revoked (`assay token revoke ID`)."
             );
+            Some(deletion)
         }
         Some((
             StoredCredential::OAuth {
@@ -538,15 +634,15 @@ pub async fn logout(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             },
             _,
         )) => {
-            warn_if_insecure(&tls);
-            let http = http_client(&user_agent(), &tls, CONNECT_TIMEOUT)?;
-            let meta = discover(&http, &url).await.with_context(|| {
-                format!(
-                    "cannot reach {} to revoke the session; nothing was removed. Try again, or \
-                     forget it locally only with `assay context delete {name}`",
-                    display_url(&url)
-                )
-            })?;
+            let meta = match meta {
+                Some(meta) => meta,
+                None => {
+                    warn_if_insecure(&tls);
+                    within(LOGOUT_REQUEST_TIMEOUT, discover(&http, &url))
+                        .await
+                        .with_context(unreachable)?
+                }
+            };
             revoke_session(&http, &meta, &client_id, &tokens)
                 .await
                 .with_context(|| {
@@ -555,15 +651,31 @@ pub async fn logout(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                          or forget it locally only with `assay context delete {name}`"
                     )
                 })?;
-            store.delete(&name)?;
+            let deletion = delete(&store).await?;
             eprintln!(
                 "Logged out of {} (context {name}): the session is revoked on the server and \
                  its credentials are removed from this machine.",
                 display_url(&url)
             );
+            Some(deletion)
         }
+    };
+    drop(lock);
+    if let Some(warning) = deletion.and_then(|d| d.warning()) {
+        eprintln!("{warning}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `fut`, or an error once `limit` has passed.
+async fn within<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = assay_core::Result<T>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(result) => Ok(result?),
+        Err(_) => bail!("the server did not answer within {} s", limit.as_secs()),
+    }
 }
 
 /// Refresh token first: revoking it ends this login's session (on servers before
@@ -575,9 +687,17 @@ async fn revoke_session(
     tokens: &assay_client::TokenSet,
 ) -> anyhow::Result<()> {
     if let Some(refresh) = &tokens.refresh_token {
-        revoke(http, meta, client_id, refresh, "refresh_token").await?;
+        within(
+            LOGOUT_REQUEST_TIMEOUT,
+            revoke(http, meta, client_id, refresh, "refresh_token"),
+        )
+        .await?;
     }
-    revoke(http, meta, client_id, &tokens.access_token, "access_token").await?;
+    within(
+        LOGOUT_REQUEST_TIMEOUT,
+        revoke(http, meta, client_id, &tokens.access_token, "access_token"),
+    )
+    .await?;
     Ok(())
 }
 
@@ -651,6 +771,7 @@ mod tests {
     use assay_core::actor::{Access, AuthMethod};
     use assay_core::identity::{EnvironmentAccess, OrgRole, OrgSummary};
     use assay_core::{Level, Principal, PrincipalKind};
+    use clap::Parser as _;
     use uuid::Uuid;
 
     #[test]
@@ -665,6 +786,117 @@ mod tests {
         assert!(!has_session_claim(&jwt(r#"{"sid":1}"#)));
         assert!(!has_session_claim("assay_secret"));
         assert!(!has_session_claim("a.%%%.c"));
+    }
+
+    fn context(url: &str, ca_cert: Option<&str>, insecure: bool) -> ContextConfig {
+        ContextConfig {
+            url: url.into(),
+            org: "acme".into(),
+            env: "dev".into(),
+            auth: AuthKind::OAuth,
+            user: Some("alice@example.com".into()),
+            ca_cert: ca_cert.map(PathBuf::from),
+            insecure,
+        }
+    }
+
+    #[test]
+    fn a_context_is_not_re_pointed_at_another_server() {
+        let mut config = Config::default();
+        config.contexts.insert(
+            "work".into(),
+            context("https://assay.example.com", None, false),
+        );
+        let other = parse_url("https://other.example.com").unwrap();
+        assert_eq!(
+            existing_context(&config, "work", &other)
+                .unwrap_err()
+                .to_string(),
+            "context \"work\" is for https://assay.example.com, not https://other.example.com: \
+             delete it first with `assay context delete work`, or choose another name with \
+             --context NAME"
+        );
+        // Another scheme or port is another server too.
+        for url in ["http://assay.example.com", "https://assay.example.com:8443"] {
+            assert!(existing_context(&config, "work", &parse_url(url).unwrap()).is_err());
+        }
+        // The same server (however spelled) is signing in again; a new name is new.
+        let same = parse_url("https://ASSAY.example.com/").unwrap();
+        assert_eq!(
+            existing_context(&config, "work", &same).unwrap(),
+            config.contexts.get("work")
+        );
+        assert_eq!(existing_context(&config, "home", &other).unwrap(), None);
+    }
+
+    #[test]
+    fn saving_a_login_refuses_to_re_point_a_context_created_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let config_dir = ConfigDir::at(dir.path().join("assay"));
+        let store = CredentialStore::new(
+            config_dir.clone(),
+            StoreMode::File,
+            Arc::new(super::super::credentials::OsKeyring),
+        );
+        let mut config = Config::default();
+        config.contexts.insert(
+            "work".into(),
+            context("https://assay.example.com", None, false),
+        );
+        config_dir.save(&config).unwrap();
+        let api = StoredCredential::ApiToken {
+            token: "assay_x".into(),
+        };
+        let other = parse_url("https://other.example.com").unwrap();
+        let err = save_login(
+            &store,
+            &config_dir,
+            "work",
+            &other,
+            &api,
+            context("https://other.example.com", None, false),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("context \"work\" is for"),
+            "{err}"
+        );
+        assert_eq!(store.load("work").unwrap(), None, "nothing was saved");
+        assert_eq!(config_dir.load().unwrap(), config);
+    }
+
+    #[test]
+    fn insecure_is_kept_only_from_this_logins_flag() {
+        let previous = context("https://h", Some("/corp.pem"), true);
+        // Signing in again without --insecure turns the checks back on.
+        assert_eq!(
+            saved_tls(Some(&previous), None, false).unwrap(),
+            (Some(PathBuf::from("/corp.pem")), false)
+        );
+        assert_eq!(saved_tls(None, None, true).unwrap(), (None, true));
+        // ASSAY_INSECURE reaches only `insecure_now`, never the flag: the parser ignores it.
+        let cli = crate::cli::Cli::try_parse_from(["assay", "login", "https://h"]).unwrap();
+        assert!(!cli.global.insecure);
+    }
+
+    #[test]
+    fn a_relative_ca_cert_is_saved_absolute() {
+        let (ca, _) = saved_tls(None, Some(Path::new("certs/corp.pem")), false).unwrap();
+        let ca = ca.unwrap();
+        assert!(ca.is_absolute(), "{}", ca.display());
+        assert_eq!(
+            ca,
+            std::env::current_dir()
+                .unwrap()
+                .join("certs")
+                .join("corp.pem")
+        );
+        // A new CA replaces the context's; none given keeps it.
+        let previous = context("https://h", Some("/corp.pem"), false);
+        assert_eq!(
+            saved_tls(Some(&previous), Some(Path::new("/new.pem")), false).unwrap(),
+            (Some(PathBuf::from("/new.pem")), false)
+        );
     }
 
     fn membership(slug: &str, envs: &[&str]) -> IdentityMembership {

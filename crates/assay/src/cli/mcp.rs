@@ -19,10 +19,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use clap::{Args, Subcommand};
+use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -60,7 +60,9 @@ pub struct ServeArgs {
     /// server; the bearer secret is all that stands in their way, over plain HTTP)
     #[arg(long)]
     pub allow_remote: bool,
-    /// HTTP: write the bearer secret to FILE (0600) instead of printing it
+    /// HTTP: write the bearer secret to FILE (0600, removed at exit) instead of printing
+    /// it; recommended when another program (an AI tool) starts this one and keeps its
+    /// stderr
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
     /// HTTP: another Host name clients may use besides loopback names and --host (e.g.
@@ -158,10 +160,13 @@ async fn fixed_caller(ctx: &Context) -> anyhow::Result<McpCaller> {
     })
 }
 
+/// The per-launch bearer secret; wiped from memory when the last holder drops it.
+type Secret = Arc<zeroize::Zeroizing<String>>;
+
 /// What the HTTP guard checks on every request.
 #[derive(Clone)]
 struct Guard {
-    secret: Arc<zeroize::Zeroizing<String>>,
+    secret: Secret,
     /// Lower-case host names (no port, no brackets).
     hosts: Vec<String>,
     /// ASCII-serialized origins.
@@ -173,7 +178,7 @@ const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 impl Guard {
     fn new(
-        secret: String,
+        secret: Secret,
         host: IpAddr,
         allowed_hosts: &[String],
         allowed_origins: &[String],
@@ -199,7 +204,7 @@ impl Guard {
             }
         }
         Ok(Self {
-            secret: Arc::new(zeroize::Zeroizing::new(secret)),
+            secret,
             hosts,
             origins,
             caller,
@@ -320,12 +325,60 @@ fn router(mcp: AssayMcp, guard: Guard, shutdown: CancellationToken) -> Router {
         ))
 }
 
-/// 32 random bytes, base64url.
-fn new_secret() -> String {
-    use rand::RngCore as _;
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+/// A new per-launch secret: 32 random bytes, base64url.
+fn new_secret() -> Secret {
+    Arc::new(zeroize::Zeroizing::new(assay_client::random_secret()))
+}
+
+/// The `--secret-file` this launch wrote; removed when the server stops (dropped), unless
+/// another launch has put its own secret there meanwhile.
+struct SecretFile {
+    path: PathBuf,
+    secret: Secret,
+}
+
+impl SecretFile {
+    fn write(path: &Path, secret: Secret) -> anyhow::Result<Self> {
+        write_private(path, secret.as_bytes())?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            secret,
+        })
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let ours = std::fs::read(&self.path)
+            .map(zeroize::Zeroizing::new)
+            .is_ok_and(|text| bool::from(text.as_slice().ct_eq(self.secret.as_bytes())));
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Ctrl-C, or (Unix) SIGTERM, which is how AI tools stop the servers they started.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn serve_http(
@@ -348,34 +401,59 @@ async fn serve_http(
         .local_addr()
         .context("the listener has no address")?;
     let url = format!("http://{addr}{MCP_HTTP_PATH}");
-    if let Some(path) = &args.secret_file {
-        write_private(path, secret.as_bytes())?;
-    }
-    announce(&url, &secret, args.secret_file.as_deref());
+    let secret_file = match &args.secret_file {
+        Some(path) => Some(SecretFile::write(path, secret.clone())?),
+        None => None,
+    };
+    announce(
+        &url,
+        &secret,
+        args.secret_file.as_deref(),
+        std::io::stderr().is_terminal(),
+    );
+    // From here only the guard (and the file's owner) hold the secret.
+    drop(secret);
 
     let shutdown = CancellationToken::new();
     let app = router(mcp, guard, shutdown.clone());
     let stop = shutdown.clone();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            stop_signal().await;
             stop.cancel();
         })
-        .await
-        .context("the MCP HTTP server failed")?;
+        .await;
+    drop(secret_file);
+    served.context("the MCP HTTP server failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The start message on stderr: the URL (first line, stable: `Listening on URL`) and how
 /// to configure a client — with the secret, unless it went to a file.
-fn announce(url: &str, secret: &str, secret_file: Option<&std::path::Path>) {
-    eprintln!("Listening on {url}");
+fn announce(url: &str, secret: &str, secret_file: Option<&Path>, stderr_is_terminal: bool) {
+    for line in announcement(url, secret, secret_file, stderr_is_terminal) {
+        eprintln!("{line}");
+    }
+}
+
+/// A note for when stderr goes somewhere other than a person's terminal (AI tools keep
+/// their servers' stderr, often in log files on disk).
+pub const SECRET_FILE_NOTE: &str = "note: stderr is not a terminal, so the secret above may \
+     end up in a log file; pass --secret-file FILE to keep it out of logs";
+
+fn announcement(
+    url: &str,
+    secret: &str,
+    secret_file: Option<&Path>,
+    stderr_is_terminal: bool,
+) -> Vec<String> {
+    let mut lines = vec![format!("Listening on {url}")];
     match secret_file {
-        Some(path) => eprintln!(
+        Some(path) => lines.push(format!(
             "Every request needs the header `Authorization: Bearer <secret>`; the secret is in {} \
              (it changes at every start).",
             path.display()
-        ),
+        )),
         None => {
             let config = serde_json::json!({
                 "mcpServers": { "assay": {
@@ -384,15 +462,19 @@ fn announce(url: &str, secret: &str, secret_file: Option<&std::path::Path>) {
                     "headers": { "Authorization": format!("Bearer {secret}") },
                 }}
             });
-            eprintln!(
+            lines.push(format!(
                 "Every request needs this bearer secret (it changes at every start; keep it \
                  private):\nSecret: {secret}\nClient configuration (e.g. .mcp.json):\n{config:#}\n\
                  Claude Code: claude mcp add --transport http assay {url} --header \
                  \"Authorization: Bearer {secret}\""
-            );
+            ));
+            if !stderr_is_terminal {
+                lines.push(SECRET_FILE_NOTE.to_owned());
+            }
         }
     }
-    eprintln!("Press Ctrl-C to stop.");
+    lines.push("Press Ctrl-C to stop.".to_owned());
+    lines
 }
 
 #[cfg(test)]
@@ -426,6 +508,7 @@ mod tests {
     /// The guard in front of a handler that says which caller it got.
     async fn guarded(hosts: &[String], origins: &[String]) -> (SocketAddr, String) {
         let secret = new_secret();
+        let text = String::clone(&secret);
         let guard = Arc::new(
             Guard::new(
                 secret.clone(),
@@ -450,7 +533,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        (addr, secret)
+        (addr, text)
     }
 
     fn client() -> reqwest::Client {
@@ -601,12 +684,49 @@ mod tests {
     #[test]
     fn secrets_are_32_random_bytes_base64url() {
         let (a, b) = (new_secret(), new_secret());
+        let (a, b) = (a.as_str(), b.as_str());
         assert_eq!(a.len(), 43);
         assert_ne!(a, b);
         assert!(
             a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
+    }
+
+    #[test]
+    fn the_secret_file_is_removed_at_exit_unless_another_launch_took_it_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let file = SecretFile::write(&path, new_secret()).unwrap();
+        #[cfg(unix)]
+        assert!(super::super::credentials::is_private(&path));
+        drop(file);
+        assert!(!path.exists());
+
+        let file = SecretFile::write(&path, new_secret()).unwrap();
+        let newer = new_secret();
+        write_private(&path, newer.as_bytes()).unwrap();
+        drop(file);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), newer.as_str());
+    }
+
+    #[test]
+    fn a_printed_secret_gets_a_note_when_stderr_is_no_terminal() {
+        let url = "http://127.0.0.1:7358/mcp";
+        let to_log = announcement(url, "s3cret", None, false);
+        assert_eq!(to_log[0], "Listening on http://127.0.0.1:7358/mcp");
+        assert!(to_log[1].contains("Secret: s3cret"));
+        assert_eq!(
+            to_log[2],
+            "note: stderr is not a terminal, so the secret above may end up in a log file; pass \
+             --secret-file FILE to keep it out of logs"
+        );
+        assert_eq!(to_log.len(), 4);
+        let on_terminal = announcement(url, "s3cret", None, true);
+        assert!(!on_terminal.iter().any(|l| l.starts_with("note:")));
+        let in_file = announcement(url, "s3cret", Some(Path::new("/run/s")), false);
+        assert!(!in_file.iter().any(|l| l.contains("s3cret")), "{in_file:?}");
+        assert!(!in_file.iter().any(|l| l.starts_with("note:")));
     }
 
     #[test]

@@ -75,8 +75,11 @@ pub struct GlobalArgs {
     /// Extra trusted CA certificate (PEM) for the server's TLS certificate
     #[arg(long, env = "ASSAY_CA_CERT", global = true, value_name = "FILE")]
     pub ca_cert: Option<std::path::PathBuf>,
-    /// Do not check the server's TLS certificate (throwaway test servers only)
-    #[arg(long, env = "ASSAY_INSECURE", global = true)]
+    /// Do not check the server's TLS certificate (throwaway test servers only) [env:
+    /// ASSAY_INSECURE]
+    // The variable is read by `target::EnvVars`, not clap: `assay login` keeps only the
+    // explicit flag in the context, so a variable left set in a shell is never persisted.
+    #[arg(long, global = true)]
     pub insecure: bool,
     /// Output format
     #[arg(short, long, value_enum, default_value_t = Format::Table, global = true)]
@@ -225,7 +228,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Server(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Login(args) => login::login(&global, args).await,
         Command::Logout => login::logout(&global).await,
-        Command::Context(cmd) => context::run(&global, cmd),
+        Command::Context(cmd) => context::run(&global, cmd).await,
         command => match resolve_target(&global) {
             Ok(target) => {
                 hints = error::Hints::from_target(&target);

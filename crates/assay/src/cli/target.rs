@@ -6,15 +6,17 @@
 //!    context is read (containers and CI need no config directory).
 //! 2. A context (`--context` / `ASSAY_CONTEXT`, else the current one): its URL,
 //!    organization, environment, TLS settings and stored credential; `--org`/`--env` (and
-//!    their variables) override, `--ca-cert`/`--insecure` add. A `--url` naming another
-//!    server is refused: the context's credential is for its own server only.
+//!    their variables) override; `--ca-cert` adds a CA to the context's, `--insecure` turns
+//!    checks off for this command (see [`merge_tls`]). A `--url` naming another server is
+//!    refused: the context's credential is for its own server only.
 //! 3. Neither: the defaults (`http://127.0.0.1:7357`, organization `default`,
 //!    environment `dev`) and no credential.
 
 use super::GlobalArgs;
-use super::config::{AuthKind, Config, parse_url, same_server};
+use super::config::{AuthKind, Config, check_url, parse_url, same_server};
 use anyhow::bail;
 use assay_client::TlsOptions;
+use std::path::{Path, PathBuf};
 use url::Url;
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7357";
@@ -73,6 +75,9 @@ pub struct EnvVars {
     pub context: Option<String>,
     /// `ASSAY_ENV` (read here, not by clap: see `GlobalArgs::env`).
     pub env: Option<String>,
+    /// `ASSAY_INSECURE` (read here, not by clap: `assay login` keeps only an explicit
+    /// `--insecure` in the context; the variable counts for one command at a time).
+    pub insecure: bool,
 }
 
 impl EnvVars {
@@ -81,19 +86,54 @@ impl EnvVars {
         Self {
             context: var("ASSAY_CONTEXT"),
             env: var("ASSAY_ENV"),
+            insecure: var("ASSAY_INSECURE").is_some_and(|v| truthy(&v)),
         }
     }
 }
 
+/// A boolean variable the way clap reads one: set, and not `0`, `false`, `no`, `off`, `n`
+/// or `f` (any case).
+fn truthy(value: &str) -> bool {
+    !matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "" | "0" | "false" | "no" | "off" | "n" | "f"
+    )
+}
+
+/// Whether this command skips certificate checks by its own choice (`--insecure` or
+/// `ASSAY_INSECURE`), whatever the context says.
+pub fn insecure_now(global: &GlobalArgs, vars: &EnvVars) -> bool {
+    global.insecure || vars.insecure
+}
+
+/// The TLS settings of one command against a context's server: the context's CA
+/// certificate plus the one `--ca-cert`/`ASSAY_CA_CERT` adds (both are trusted), and
+/// certificate checks off when the context or this command says so.
+pub fn merge_tls(
+    context_ca: Option<&Path>,
+    context_insecure: bool,
+    extra_ca: Option<&Path>,
+    insecure: bool,
+) -> TlsOptions {
+    let mut ca_certs: Vec<PathBuf> = context_ca.into_iter().map(Path::to_path_buf).collect();
+    if let Some(extra) = extra_ca
+        && !ca_certs.iter().any(|c| c == extra)
+    {
+        ca_certs.push(extra.to_path_buf());
+    }
+    TlsOptions {
+        ca_certs,
+        insecure: context_insecure || insecure,
+    }
+}
+
 pub fn resolve(global: &GlobalArgs, config: &Config, vars: &EnvVars) -> anyhow::Result<Target> {
-    let flag_tls = |ctx_ca: Option<&std::path::Path>, ctx_insecure: bool| TlsOptions {
-        ca_certs: global
-            .ca_cert
-            .as_deref()
-            .or(ctx_ca)
-            .map(|p| vec![p.to_path_buf()])
-            .unwrap_or_default(),
-        insecure: global.insecure || ctx_insecure,
+    if let Some(url) = &global.url {
+        check_url(url)?;
+    }
+    let insecure = insecure_now(global, vars);
+    let flag_tls = |ctx_ca: Option<&Path>, ctx_insecure: bool| {
+        merge_tls(ctx_ca, ctx_insecure, global.ca_cert.as_deref(), insecure)
     };
     let env_or = |fallback: &str| {
         global
@@ -238,6 +278,7 @@ mod tests {
         let vars = EnvVars {
             context: Some("prod".into()),
             env: Some("qa".into()),
+            ..EnvVars::default()
         };
         let t = resolve(
             &global(&["--token", "assay_x", "--url", "http://ci:1", "--org", "o"]),
@@ -295,8 +336,8 @@ mod tests {
 
         // ASSAY_ENV overrides the context's environment; --env overrides both.
         let vars = EnvVars {
-            context: None,
             env: Some("qa".into()),
+            ..EnvVars::default()
         };
         assert_eq!(resolve(&global(&[]), &config(), &vars).unwrap().env, "qa");
         assert_eq!(
@@ -332,7 +373,7 @@ mod tests {
     fn the_context_is_chosen_by_flag_then_variable_then_current() {
         let vars = EnvVars {
             context: Some("local".into()),
-            env: None,
+            ..EnvVars::default()
         };
         let name = |t: Target| t.context_name().map(str::to_owned);
         assert_eq!(
@@ -350,6 +391,68 @@ mod tests {
         let mut dangling = config();
         dangling.current_context = Some("gone".into());
         assert!(resolve(&global(&[]), &dangling, &EnvVars::default()).is_err());
+    }
+
+    #[test]
+    fn a_ca_cert_flag_adds_to_the_context_ca() {
+        let none = EnvVars::default();
+        let t = resolve(&global(&["--ca-cert", "/proxy.pem"]), &config(), &none).unwrap();
+        assert_eq!(
+            t.tls.ca_certs,
+            vec![PathBuf::from("/corp.pem"), PathBuf::from("/proxy.pem")]
+        );
+        assert!(!t.tls.insecure);
+        // The same file twice is one root.
+        let t = resolve(&global(&["--ca-cert", "/corp.pem"]), &config(), &none).unwrap();
+        assert_eq!(t.tls.ca_certs, vec![PathBuf::from("/corp.pem")]);
+        assert_eq!(
+            merge_tls(None, false, Some(Path::new("/x.pem")), false).ca_certs,
+            vec![PathBuf::from("/x.pem")]
+        );
+        assert!(merge_tls(None, true, None, false).insecure);
+        // ASSAY_INSECURE counts for the command like the flag.
+        let vars = EnvVars {
+            insecure: true,
+            ..EnvVars::default()
+        };
+        assert!(
+            resolve(&global(&[]), &config(), &vars)
+                .unwrap()
+                .tls
+                .insecure
+        );
+        assert!(
+            !resolve(&global(&[]), &config(), &none)
+                .unwrap()
+                .tls
+                .insecure
+        );
+    }
+
+    #[test]
+    fn insecure_variable_values_read_like_clap_reads_them() {
+        for yes in ["1", "true", "TRUE", "yes", "on", "anything"] {
+            assert!(truthy(yes), "{yes}");
+        }
+        for no in ["", " ", "0", "false", "False", "no", "off", "n", "f"] {
+            assert!(!truthy(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn a_url_with_credentials_is_refused() {
+        let err = resolve(
+            &global(&["--url", "https://u:hunter2@assay.example.com"]),
+            &Config::default(),
+            &EnvVars::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "the server URL must not contain a user name or password; sign in with `assay \
+             login` instead"
+        );
     }
 
     #[test]
