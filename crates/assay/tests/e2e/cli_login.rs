@@ -3,7 +3,10 @@
 //! its headless [`Browser`] delivers the code to the CLI's callback) and with the device
 //! flow (RFC 8628: the test reads the code and the URL the CLI prints and approves on the
 //! verification page), then `assay whoami` and `assay workflow list` with no token given;
-//! `assay logout` revokes the grant on the server.
+//! `assay logout` revokes the login on the server (exact 401s for its access tokens),
+//! and only that login: the same user signed in on a second machine stays signed in, and
+//! signing in again on one machine ends that machine's previous login. A context is not
+//! re-pointed at another server.
 //!
 //! Every CLI run has its own config directory (`ASSAY_CONFIG_DIR`) and `HOME`, and keeps
 //! its secrets in `credentials.json` (`ASSAY_CREDENTIAL_STORE=file`) — except one test,
@@ -11,6 +14,8 @@
 //! test's bare environment) the CLI fell back to the file and said so.
 
 use super::harness::*;
+use super::identity::{INVALID_TOKEN, assert_401};
+use super::local_mcp::StdioMcp;
 use super::oauth_support::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -25,6 +30,12 @@ pub const OPEN_URL: &str = "Open this URL to sign in: ";
 pub const CODE: &str = "Code: ";
 pub const VISIT: &str = "Visit: ";
 
+/// The server's refusal reasons (assay-control jwt_auth.rs), written out: the access token
+/// itself was revoked (logout revokes it by `jti`), or the login session it belongs to
+/// (`sid`, its refresh-token family) ended.
+pub const ACCESS_TOKEN_REVOKED: &str = "the access token has been revoked";
+pub const SESSION_ENDED: &str = "the sign-in session of the access token has ended";
+
 /// A hang guard for one CLI run, not a timing assertion.
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -34,6 +45,8 @@ pub struct CliHome {
     config: tempfile::TempDir,
     home: tempfile::TempDir,
     env: Vec<(String, String)>,
+    /// The working directory of every run (default: the test's).
+    cwd: Option<PathBuf>,
 }
 
 impl Default for CliHome {
@@ -63,13 +76,28 @@ impl CliHome {
                 config.path().join("assay").display().to_string(),
             ),
         ];
-        CliHome { config, home, env }
+        CliHome {
+            config,
+            home,
+            env,
+            cwd: None,
+        }
     }
 
     /// Adds (or replaces) an environment variable of every run.
     pub fn set(&mut self, name: &str, value: &str) {
-        self.env.retain(|(n, _)| n != name);
+        self.unset(name);
         self.env.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Removes an environment variable from every later run.
+    pub fn unset(&mut self, name: &str) {
+        self.env.retain(|(n, _)| n != name);
+    }
+
+    /// Runs every later command in `dir` (for relative paths on the command line).
+    pub fn set_current_dir(&mut self, dir: &Path) {
+        self.cwd = Some(dir.to_path_buf());
     }
 
     pub fn config_dir(&self) -> PathBuf {
@@ -98,6 +126,9 @@ impl CliHome {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
         cmd
     }
 
@@ -630,15 +661,30 @@ fn logout_revokes_the_refresh_token_on_the_server() {
     assert_eq!(res.status(), 400);
     let body: Value = res.json().expect("JSON error");
     assert_eq!(body["error"], "invalid_grant", "{body}");
-    // …nor the access token of the grant.
+    // …nor the access token of the login: the exact refusal, as any client sees it.
     let after = http.get(&rest).bearer_auth(&access).send().expect("GET");
-    assert_eq!(after.status(), 401, "the grant's access token ends with it");
+    assert_401(
+        after,
+        INVALID_TOKEN,
+        ACCESS_TOKEN_REVOKED,
+        "the login's access token after logout",
+    );
 
     let events = audit_events(&server);
     assert!(
         events.iter().any(|e| e["action"] == "oauth.token.revoked"),
         "the revocation in the audit trail: {:#?}",
         events.iter().map(|e| &e["action"]).collect::<Vec<_>>()
+    );
+    assert!(
+        events.iter().any(|e| e["action"] == "auth.failed"
+            && e["outcome"] == "denied"
+            && e["reason"] == ACCESS_TOKEN_REVOKED),
+        "the refused access token in the audit trail: {:#?}",
+        events
+            .iter()
+            .filter(|e| e["action"] == "auth.failed")
+            .collect::<Vec<_>>()
     );
 
     let out = cli.run(&["whoami"]);
@@ -725,4 +771,318 @@ fn api_token_login_reads_stdin_and_logout_forgets_it_locally() {
         .send()
         .expect("GET");
     assert_eq!(res.status(), 200, "an API token outlives a local logout");
+}
+
+/// `POST /oauth/token` with `grant_type=refresh_token` as the CLI client, the way any
+/// holder of the refresh token could: (status, JSON body).
+pub fn refresh_grant(server: &Server, refresh_token: &str) -> (u16, Value) {
+    let res = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+        .post(format!("{}/oauth/token", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "refresh_token")
+                .append_pair("client_id", "assay-cli")
+                .append_pair("refresh_token", refresh_token)
+                .finish(),
+        )
+        .send()
+        .expect("POST /oauth/token");
+    let status = res.status().as_u16();
+    let body = res.text().unwrap_or_default();
+    let parsed = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("the token endpoint answered no JSON ({e}): {body}"));
+    (status, parsed)
+}
+
+/// Asserts the token endpoint refuses `refresh_token` as RFC 6749 §5.2 `invalid_grant`.
+pub fn assert_refresh_refused(server: &Server, refresh_token: &str, what: &str) {
+    let (status, body) = refresh_grant(server, refresh_token);
+    assert_eq!(status, 400, "{what}: {body}");
+    assert_eq!(body["error"], "invalid_grant", "{what}: {body}");
+    assert!(
+        body.get("access_token").is_none(),
+        "{what}: no token for a refused grant"
+    );
+}
+
+/// `GET` the default environment's workflows with `access_token`.
+pub fn workflows_with(server: &Server, access_token: &str) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+        .get(server.api("/workflows"))
+        .bearer_auth(access_token)
+        .send()
+        .expect("GET workflows")
+}
+
+/// The `sid` claim of an access token (read unverified: the test only compares them).
+pub fn session_of(access_token: &str) -> String {
+    use base64::Engine as _;
+    let payload = access_token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    let claims: Value = serde_json::from_slice(&bytes).expect("JSON claims");
+    claims["sid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no sid claim: {claims}"))
+        .to_owned()
+}
+
+/// Makes the next command on `cli` refresh first: the stored access token looks expired
+/// (the CLI trusts the stored expiry; the server still accepts the token).
+pub fn force_refresh_on_next_use(cli: &CliHome) {
+    cli.edit_stored_tokens(|t| t["expires_at"] = Value::from("2000-01-01T00:00:00Z"));
+}
+
+/// A string field of the stored token set.
+fn stored(cli: &CliHome, field: &str) -> String {
+    cli.stored_tokens()[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} stored"))
+        .to_owned()
+}
+
+fn count_action(events: &[Value], action: &str) -> usize {
+    events.iter().filter(|e| e["action"] == action).count()
+}
+
+#[test]
+fn two_machines_one_user_logging_out_on_one_leaves_the_other_signed_in() {
+    let server = Server::start();
+    let user_id = member_and_workflow(&server);
+    // Two machines (two config directories, two browsers), the same person.
+    let laptop = CliHome::new();
+    let desktop = CliHome::new();
+    browser_login(&laptop, &server.url, &[], &mut Browser::default());
+    browser_login(&desktop, &server.url, &[], &mut Browser::default());
+    let laptop_first_access = stored(&laptop, "access_token");
+    let laptop_first_refresh = stored(&laptop, "refresh_token");
+    assert_ne!(
+        session_of(&laptop_first_access),
+        session_of(&stored(&desktop, "access_token")),
+        "each login is its own session (sid)"
+    );
+
+    // The laptop refreshes once: its first access token is still within its lifetime,
+    // but belongs to the session now, not to a refresh token.
+    force_refresh_on_next_use(&laptop);
+    assert_whoami_member(&laptop.json(&["whoami"]), &user_id);
+    let laptop_access = stored(&laptop, "access_token");
+    let laptop_refresh = stored(&laptop, "refresh_token");
+    assert_ne!(laptop_access, laptop_first_access, "the laptop refreshed");
+    assert_ne!(
+        laptop_refresh, laptop_first_refresh,
+        "refresh tokens rotate"
+    );
+
+    // An AI tool on the desktop keeps its local MCP server running throughout.
+    let mut desktop_mcp = StdioMcp::start(&desktop);
+    let (failed, text) = desktop_mcp.call_tool("list_workflows", serde_json::json!({}));
+    assert!(!failed && text.contains(WORKFLOW_NAME), "{text}");
+
+    let out = laptop.run(&["logout"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    // The laptop's login is over on the server: its refresh token, its current access
+    // token (revoked by logout) and its earlier one (its session ended).
+    assert_refresh_refused(&server, &laptop_refresh, "the laptop's refresh token");
+    assert_401(
+        workflows_with(&server, &laptop_access),
+        INVALID_TOKEN,
+        ACCESS_TOKEN_REVOKED,
+        "the laptop's access token",
+    );
+    assert_401(
+        workflows_with(&server, &laptop_first_access),
+        INVALID_TOKEN,
+        SESSION_ENDED,
+        "the laptop's earlier access token",
+    );
+    let out = laptop.run(&["whoami"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("assay login"), "{}", stderr(&out));
+
+    // The desktop's login is untouched: a new command, the running MCP server, and a
+    // refresh (the session and its grant are alive, not just an access token).
+    assert_whoami_member(&desktop.json(&["whoami"]), &user_id);
+    let (failed, text) = desktop_mcp.call_tool("list_workflows", serde_json::json!({}));
+    assert!(
+        !failed && text.contains(WORKFLOW_NAME),
+        "the desktop's MCP server after the laptop's logout: {text}\nits stderr:\n{}",
+        desktop_mcp.stderr_text()
+    );
+    force_refresh_on_next_use(&desktop);
+    assert_whoami_member(&desktop.json(&["whoami"]), &user_id);
+
+    // Someone replays the laptop's spent (rotated-away) refresh token after the logout.
+    // Its session is over, so it is refused as such; it must not be taken for theft of
+    // the live grant, which would sign the desktop out too.
+    assert_refresh_refused(
+        &server,
+        &laptop_first_refresh,
+        "the laptop's spent refresh token",
+    );
+    let (failed, text) = desktop_mcp.call_tool("list_workflows", serde_json::json!({}));
+    assert!(
+        !failed && text.contains(WORKFLOW_NAME),
+        "the desktop after a replay of the laptop's spent refresh token: {text}"
+    );
+    assert!(
+        desktop_mcp.finish().success(),
+        "EOF ends the MCP server cleanly"
+    );
+    force_refresh_on_next_use(&desktop);
+    assert_whoami_member(&desktop.json(&["whoami"]), &user_id);
+
+    let events = audit_events(&server);
+    assert_eq!(
+        count_action(&events, "oauth.refresh.reuse_detected"),
+        0,
+        "a spent token of an ended session is no theft alarm: {:#?}",
+        events
+            .iter()
+            .filter(|e| e["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("oauth.")))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn logging_in_again_on_one_machine_ends_the_previous_login() {
+    let server = Server::start();
+    let user_id = member_and_workflow(&server);
+    let cli = CliHome::new();
+    let mut browser = Browser::default();
+    browser_login(&cli, &server.url, &[], &mut browser);
+    let old_access = stored(&cli, "access_token");
+    let old_refresh = stored(&cli, "refresh_token");
+
+    // Same machine, same config directory, same context: `assay login` again.
+    browser_login(&cli, &server.url, &[], &mut browser);
+    let new_access = stored(&cli, "access_token");
+    let new_refresh = stored(&cli, "refresh_token");
+    assert_ne!(new_refresh, old_refresh, "a new login, a new refresh token");
+    assert_ne!(
+        session_of(&new_access),
+        session_of(&old_access),
+        "a new login, a new session"
+    );
+
+    // The replaced login ended on the server, not just here.
+    assert_refresh_refused(&server, &old_refresh, "the previous login's refresh token");
+    assert_401(
+        workflows_with(&server, &old_access),
+        INVALID_TOKEN,
+        ACCESS_TOKEN_REVOKED,
+        "the previous login's access token",
+    );
+
+    // The new one works, its refresh token included (through the CLI, which saves the
+    // rotated one).
+    assert_whoami_member(&cli.json(&["whoami"]), &user_id);
+    force_refresh_on_next_use(&cli);
+    assert_whoami_member(&cli.json(&["whoami"]), &user_id);
+    assert_ne!(
+        stored(&cli, "refresh_token"),
+        new_refresh,
+        "the new login's refresh token was used and rotated"
+    );
+    let res = workflows_with(&server, &stored(&cli, "access_token"));
+    assert_eq!(res.status(), 200);
+
+    let events = audit_events(&server);
+    assert_eq!(
+        count_action(&events, "oauth.refresh.reuse_detected"),
+        0,
+        "no refresh token was presented twice"
+    );
+    assert!(
+        count_action(&events, "oauth.token.refreshed") >= 1,
+        "the new login refreshed"
+    );
+}
+
+#[test]
+fn a_context_is_not_re_pointed_at_another_server() {
+    let first = Server::start();
+    let user_id = member_and_workflow(&first);
+    let second = Server::start();
+    member_and_workflow(&second);
+    let cli = CliHome::new();
+    let mut browser = Browser::default();
+    browser_login(&cli, &first.url, &["--context", "work"], &mut browser);
+    let before = cli.credentials();
+    let config_before =
+        std::fs::read_to_string(cli.config_dir().join("config.yaml")).expect("config.yaml");
+
+    // `assay login OTHER-URL --context work`: a running `assay mcp serve` of context work
+    // would pick the new tokens up and send them to the first server. Refused before any
+    // sign-in, with the way out.
+    let out = cli.run(&[
+        "login",
+        &second.url,
+        "--context",
+        "work",
+        "--no-browser",
+        "--org",
+        "default",
+        "--env",
+        "dev",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{}{err}", stdout(&out));
+    assert!(
+        err.contains("assay context delete work"),
+        "the refusal names `assay context delete`: {err}"
+    );
+    assert!(
+        !err.contains(OPEN_URL),
+        "refused before asking anyone to sign in: {err}"
+    );
+    // Nothing changed: the context, its credentials, and it still works on the first server.
+    assert_eq!(
+        cli.credentials(),
+        before,
+        "the stored credentials are untouched"
+    );
+    assert_eq!(
+        std::fs::read_to_string(cli.config_dir().join("config.yaml")).expect("config.yaml"),
+        config_before,
+        "config.yaml is untouched"
+    );
+    assert_whoami_member(&cli.json(&["whoami"]), &user_id);
+    let events = audit_events(&first);
+    assert!(
+        events.iter().any(|e| e["action"] == "identity.whoami"
+            && e["actor"]["id"] == user_id.as_str()
+            && e["outcome"] == "success"),
+        "whoami after the refusal reached the first server"
+    );
+
+    // The other way out the message offers: another context name.
+    browser_login(
+        &cli,
+        &second.url,
+        &["--context", "lab"],
+        &mut Browser::default(),
+    );
+    let listed = cli.run(&["context", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let text = stdout(&listed);
+    assert!(
+        text.contains("work") && text.contains("lab"),
+        "both contexts: {text}"
+    );
+    // Context work still signs in to the first server (the member's ID there).
+    assert_whoami_member(&cli.json(&["whoami", "--context", "work"]), &user_id);
 }

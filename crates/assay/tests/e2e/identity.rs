@@ -70,7 +70,7 @@ fn get(server: &Server, path: &str, token: Option<&str>) -> reqwest::blocking::R
 }
 
 /// Asserts the exact 401: status, challenge, and problem body.
-fn assert_401(res: reqwest::blocking::Response, challenge: &str, detail: &str, what: &str) {
+pub fn assert_401(res: reqwest::blocking::Response, challenge: &str, detail: &str, what: &str) {
     assert_eq!(res.status().as_u16(), 401, "{what}");
     assert_eq!(
         res.headers()
@@ -102,7 +102,7 @@ fn assert_401(res: reqwest::blocking::Response, challenge: &str, detail: &str, w
     assert_eq!(body["request_id"].as_str(), request_id.as_deref(), "{what}");
 }
 
-const INVALID_TOKEN: &str = r#"Bearer realm="assay", error="invalid_token""#;
+pub const INVALID_TOKEN: &str = r#"Bearer realm="assay", error="invalid_token""#;
 
 fn export_jsonl(server: &Server, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["audit", "export", "--format", "jsonl"];

@@ -6,7 +6,10 @@
 //! than a minute must not notice expiry — neither with the default proactive refresh
 //! nor when the client does not know the expiry and the server refuses the token (then
 //! the client refreshes and retries). Over `--transport http` the per-launch secret,
-//! `Origin` and `Host` are enforced.
+//! `Origin` and `Host` are enforced (exact 401). A local server left running after
+//! `assay logout` (or after its context was deleted and made anew for another server)
+//! says the session ended, without replaying its spent refresh token or taking up the
+//! other server's tokens ([`StdioMcp`] drives it between commands).
 //!
 //! Expiry needs real time: the server accepts a token up to 60 s after `exp` (clock-skew
 //! leeway), so a token issued with a 5 s lifetime is refused from 65 s on. The two long
@@ -360,14 +363,15 @@ fn two_local_servers_on_one_login_refresh_without_reusing_a_refresh_token() {
         return;
     };
     // Two AI tools on one machine, each with its own `assay mcp serve`, one login. The
-    // tokens live 5 s, less than the 60 s refresh margin, so every call refreshes: the
-    // refresh token rotates under both processes' feet all the time. Presenting a spent
-    // one would revoke the grant (reuse detection); the shared lock prevents that.
-    let server = Server::start_with(&["--oauth-access-token-ttl-secs", "5"], &[]);
+    // tokens live 2 s and are refreshed from half their lifetime on (the refresh margin
+    // is capped at half the lifetime), so with calls 700 ms apart the refresh token
+    // rotates under both processes' feet all the time. Presenting a spent one would
+    // revoke the grant (reuse detection); the shared lock prevents that.
+    let server = Server::start_with(&["--oauth-access-token-ttl-secs", "2"], &[]);
     let user_id = member_and_workflow(&server);
     let cli = CliHome::new();
     browser_login(&cli, &server.url, &[], &mut Browser::default());
-    let calls: Vec<Value> = (0..6)
+    let calls: Vec<Value> = (0..8)
         .map(|i| {
             json!({
                 "name": "list_workflows",
@@ -418,6 +422,12 @@ pub fn free_port() -> u16 {
         .expect("addr")
         .port()
 }
+
+/// The local server's 401 (`assay mcp serve --transport http` without its secret),
+/// written out: a change of the wire text must show up here.
+const LOCAL_CHALLENGE: &str = r#"Bearer realm="assay-mcp-serve""#;
+const LOCAL_UNAUTHORIZED: &str = "this local MCP server needs its bearer secret: send \
+     Authorization: Bearer <secret> (printed by `assay mcp serve` at start, or in its --secret-file)";
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e-raw","version":"1"}}}"#;
 
@@ -539,15 +549,18 @@ fn http_transport_requires_the_launch_secret_and_checks_origin_and_host() {
     ] {
         let (status, challenge, body) = post(&headers);
         assert_eq!(status, 401, "{headers:?}: {body}");
-        assert!(
-            challenge
-                .as_deref()
-                .is_some_and(|c| c.starts_with("Bearer")),
-            "{headers:?}: WWW-Authenticate {challenge:?}"
+        assert_eq!(
+            challenge.as_deref(),
+            Some(LOCAL_CHALLENGE),
+            "{headers:?}: WWW-Authenticate"
         );
         let parsed: Value = serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("{headers:?}: a JSON body ({e}): {body}"));
-        assert!(parsed.is_object(), "{body}");
+        assert_eq!(
+            parsed,
+            json!({ "error": "unauthorized", "message": LOCAL_UNAUTHORIZED }),
+            "{headers:?}"
+        );
         assert!(!body.contains(&secret), "the 401 does not echo the secret");
     }
     // A web page the user visits cannot call it (DNS rebinding, cross-site POST).
@@ -572,6 +585,14 @@ fn http_transport_requires_the_launch_secret_and_checks_origin_and_host() {
         !stderr(&out).contains(&secret),
         "with --secret-file the secret is not printed:\n{}",
         stderr(&out)
+    );
+    // SIGTERM (how AI tools stop their servers) is a clean stop that takes the secret
+    // file with it.
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !secret_file.exists(),
+        "the secret file is removed at exit: {}",
+        secret_file.display()
     );
 }
 
@@ -668,4 +689,286 @@ fn stdio_stdout_carries_only_json_rpc_even_when_verbose() {
         .expect("the tool answer");
     assert!(call["result"]["isError"] != json!(true), "{call}");
     assert!(call.to_string().contains(WORKFLOW_NAME), "{call}");
+}
+
+/// `assay mcp serve` over stdio driven with raw JSON-RPC lines, one request at a time, so
+/// a test can act on the machine (log out, log in again) between two tool calls of one
+/// long-lived server process — the AI tool that stays open all day.
+pub struct StdioMcp {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    next_id: u64,
+    guard: Option<KillOnDrop>,
+}
+
+impl StdioMcp {
+    /// Starts `assay mcp serve` on `cli` and initializes the session.
+    pub fn start(cli: &CliHome) -> StdioMcp {
+        let mut child = cli
+            .command(&["mcp", "serve"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn assay mcp serve");
+        let guard = KillOnDrop(child.id());
+        let stdin = child.stdin.take().expect("stdin");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut err = child.stderr.take().expect("stderr");
+        let keep = stderr.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut err, &mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut b) = keep.lock() {
+                    b.extend_from_slice(&chunk[..n]);
+                }
+            }
+        });
+        let mut mcp = StdioMcp {
+            child,
+            stdin: Some(stdin),
+            lines,
+            stderr,
+            next_id: 1,
+            guard: Some(guard),
+        };
+        let init = mcp.request(
+            "initialize",
+            json!({
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": { "name": "e2e-stale", "version": "1" },
+            }),
+        );
+        assert_eq!(init["result"]["serverInfo"]["name"], "assay", "{init}");
+        mcp.send(&json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+        mcp
+    }
+
+    fn send(&mut self, message: &Value) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin
+            .write_all(format!("{message}\n").as_bytes())
+            .expect("write to assay mcp serve");
+        stdin.flush().expect("flush");
+    }
+
+    /// Sends one request and waits for its answer (a hang guard, not a timing assertion).
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    let message: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+                        panic!("stdout carries a non-JSON line ({e}): {line:?}")
+                    });
+                    if message["id"] == id {
+                        return message;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        panic!(
+                            "assay mcp serve exited ({status}) before answering {method}; stderr:\n{}",
+                            self.stderr_text()
+                        );
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "no answer to {method} within a minute; stderr:\n{}",
+                        self.stderr_text()
+                    );
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => panic!(
+                    "assay mcp serve closed stdout before answering {method}; stderr:\n{}",
+                    self.stderr_text()
+                ),
+            }
+        }
+    }
+
+    /// `tools/call`: returns (isError, the text content).
+    pub fn call_tool(&mut self, name: &str, arguments: Value) -> (bool, String) {
+        let answer = self.request(
+            "tools/call",
+            json!({ "name": name, "arguments": arguments }),
+        );
+        let result = &answer["result"];
+        assert!(
+            result.is_object(),
+            "a tool result, not a protocol error: {answer}"
+        );
+        let text = result["content"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .filter_map(|x| x["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default();
+        (result["isError"] == json!(true), text)
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr
+            .lock()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Closes stdin (EOF ends the server) and waits for the exit.
+    pub fn finish(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Waited for: the PID is no longer ours to kill.
+                std::mem::forget(self.guard.take());
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "assay mcp serve did not end on EOF; stderr:\n{}",
+                self.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn a_local_server_left_running_after_logout_says_the_session_ended_and_ends_nothing_else() {
+    let server = Server::start();
+    let user_id = member_and_workflow(&server);
+    let laptop = CliHome::new();
+    let desktop = CliHome::new();
+    browser_login(&laptop, &server.url, &[], &mut Browser::default());
+    browser_login(&desktop, &server.url, &[], &mut Browser::default());
+
+    // An AI tool on the laptop started its local MCP server and used it.
+    let mut stale = StdioMcp::start(&laptop);
+    let (failed, text) = stale.call_tool("list_workflows", json!({}));
+    assert!(!failed && text.contains(WORKFLOW_NAME), "{text}");
+
+    // Behind its back, another command on the laptop refreshes (the refresh token the
+    // MCP server holds in memory is spent now), then the person logs out there.
+    force_refresh_on_next_use(&laptop);
+    assert_whoami_member(&laptop.json(&["whoami"]), &user_id);
+    let out = laptop.run(&["logout"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    // The still-running MCP server's next call: its access token is refused (session
+    // ended), and there is no stored credential to refresh with — it must say so without
+    // asking the server (no fallback on the spent refresh token in its memory, which the
+    // server would answer with its own words).
+    let (failed, text) = stale.call_tool("list_workflows", json!({}));
+    assert!(failed, "a call after logout fails: {text}");
+    assert_eq!(
+        text,
+        "Not authenticated: your session has ended (signed out on this machine); run \
+         `assay login` again. Sign in again (assay login) or use a valid API token, then retry.",
+        "the tool error says the session ended and what to do; stderr:\n{}",
+        stale.stderr_text()
+    );
+    assert!(stale.finish().success(), "EOF ends the MCP server cleanly");
+
+    // No theft alarm and no collateral damage: the refresh token was never replayed, and
+    // the desktop's login (same user, same client) lives on, refresh included.
+    let events = audit_events(&server);
+    assert_eq!(
+        count(&events, "oauth.refresh.reuse_detected"),
+        0,
+        "the stale server replayed a spent refresh token: {:#?}",
+        events
+            .iter()
+            .filter(|e| e["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("oauth.")))
+            .collect::<Vec<_>>()
+    );
+    assert_whoami_member(&desktop.json(&["whoami"]), &user_id);
+    force_refresh_on_next_use(&desktop);
+    assert_whoami_member(&desktop.json(&["whoami"]), &user_id);
+    let mut fresh = StdioMcp::start(&desktop);
+    let (failed, text) = fresh.call_tool("list_workflows", json!({}));
+    assert!(!failed && text.contains(WORKFLOW_NAME), "{text}");
+    assert!(fresh.finish().success());
+}
+
+#[test]
+fn a_local_server_left_running_does_not_follow_its_context_to_another_server() {
+    let first = Server::start();
+    member_and_workflow(&first);
+    let second = Server::start();
+    let second_user = member_and_workflow(&second);
+    let cli = CliHome::new();
+    browser_login(
+        &cli,
+        &first.url,
+        &["--context", "work"],
+        &mut Browser::default(),
+    );
+    let mut stale = StdioMcp::start(&cli);
+    let (failed, text) = stale.call_tool("list_workflows", json!({}));
+    assert!(!failed && text.contains(WORKFLOW_NAME), "{text}");
+
+    // Context work is signed out, deleted and made anew for another server, the MCP
+    // server of the old one still running.
+    for args in [&["logout"][..], &["context", "delete", "work"][..]] {
+        let out = cli.run(args);
+        assert!(out.status.success(), "assay {args:?}: {}", stderr(&out));
+    }
+    browser_login(
+        &cli,
+        &second.url,
+        &["--context", "work"],
+        &mut Browser::default(),
+    );
+    assert_whoami_member(&cli.json(&["whoami"]), &second_user);
+
+    // Its next call: the first server refuses its revoked access token; the stored
+    // credential of context work is another server's now, so it is not this session's —
+    // adopting it would send the second server's tokens (the refresh token too) to the
+    // first one.
+    let (failed, text) = stale.call_tool("list_workflows", json!({}));
+    assert!(failed, "a call after logout fails: {text}");
+    assert_eq!(
+        text,
+        "Not authenticated: your session has ended (signed out on this machine); run \
+         `assay login` again. Sign in again (assay login) or use a valid API token, then retry.",
+        "stderr:\n{}",
+        stale.stderr_text()
+    );
+    assert!(stale.finish().success(), "EOF ends the MCP server cleanly");
+
+    // The first server saw only its own (revoked) token, never one the second signed.
+    let refused: Vec<Value> = audit_events(&first)
+        .into_iter()
+        .filter(|e| e["action"] == "auth.failed")
+        .collect();
+    assert!(!refused.is_empty(), "the stale token was refused");
+    assert!(
+        refused.iter().all(|e| e["reason"] == ACCESS_TOKEN_REVOKED),
+        "the first server was shown another token: {refused:#?}"
+    );
+    // The new login of context work is unharmed.
+    assert_whoami_member(&cli.json(&["whoami"]), &second_user);
 }

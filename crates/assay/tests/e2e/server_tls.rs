@@ -3,7 +3,9 @@
 //! --ca-cert` against it over https (the browser trusting the same CA), then `assay
 //! whoami` (the context remembers the CA) and `assay mcp serve` over stdio calling a tool
 //! over https; without the CA the login fails with a certificate error; and through the
-//! test's forward proxy, `HTTPS_PROXY` tunnels with CONNECT.
+//! test's forward proxy, `HTTPS_PROXY` tunnels with CONNECT. `--insecure` is kept for a
+//! context only from a login's own flag (`ASSAY_INSECURE` lasts one command), and a
+//! relative `--ca-cert` is saved absolute.
 
 use super::cli_login::*;
 use super::forward_proxy::ForwardProxy;
@@ -118,5 +120,80 @@ fn login_and_mcp_serve_over_https_trusting_the_ca() {
         proxy.lines().iter().all(|l| l.starts_with("CONNECT ")),
         "https goes only through tunnels: {:#?}",
         proxy.lines()
+    );
+}
+
+const INSECURE_WARNING: &str = "WARNING: --insecure: the server's TLS certificate is NOT checked.";
+
+/// config.yaml of `cli`.
+fn config_of(cli: &CliHome) -> String {
+    std::fs::read_to_string(cli.config_dir().join("config.yaml")).expect("config.yaml")
+}
+
+/// `assay whoami` fails at the certificate (exit 2, the error says so).
+fn assert_whoami_refuses_the_certificate(cli: &CliHome, what: &str) {
+    let out = cli.run(&["whoami"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{what}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).to_ascii_lowercase().contains("certificate"),
+        "{what}: the error names the certificate problem: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn insecure_lasts_for_the_login_that_asked_for_it_and_a_relative_ca_is_saved_absolute() {
+    let (server, ca, ca_dir) = tls_server();
+    let user_id = member_and_workflow(&server);
+    let mut browser = Browser::trusting(&ca);
+    let mut cli = CliHome::new();
+
+    // ASSAY_INSECURE counts for the command it is set for: the login works (loudly)…
+    cli.set("ASSAY_INSECURE", "1");
+    let err = device_login(&cli, &server.url, &[], &mut browser);
+    assert!(err.contains(INSECURE_WARNING), "{err}");
+    let config = config_of(&cli);
+    assert!(!config.contains("insecure: true"), "{config}");
+    // …and the next command without it checks the certificate again.
+    cli.unset("ASSAY_INSECURE");
+    assert_whoami_refuses_the_certificate(&cli, "after a login with ASSAY_INSECURE=1");
+
+    // The --insecure flag of a login is kept for the context (and warned about each time).
+    device_login(&cli, &server.url, &["--insecure"], &mut browser);
+    let config = config_of(&cli);
+    assert!(config.contains("insecure: true"), "{config}");
+    let out = cli.run(&["whoami", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(INSECURE_WARNING), "{}", stderr(&out));
+
+    // Signing in again without it turns the checks back on; a relative --ca-cert (given
+    // in the CA's directory) is saved absolute, so commands elsewhere still find it.
+    cli.set_current_dir(ca_dir.path());
+    device_login(&cli, &server.url, &["--ca-cert", "ca.pem"], &mut browser);
+    let config = config_of(&cli);
+    assert!(!config.contains("insecure: true"), "{config}");
+    let absolute = std::path::absolute(ca_dir.path().join("ca.pem")).expect("absolute");
+    assert!(
+        config.contains(&format!("ca-cert: {}", absolute.display())),
+        "the CA path is saved absolute: {config}"
+    );
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    cli.set_current_dir(elsewhere.path());
+    let out = cli.run(&["whoami", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains(INSECURE_WARNING),
+        "the checks are on: {}",
+        stderr(&out)
+    );
+    assert_whoami_member(
+        &serde_json::from_slice(&out.stdout).expect("JSON"),
+        &user_id,
     );
 }
