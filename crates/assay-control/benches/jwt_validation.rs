@@ -10,8 +10,9 @@
 //! - `KeyRing::validate`: the JWS alone — header allow-list, Ed25519 signature, `iss`,
 //!   `aud`, time claims. No store.
 //! - JWT through the authenticator: `authenticate_for_resource` as the MCP endpoint calls
-//!   it: the JWS, then the store (revocation, organization, user, membership, and whatever
-//!   grant- and session-liveness checks validation does) on a SQLite file.
+//!   it: the JWS on every call, then what the store said (denylist, organization, user,
+//!   membership, grant and session liveness) from the short-TTL caches of `grant_cache`,
+//!   read from a SQLite file again whenever an entry expires (2 s).
 //! - API token through the authenticator: `authenticate` with an `assay_…` token — the
 //!   checksum, the SHA-256 of the secret and the token cache (hit after the first call).
 //!

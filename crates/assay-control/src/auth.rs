@@ -123,6 +123,17 @@ impl ApiTokenAuthenticator {
         self.grants.forget_user(user_id);
     }
 
+    /// Called after one OAuth grant was revoked, before the call returns.
+    pub(crate) fn forget_grant(&self, grant_id: Uuid) {
+        self.grants.forget(grant_id);
+    }
+
+    /// Called after a user or one of their memberships changed, before the call returns:
+    /// the principals of their access tokens are read again.
+    pub(crate) fn forget_principals_of(&self, user_id: Uuid) {
+        self.grants.forget_principals_of(user_id);
+    }
+
     /// Writes pending last-use times now (normally every few seconds and at shutdown).
     pub async fn flush_usage(&self) -> Result<usize> {
         self.usage.flush(self.store.as_ref()).await

@@ -89,11 +89,13 @@ impl LocalControlPlane {
         call.add(format!("client:{}", grant.client_id));
         let now = crate::stamp::now(self.clock.as_ref());
         // `false`: revoked concurrently in between; the outcome is the same.
-        if !self
+        let revoked = self
             .store
             .revoke_oauth_grant(grant.id, now, REVOKED_BY_USER)
-            .await?
-        {
+            .await;
+        // Its access tokens stop here at once, even if the store failed part-way.
+        self.authenticator.forget_grant(grant.id);
+        if !revoked? {
             return Err(hidden(id));
         }
         Ok(())

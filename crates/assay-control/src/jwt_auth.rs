@@ -26,8 +26,17 @@
 //! session named by `sid` (the refresh-token family the token came from): logging one
 //! `assay login` out ends its access tokens, not those of the user's other logins under
 //! the same grant. Tokens without `sid` (signed before it existed) skip that check.
+//!
+//! The rest of an accepted token's principal — not denied, the organization, the user
+//! and their membership — is cached in `grant_cache` too, for the same TTL, keyed by
+//! `jti` and the addressed organization, and only after the JWS and its claims passed
+//! on this request (`exp`/`nbf` are checked on every request; refusals are never
+//! cached). Denying the access token, revoking its grant or session, and adding,
+//! changing, disabling or removing a member through this process forget it at once; a
+//! change made through another replica takes effect here within that TTL, the bound
+//! grants already have.
 
-use crate::grant_cache::{GrantCache, GrantState};
+use crate::grant_cache::{CachedPrincipal, GrantCache, GrantState, PrincipalKey};
 use crate::oauth::CLI_CLIENT_ID;
 use assay_auth::jwt::{AccessTokenClaims, JwtError, KeyRing};
 use assay_auth::metadata::PublicBase;
@@ -155,6 +164,9 @@ pub(crate) fn check_token(
 }
 
 /// Looks the token's subject up in the addressed organization (in none at `GET /v1/me`).
+/// Call only with claims `check_token` accepted on this request: the principal the store
+/// yields is cached for them (see the module doc), the grant and session checks are not
+/// skipped on a hit.
 pub(crate) async fn principal_for(
     store: &dyn Store,
     grants: &GrantCache,
@@ -171,7 +183,16 @@ pub(crate) async fn principal_for(
         Ok(Some(scope)) => scope,
         _ => return Ok(Err(fail(NO_SCOPE, None, None))),
     };
-    if store.is_access_token_revoked(&claims.jti).await? {
+    let key = principal_key(claims, org);
+    let cached = key
+        .as_ref()
+        .and_then(|key| grants.principal(key))
+        .filter(|c| {
+            c.sub == claims.sub && c.client_id == claims.client_id && c.scope == claims.scope
+        });
+    // Taken before the first store read: a revocation from here on voids this fill.
+    let generation = grants.principal_generation();
+    if cached.is_none() && store.is_access_token_revoked(&claims.jti).await? {
         return Ok(Err(fail(REVOKED, None, None)));
     }
     if !grant_is_live(store, grants, claims).await? {
@@ -180,12 +201,52 @@ pub(crate) async fn principal_for(
     if !session_is_live(store, grants, claims).await? {
         return Ok(Err(fail(SESSION_ENDED, None, None)));
     }
+    if let Some(cached) = cached {
+        return Ok(Ok(cached.principal));
+    }
+    match principal_from_store(store, claims, org, scope).await? {
+        Ok(principal) => {
+            if let Some(key) = key {
+                let entry = CachedPrincipal {
+                    sub: claims.sub.clone(),
+                    client_id: claims.client_id.clone(),
+                    scope: claims.scope.clone(),
+                    principal: principal.clone(),
+                };
+                grants.insert_principal(key, entry, generation);
+            }
+            Ok(Ok(principal))
+        }
+        Err((reason, org_id, user)) => Ok(Err(fail(reason, org_id, user.as_ref()))),
+    }
+}
+
+/// The cache key of a token at the addressed organization; `None` where no organization
+/// is addressed though one is needed (refused anyway).
+fn principal_key(claims: &AccessTokenClaims, org: OrgScope<'_>) -> Option<PrincipalKey> {
+    match org {
+        OrgScope::Addressed(org) => Some((claims.jti.clone(), Some(org.to_owned()))),
+        OrgScope::NotRequired => Some((claims.jti.clone(), None)),
+        OrgScope::Missing => None,
+    }
+}
+
+/// A refusal found in the store: reason, organization, user.
+type StoreRefusal = (&'static str, Option<Uuid>, Option<User>);
+
+/// The store-derived part of the principal: the organization, the user, the membership.
+async fn principal_from_store(
+    store: &dyn Store,
+    claims: &AccessTokenClaims,
+    org: OrgScope<'_>,
+    scope: McpScope,
+) -> Result<std::result::Result<Principal, StoreRefusal>> {
     let org = match org {
         OrgScope::Addressed(org) => match store.find_org(org).await? {
             Some(org) => Some(org),
-            None => return Ok(Err(fail(OTHER_ORGANIZATION, None, None))),
+            None => return Ok(Err((OTHER_ORGANIZATION, None, None))),
         },
-        OrgScope::Missing => return Ok(Err(fail(NO_ORGANIZATION, None, None))),
+        OrgScope::Missing => return Ok(Err((NO_ORGANIZATION, None, None))),
         OrgScope::NotRequired => None,
     };
     let org_id = org.as_ref().map(|o| o.id);
@@ -194,16 +255,16 @@ pub(crate) async fn principal_for(
         Err(_) => None,
     };
     let Some(user) = user else {
-        return Ok(Err(fail(UNKNOWN_USER, org_id, None)));
+        return Ok(Err((UNKNOWN_USER, org_id, None)));
     };
     if user.disabled {
-        return Ok(Err(fail(DISABLED_USER, org_id, Some(&user))));
+        return Ok(Err((DISABLED_USER, org_id, Some(user))));
     }
     let Some(org) = org else {
         return Ok(Ok(orgless_principal(&user, scope, &claims.client_id)));
     };
     let Some(membership) = store.find_membership(org.id, user.id).await? else {
-        return Ok(Err(fail(OTHER_ORGANIZATION, Some(org.id), Some(&user))));
+        return Ok(Err((OTHER_ORGANIZATION, Some(org.id), Some(user))));
     };
     Ok(Ok(principal(&user, &membership, scope, &claims.client_id)))
 }

@@ -11,7 +11,7 @@
 //! events), `members`, `api_tokens` (lifecycle), `grants` (a user's own OAuth grants), `whoami` (the caller's organizations and levels), `audit_ops` (export, verify, activity,
 //! settings), `auth` (bearer → principal) with `token_cache` and `token_usage`, and
 //! `jwt_auth` (OAuth access tokens) over `signing_keys` (the JWT key ring) and
-//! `grant_cache` (grant liveness), `oauth` (the OAuth 2.1 authorization server),
+//! `grant_cache` (grant and session liveness, access-token principals), `oauth` (the OAuth 2.1 authorization server),
 //! `bootstrap` (first start), `tokens` (API token secrets), `passwords`, `permissions`
 //! (the requirement table); `ttl_map` is the bounded TTL map under both caches.
 

@@ -11,6 +11,8 @@
 //!   them before the call returns.
 //!   (`User::disabled` is an account-wide flag; the tokens revoked are those of this
 //!   organization — the one whose admin acted.)
+//! - any change to a member (added, role, grants, disabled, removed) makes the principals
+//!   cached for their access tokens be read again on the next request.
 
 use crate::LocalControlPlane;
 use crate::audit::Call;
@@ -129,7 +131,9 @@ impl LocalControlPlane {
             role: new.role,
             grants,
         };
-        self.store.upsert_membership(&membership).await?;
+        let added = self.store.upsert_membership(&membership).await;
+        self.authenticator.forget_principals_of(user.id);
+        added?;
         Ok(member_info(&user, &membership, &envs))
     }
 
@@ -182,13 +186,13 @@ impl LocalControlPlane {
         if role != OrgRole::Member || disabling {
             membership.grants.clear();
         }
-        if let Some(disabled) = update.disabled
-            && disabled != user.disabled
-        {
-            user.disabled = disabled;
-            self.store.update_user(&user).await?;
-        }
-        self.store.upsert_membership(&membership).await?;
+        let written = self
+            .write_member(&mut user, update.disabled, &membership)
+            .await;
+        // The principals of the member's access tokens are read again, even if a write
+        // failed part-way.
+        self.authenticator.forget_principals_of(user.id);
+        written?;
         if disabling {
             self.end_tokens_of(org, user.id).await?;
             // The account is disabled everywhere, so are its grants.
@@ -211,10 +215,28 @@ impl LocalControlPlane {
                 self.keep_an_owner(org, &user).await?;
             }
         }
-        self.store.delete_membership(org.id, user.id).await?;
+        let removed = self.store.delete_membership(org.id, user.id).await;
+        self.authenticator.forget_principals_of(user.id);
+        removed?;
         self.end_tokens_of(org, user.id).await?;
         self.end_grants_of(call, Some(org.id), user.id, "membership removed")
             .await
+    }
+
+    /// Stores the account flag (when it changes) and the membership.
+    async fn write_member(
+        &self,
+        user: &mut User,
+        disabled: Option<bool>,
+        membership: &Membership,
+    ) -> Result<()> {
+        if let Some(disabled) = disabled
+            && disabled != user.disabled
+        {
+            user.disabled = disabled;
+            self.store.update_user(user).await?;
+        }
+        self.store.upsert_membership(membership).await
     }
 
     /// Revokes the user's OAuth grants (in `org` only, when given) with their refresh

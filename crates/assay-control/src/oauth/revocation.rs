@@ -143,9 +143,13 @@ impl AuthorizationServer {
         let expires_at = time::OffsetDateTime::from_unix_timestamp(claims.exp)
             .map_err(|_| OAuthError::server_error())?
             + time::Duration::try_from(LEEWAY).unwrap_or(time::Duration::ZERO);
-        self.store
+        let denied = self
+            .store
             .revoke_access_token(&claims.jti, expires_at)
-            .await?;
+            .await;
+        // Cached principals skip the denylist: forget them even if the store failed.
+        self.grants.forget_principals();
+        denied?;
         let user = Uuid::parse_str(&claims.sub).unwrap_or(Uuid::nil());
         let grant = match Uuid::parse_str(&claims.gid) {
             Ok(id) => self.store.get_oauth_grant(id).await?,

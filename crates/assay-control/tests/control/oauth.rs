@@ -22,7 +22,7 @@ use assay_core::audit::{AuditEvent, Outcome};
 use assay_core::identity::{MemberUpdate, Membership, OrgRole, User};
 use assay_core::oauth::OAuthClientKind;
 use assay_core::ports::{ControlPlane, Store};
-use assay_core::{Error, Level};
+use assay_core::{Actor, Error, Level};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -1764,6 +1764,175 @@ async fn disabling_or_removing_a_member_ends_their_grants() {
             format!("user:{}", pat.id),
             "oauth-grants-revoked:1".to_string()
         ]
+    );
+}
+
+/// A CLI login of `email` (scope `mcp:run`), its first access token validated once so
+/// that its principal is cached.
+async fn cached_cli_login(t: &OAuthApp, email: &str) -> TokenResponse {
+    let s = t.login(email).await;
+    let code = t
+        .code(&s, &authorize(CLI, CLI_REDIRECT), McpScope::Run)
+        .await;
+    let tokens = t.exchange(CLI, &code).await.unwrap();
+    t.validate(&tokens.access_token).await.unwrap();
+    tokens
+}
+
+/// The principal of an accepted access token is cached (an hour here, so that only an
+/// immediate forget can explain a change), and everything that can change it through
+/// this plane takes effect on the very next request; a refusal is never cached.
+#[tokio::test]
+async fn cached_access_token_principals_follow_every_change_at_once() {
+    let t = OAuthApp::start_with(|o| o.grant_check_ttl = Duration::from_secs(3600)).await;
+    let (acme, dev) = (t.app.t.acme.id, t.app.t.dev.id);
+    let admin = t.app.admin();
+    let member = |role| (role, vec![(dev, Level::Run)]);
+    let grant_of = |tokens: &TokenResponse| {
+        Uuid::parse_str(jwt_claims(&tokens.access_token)["gid"].as_str().unwrap()).unwrap()
+    };
+
+    // The access token denied.
+    let (role, grants) = member(OrgRole::Member);
+    t.user("a@acme.test", role, &grants).await;
+    let a = cached_cli_login(&t, "a@acme.test").await;
+    t.server
+        .revoke(&a.access_token, Some("access_token"), Some(CLI), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal_reason(t.validate(&a.access_token).await),
+        jwt_reasons::REVOKED
+    );
+
+    // The grant revoked by its user (`DELETE /v1/organizations/{org}/me/grants/{id}`).
+    t.user("b@acme.test", role, &grants).await;
+    let b = cached_cli_login(&t, "b@acme.test").await;
+    let as_b = Actor::new(
+        t.validate(&b.access_token).await.unwrap(),
+        ClientInfo::default(),
+    );
+    t.plane()
+        .revoke_my_grant(&as_b, "acme", grant_of(&b))
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal_reason(t.validate(&b.access_token).await),
+        jwt_reasons::GRANT_REVOKED
+    );
+
+    // The sign-in session ended (`assay logout` revokes its refresh token).
+    t.user("c@acme.test", role, &grants).await;
+    let c = cached_cli_login(&t, "c@acme.test").await;
+    t.server
+        .revoke(
+            c.refresh_token.as_deref().unwrap(),
+            Some("refresh_token"),
+            Some(CLI),
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal_reason(t.validate(&c.access_token).await),
+        jwt_reasons::SESSION_ENDED
+    );
+
+    // The user disabled.
+    let d_user = t.user("d@acme.test", role, &grants).await;
+    let d = cached_cli_login(&t, "d@acme.test").await;
+    let disable = MemberUpdate {
+        disabled: Some(true),
+        ..MemberUpdate::default()
+    };
+    t.plane()
+        .update_member(&admin, "acme", &d_user.id.to_string(), &disable)
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal_reason(t.validate(&d.access_token).await),
+        jwt_reasons::GRANT_REVOKED
+    );
+
+    // The membership removed.
+    let e_user = t.user("e@acme.test", role, &grants).await;
+    let e = cached_cli_login(&t, "e@acme.test").await;
+    t.plane()
+        .remove_member(&admin, "acme", &e_user.id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal_reason(t.validate(&e.access_token).await),
+        jwt_reasons::GRANT_REVOKED
+    );
+
+    // The member's environment grant and role changed: the level follows at once.
+    let f_user = t.user("f@acme.test", role, &grants).await;
+    let f = cached_cli_login(&t, "f@acme.test").await;
+    let level = |p: Principal| p.level_in(acme, dev);
+    assert_eq!(
+        level(t.validate(&f.access_token).await.unwrap()),
+        Some(Level::Run)
+    );
+    let f_ref = f_user.id.to_string();
+    for (update, expected) in [
+        (
+            MemberUpdate {
+                grants: Some(BTreeMap::from([("dev".to_string(), Level::Read)])),
+                ..MemberUpdate::default()
+            },
+            Some(Level::Read),
+        ),
+        (
+            MemberUpdate {
+                grants: Some(BTreeMap::new()),
+                ..MemberUpdate::default()
+            },
+            None,
+        ),
+        (
+            MemberUpdate {
+                role: Some(OrgRole::Admin),
+                ..MemberUpdate::default()
+            },
+            // Admin on every environment, capped by the token's scope.
+            Some(Level::Run),
+        ),
+    ] {
+        t.plane()
+            .update_member(&admin, "acme", &f_ref, &update)
+            .await
+            .unwrap();
+        assert_eq!(level(t.validate(&f.access_token).await.unwrap()), expected);
+    }
+
+    // What changes in the store behind this plane's back (another replica, say) is seen
+    // within the TTL, not before: the principal is served from the cache.
+    let mut f_changed = t.app.store.find_user(f_user.id).await.unwrap().unwrap();
+    f_changed.display_name = "Renamed elsewhere".into();
+    t.app.store.update_user(&f_changed).await.unwrap();
+    let cached = t.validate(&f.access_token).await.unwrap();
+    assert_eq!(cached.display_name, "User f@acme.test");
+    assert_eq!(level(cached), Some(Level::Run));
+
+    // A refusal is never cached: the same token is accepted once the store says so.
+    let mut g_user = t.user("g@acme.test", role, &grants).await;
+    let s = t.login("g@acme.test").await;
+    let code = t
+        .code(&s, &authorize(CLI, CLI_REDIRECT), McpScope::Run)
+        .await;
+    let g = t.exchange(CLI, &code).await.unwrap();
+    g_user.disabled = true;
+    t.app.store.update_user(&g_user).await.unwrap();
+    assert_eq!(
+        refusal_reason(t.validate(&g.access_token).await),
+        jwt_reasons::DISABLED_USER
+    );
+    g_user.disabled = false;
+    t.app.store.update_user(&g_user).await.unwrap();
+    assert_eq!(
+        level(t.validate(&g.access_token).await.unwrap()),
+        Some(Level::Run)
     );
 }
 
