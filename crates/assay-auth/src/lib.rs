@@ -12,6 +12,7 @@
 //! - [`device`]: RFC 8628 user codes and polling-rate bookkeeping.
 //! - [`upstream`]: signing in through an upstream OpenID Connect provider or GitHub.
 
+mod capped_body;
 pub mod cimd;
 pub mod device;
 pub mod jwt;

@@ -29,6 +29,7 @@ pub use pending::PENDING_TTL;
 use crate::LocalControlPlane;
 use crate::audit;
 use crate::audit_log::AuditLog;
+use crate::oauth::events::{self, client_info};
 use crate::oauth::{
     AuthorizationServer, AuthorizeRejection, AuthorizeRequest, BrowserSession, ConsentDecision,
     RequestContext,
@@ -37,7 +38,7 @@ use account::Account;
 use assay_auth::upstream::{
     CallbackParams, ProviderKind, UpstreamError, UpstreamIdentity, UpstreamProvider,
 };
-use assay_core::actor::{Access, AuthMethod, ClientInfo, Principal, PrincipalKind};
+use assay_core::actor::{Access, AuthMethod, Principal, PrincipalKind};
 use assay_core::audit::Outcome;
 use assay_core::identity::User;
 use assay_core::ports::{Clock, Store};
@@ -489,18 +490,7 @@ fn bounded(text: &str) -> &str {
 }
 
 fn user_actor(user: &User, org: Uuid) -> Principal {
-    Principal {
-        kind: PrincipalKind::User,
-        id: user.id,
-        display_name: user.display_name.clone(),
-        org_id: org,
-        access: Access::PerEnvironment {
-            grants: Default::default(),
-        },
-        scope_cap: None,
-        auth_method: AuthMethod::Session,
-        credential_id: None,
-    }
+    events::user_actor(user.id, &user.display_name, org, AuthMethod::Session, None)
 }
 
 /// Nobody known yet (the callback failed before an account was found).
@@ -516,14 +506,5 @@ fn unknown_actor() -> Principal {
         scope_cap: None,
         auth_method: AuthMethod::Session,
         credential_id: None,
-    }
-}
-
-fn client_info(ctx: &RequestContext) -> ClientInfo {
-    ClientInfo {
-        ip: ctx.ip.map(|ip| ip.to_string()),
-        user_agent: ctx.user_agent.clone(),
-        mcp_client: None,
-        request_id: ctx.request_id.clone(),
     }
 }

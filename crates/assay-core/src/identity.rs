@@ -249,6 +249,13 @@ pub struct OrgSummary {
     pub name: String,
 }
 
+impl OrgSummary {
+    /// Whether `id_or_slug` names this organization (as `--org` and `ASSAY_ORG` may).
+    pub fn is(&self, id_or_slug: &str) -> bool {
+        self.slug == id_or_slug || self.id.to_string() == id_or_slug
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentAccess {
     pub id: Uuid,

@@ -125,7 +125,7 @@ pub async fn finish_problems(req: Request, next: Next) -> Response {
 
     let problem = match res.extensions_mut().remove::<Problem>() {
         Some(p) => p,
-        None if is_error(res.status()) && !is_problem(&res) && !is_json(&res) && !is_html(&res) => {
+        None if is_error(res.status()) && !kept_as_is(&res) => {
             foreign_error_to_problem(&mut res).await
         }
         None => return res,
@@ -149,30 +149,20 @@ fn is_error(status: StatusCode) -> bool {
     status.is_client_error() || status.is_server_error()
 }
 
-/// A JSON error body that is not a problem is a JSON-RPC error of the MCP endpoint: MCP
-/// clients read its `error.code`, so it is left as it is. (REST errors are always
-/// problems; framework defaults are plain text or empty.)
-fn is_json(res: &Response) -> bool {
+/// An error body that is already a problem, or one made for its reader on purpose: JSON
+/// that is not a problem is a JSON-RPC error of the MCP endpoint (MCP clients read its
+/// `error.code`) or an OAuth error (`{error, error_description}`), and HTML is a page of
+/// the OAuth sign-in flow (`crate::oauth`) made for a person in a browser. (REST errors
+/// are always problems; framework defaults are plain text or empty.)
+fn kept_as_is(res: &Response) -> bool {
     res.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"))
-}
-
-/// An HTML error is a page of the OAuth sign-in flow (`crate::oauth`), made for a person
-/// in a browser; the framework never answers HTML by itself.
-fn is_html(res: &Response) -> bool {
-    res.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/html"))
-}
-
-fn is_problem(res: &Response) -> bool {
-    res.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with(PROBLEM_CONTENT_TYPE))
+        .is_some_and(|ct| {
+            [PROBLEM_CONTENT_TYPE, "application/json", "text/html"]
+                .iter()
+                .any(|kept| ct.starts_with(kept))
+        })
 }
 
 /// A framework default (empty or plain text) becomes a problem of the status' kind. Plain

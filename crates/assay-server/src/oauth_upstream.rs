@@ -20,14 +20,15 @@
 //! send no referrer, and request logs show the route template only.
 
 use crate::oauth::OAuthState;
-use crate::oauth::authorize::{REQUEST_PARAMS, begin, granted_scope, rejected};
+use crate::oauth::authorize::{
+    begin, granted_scope, hidden_request, rejected, request_query, resume_url,
+};
 use crate::oauth::cookies::Cookie;
 use crate::oauth::form::Form;
-use crate::oauth::pages::{self, escape, layout};
+use crate::oauth::pages::{self, ClientFacts, escape, layout};
 use crate::oauth::request_context;
 use crate::oauth::responses::{Page, error_page, see_other};
-use crate::oauth::session::{checked_form, csrf_token};
-use assay_auth::metadata::AUTHORIZATION_PATH;
+use crate::oauth::session::{checked_form, csrf_token, session_cookie};
 use assay_auth::upstream::{CallbackParams, UpstreamError};
 use assay_control::oauth::{AuthorizeRequest, ConsentDecision};
 use assay_control::upstream_login::{
@@ -63,15 +64,6 @@ pub(crate) fn sign_in_links(st: &OAuthState, form: &Form) -> Vec<(String, String
             (format!("Sign in with {}", p.display_name), href)
         })
         .collect()
-}
-
-/// The authorization request's parameters as a query string.
-fn request_query(form: &Form) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    for (name, value) in form.only(&REQUEST_PARAMS) {
-        query.append_pair(name, value);
-    }
-    query.finish()
 }
 
 /// The service and the provider named in the path, when both exist.
@@ -114,9 +106,8 @@ async fn show(
         Ok(origin) => origin,
         Err(e) => return failure(&e),
     };
-    let mut hidden = query.only(&REQUEST_PARAMS);
-    hidden.push((crate::oauth::csrf::FIELD, &token));
-    let back = format!("{}?{}", st.path(AUTHORIZATION_PATH), request_query(&query));
+    let hidden = hidden_request(&query, &token);
+    let back = resume_url(&st, &query);
     let html = consent_before_leaving(&ConsentBeforeLeaving {
         action: &st.path(&start_path(&provider.id)),
         back: &back,
@@ -195,23 +186,15 @@ async fn callback(
         .finish(&provider_id, &params, browser.as_deref(), &ctx)
         .await
     {
-        Ok(done) => {
-            // The cookie ends with the session (the server checks the expiry anyway).
-            let left = done.session.expires_at - time::OffsetDateTime::now_utc();
-            let max_age = u64::try_from(left.whole_seconds()).unwrap_or(0);
-            match st
-                .cookies
-                .set(Cookie::Session, done.session.secret(), Some(max_age))
-            {
-                Some(cookie) => see_other(&done.location, vec![cookie]),
-                None => {
-                    st.server.end_session(done.session.secret()).await;
-                    failure(&UpstreamLoginError::Internal(
-                        "the session cookie could not be built".into(),
-                    ))
-                }
+        Ok(done) => match session_cookie(&st, &done.session) {
+            Some(cookie) => see_other(&done.location, vec![cookie]),
+            None => {
+                st.server.end_session(done.session.secret()).await;
+                failure(&UpstreamLoginError::Internal(
+                    "the session cookie could not be built".into(),
+                ))
             }
-        }
+        },
         Err(UpstreamLoginError::Rejected(rejection)) => rejected(rejection),
         Err(e) => failure(&e),
     }
@@ -279,26 +262,21 @@ fn consent_before_leaving(page: &ConsentBeforeLeaving<'_>) -> String {
     let r = page.request;
     let c = &r.client;
     let mut body = format!(
-        "<h1>Allow <strong>{}</strong> to use Assay as you?</h1><dl>\
-         <dt>Client</dt><dd>{} <span class=\"muted\">(<code>{}</code>)</span></dd>",
-        escape(&c.name),
-        escape(&c.name),
-        escape(&c.client_id)
+        "<h1>Allow <strong>{}</strong> to use Assay as you?</h1>",
+        escape(&c.name)
     );
-    if let Some(host) = &c.client_id_host {
-        let _ = write!(
-            body,
-            "<dt>Published by</dt><dd><code>{}</code></dd>",
-            escape(host)
-        );
-    }
+    let facts = ClientFacts {
+        name: &c.name,
+        client_id: &c.client_id,
+        client_id_host: c.client_id_host.as_deref(),
+        redirect_host: &c.redirect_host,
+        redirect_uri: Some(&r.redirect_uri),
+        localhost_only: c.localhost_only,
+    };
+    pages::client_facts(&mut body, &facts, &r.resource);
     let _ = write!(
         body,
-        "<dt>Sends you back to</dt><dd><code>{}</code> <span class=\"muted\">(<code>{}</code>)\
-         </span></dd><dt>For</dt><dd><code>{}</code></dd><dt>You sign in with</dt><dd>{}</dd></dl>",
-        escape(&c.redirect_host),
-        escape(&r.redirect_uri),
-        escape(&r.resource),
+        "<dt>You sign in with</dt><dd>{}</dd></dl>",
         escape(page.provider)
     );
     pages::consent_form_start(
@@ -363,6 +341,13 @@ mod tests {
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(html.contains("Corp &lt;SSO&gt;"));
+        // The same client facts as the signed-in consent page, then who signs in where.
+        assert!(html.contains(
+            "<dt>Sends you back to</dt><dd><code>127.0.0.1</code> <span class=\"muted\">\
+             (<code>http://127.0.0.1:9/cb?a=&quot;b&quot;</code>)</span></dd>\
+             <dt>For</dt><dd><code>http://127.0.0.1:1/</code></dd>\
+             <dt>You sign in with</dt><dd>Corp &lt;SSO&gt;</dd></dl>"
+        ));
         assert!(html.contains("class=\"warning\""));
         assert!(html.contains("<form method=\"post\" action=\"/oauth/upstream/corp/start\">"));
         assert!(html.contains("value=\"mcp:read\">"));

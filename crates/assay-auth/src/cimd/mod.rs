@@ -14,8 +14,10 @@ mod document;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use url::Url;
+
+use crate::capped_body::{self, BodyError};
 
 pub use client_id::{ClientIdError, MAX_CLIENT_ID_LEN, is_metadata_document_url, parse_client_id};
 pub use document::{ClientMetadata, MAX_CLIENT_NAME_CHARS, MAX_REDIRECT_URIS};
@@ -206,22 +208,12 @@ impl CimdFetcher {
         }
         check_content_type(response.headers())?;
         let limit = self.config.max_body_bytes;
-        let declared = response
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit as u64) {
-            return Err(CimdError::TooLarge { limit });
-        }
-        // Counted while streaming: Content-Length may be absent or wrong.
-        let mut body = Vec::with_capacity(limit.min(declared.unwrap_or(0) as usize));
-        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-            if body.len() + chunk.len() > limit {
-                return Err(CimdError::TooLarge { limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = capped_body::read_capped(&mut response, limit)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge => CimdError::TooLarge { limit },
+                BodyError::Transport(e) => transport_error(e),
+            })?;
 
         let freshness = cache::freshness(response.headers());
         let metadata = document::parse(&body, client_id)?;
@@ -239,16 +231,8 @@ fn transport_error(e: reqwest::Error) -> CimdError {
     if e.is_timeout() {
         return CimdError::Timeout;
     }
-    // The chain carries the cause (refused connection, TLS failure); the URL is the
-    // public client_id, so nothing secret is in it.
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    CimdError::Transport(message)
+    // The URL in the message is the public client_id, so nothing secret is in it.
+    CimdError::Transport(capped_body::error_chain(&e))
 }
 
 /// `application/json` or a `+json` media type, parameters ignored.

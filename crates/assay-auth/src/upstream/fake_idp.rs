@@ -544,7 +544,13 @@ async fn authorize(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     s.hit(FakeEndpoint::Authorize);
-    let (redirect_uri, challenge) = match check_authorization(&s, &q, false) {
+    issue_code(&s, &q, false)
+}
+
+/// Checks an authorization request and redirects back with a fresh code. An OIDC
+/// provider binds the `nonce` to the code and names itself in `iss` (RFC 9207).
+fn issue_code(s: &Shared, q: &HashMap<String, String>, github: bool) -> Response {
+    let (redirect_uri, challenge) = match check_authorization(s, q, github) {
         Ok(ok) => ok,
         Err(response) => return *response,
     };
@@ -555,15 +561,23 @@ async fn authorize(
             client_id: s.config.client_id.clone(),
             redirect_uri: redirect_uri.clone(),
             challenge,
-            nonce: q.get("nonce").cloned(),
-            github: false,
+            nonce: if github {
+                None
+            } else {
+                q.get("nonce").cloned()
+            },
+            github,
         },
     );
     let state = q.get("state").map(String::as_str).unwrap_or_default();
-    redirect(
-        &redirect_uri,
-        &[("code", &code), ("state", state), ("iss", &s.issuer)],
-    )
+    if github {
+        redirect(&redirect_uri, &[("code", &code), ("state", state)])
+    } else {
+        redirect(
+            &redirect_uri,
+            &[("code", &code), ("state", state), ("iss", &s.issuer)],
+        )
+    }
 }
 
 fn oauth_error(s: &Shared, endpoint: FakeEndpoint, status: StatusCode, error: &str) -> Response {
@@ -705,23 +719,7 @@ async fn github_authorize(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     s.hit(FakeEndpoint::GitHubAuthorize);
-    let (redirect_uri, challenge) = match check_authorization(&s, &q, true) {
-        Ok(ok) => ok,
-        Err(response) => return *response,
-    };
-    let code = random();
-    s.codes.lock().unwrap_or_else(|e| e.into_inner()).insert(
-        code.clone(),
-        Issued {
-            client_id: s.config.client_id.clone(),
-            redirect_uri: redirect_uri.clone(),
-            challenge,
-            nonce: None,
-            github: true,
-        },
-    );
-    let state = q.get("state").map(String::as_str).unwrap_or_default();
-    redirect(&redirect_uri, &[("code", &code), ("state", state)])
+    issue_code(&s, &q, true)
 }
 
 /// GitHub answers errors here with 200, and form-encodes unless asked for JSON.

@@ -29,8 +29,6 @@ struct TokenResponse {
     token_type: Option<String>,
     #[serde(default)]
     error: Option<String>,
-    #[serde(default)]
-    error_description: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -112,22 +110,14 @@ impl GitHubFlow {
         let response = http
             .post_form("token", &self.access_token, &form, Auth::None)
             .await?;
-        // GitHub reports a bad code with 200 and an error body.
         if response.status != 200 {
-            return Err(match super::oauth_error(&response.body) {
-                Some((error, description)) => UpstreamError::TokenRefused { error, description },
-                None => UpstreamError::Status {
-                    what: "token",
-                    status: response.status,
-                },
-            });
+            return Err(super::token_refusal(&response));
         }
         let tokens: TokenResponse = response.json("token")?;
-        if let Some(error) = tokens.error {
-            return Err(UpstreamError::TokenRefused {
-                error,
-                description: tokens.error_description,
-            });
+        // GitHub reports a bad code with 200 and an error body; it is read as any
+        // refusal is, so the description is truncated alike.
+        if tokens.error.is_some() {
+            return Err(super::token_refusal(&response));
         }
         let access_token = zeroize::Zeroizing::new(tokens.access_token.ok_or_else(|| {
             UpstreamError::InvalidResponse {

@@ -8,10 +8,11 @@
 
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use url::Url;
 
 use super::UpstreamError;
+use crate::capped_body::{self, BodyError};
 
 /// Tunables of the outbound client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,21 +150,12 @@ impl UpstreamHttp {
             });
         }
         let limit = self.max_body_bytes;
-        let declared = response
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit as u64) {
-            return Err(UpstreamError::TooLarge { what, limit });
-        }
-        let mut body = Vec::with_capacity(limit.min(declared.unwrap_or(0) as usize));
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport(what, &e))? {
-            if body.len() + chunk.len() > limit {
-                return Err(UpstreamError::TooLarge { what, limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = capped_body::read_capped(&mut response, limit)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge => UpstreamError::TooLarge { what, limit },
+                BodyError::Transport(e) => transport(what, &e),
+            })?;
         Ok(BoundedResponse {
             status: status.as_u16(),
             body,
@@ -202,12 +194,8 @@ fn transport(what: &'static str, e: &reqwest::Error) -> UpstreamError {
     if e.is_timeout() {
         return UpstreamError::Timeout { what };
     }
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
+    UpstreamError::Transport {
+        what,
+        message: capped_body::error_chain(e),
     }
-    UpstreamError::Transport { what, message }
 }

@@ -356,6 +356,17 @@ fn random_token() -> Result<String, UpstreamError> {
 const MAX_ERROR_DESCRIPTION_CHARS: usize = 200;
 
 /// An OAuth error body (`{error, error_description}`), if the body is one.
+/// The error for a token endpoint's non-200 answer: its OAuth error when the body has one.
+fn token_refusal(response: &http::BoundedResponse) -> UpstreamError {
+    match oauth_error(&response.body) {
+        Some((error, description)) => UpstreamError::TokenRefused { error, description },
+        None => UpstreamError::Status {
+            what: "token",
+            status: response.status,
+        },
+    }
+}
+
 fn oauth_error(body: &[u8]) -> Option<(String, Option<String>)> {
     #[derive(Deserialize)]
     struct ErrorBody {

@@ -114,13 +114,7 @@ impl OidcFlow {
             .post_form("token", &metadata.token_endpoint, &form, auth)
             .await?;
         if response.status != 200 {
-            return Err(match super::oauth_error(&response.body) {
-                Some((error, description)) => UpstreamError::TokenRefused { error, description },
-                None => UpstreamError::Status {
-                    what: "token",
-                    status: response.status,
-                },
-            });
+            return Err(super::token_refusal(&response));
         }
         let tokens: TokenResponse = response.json("token")?;
         if !tokens

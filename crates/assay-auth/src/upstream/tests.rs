@@ -662,3 +662,34 @@ fn provider_error_texts_are_bounded() {
     assert_eq!(description.unwrap(), format!("{}…", "é".repeat(200)));
     assert_eq!(oauth_error(b"<html>busy</html>"), None);
 }
+
+#[test]
+fn token_refusals_carry_the_bounded_oauth_error_or_the_status() {
+    let long = "é".repeat(500);
+    let refusal = http::BoundedResponse {
+        // GitHub's way: 200 with an error body.
+        status: 200,
+        body: serde_json::to_vec(
+            &json!({"error": "bad_verification_code", "error_description": long}),
+        )
+        .unwrap(),
+    };
+    assert_eq!(
+        token_refusal(&refusal),
+        UpstreamError::TokenRefused {
+            error: "bad_verification_code".into(),
+            description: Some(format!("{}…", "é".repeat(200))),
+        }
+    );
+    let busy = http::BoundedResponse {
+        status: 502,
+        body: b"<html>busy</html>".to_vec(),
+    };
+    assert_eq!(
+        token_refusal(&busy),
+        UpstreamError::Status {
+            what: "token",
+            status: 502,
+        }
+    );
+}

@@ -170,7 +170,7 @@ impl AuthorizationServer {
                     .reason(format!("scope {}", scope.to_scope_string()));
                 self.record(ctx, event).await
             }
-            (decision, org) => {
+            (decision, _) => {
                 let denied_by_user = decision == ConsentDecision::Deny;
                 if denied_by_user {
                     self.store
@@ -182,7 +182,6 @@ impl AuthorizationServer {
                 } else {
                     "the user cannot reach the requested resource"
                 };
-                let _ = org;
                 let event = OAuthEvent::new(events::DEVICE_DENIED, chain, actor)
                     .resource(format!("client:{}", pending.client_id))
                     .resource(format!("resource:{}", resource.url))

@@ -147,6 +147,22 @@ impl AuthorizationServer {
         user_actor(user_id, &name, org_id, AuthMethod::OAuth, Some(client_id))
     }
 
+    /// The organization and owner of grant `grant_id` as an event actor through
+    /// `client_id`; nil IDs when the grant is gone.
+    pub(crate) async fn grant_owner(
+        &self,
+        grant_id: Uuid,
+        client_id: &str,
+    ) -> Result<(Uuid, Principal), OAuthError> {
+        let (org, user) = self
+            .store
+            .get_oauth_grant(grant_id)
+            .await?
+            .map(|g| (g.org_id, g.user_id))
+            .unwrap_or((Uuid::nil(), Uuid::nil()));
+        Ok((org, self.credential_owner(user, org, client_id).await))
+    }
+
     /// A user's display name for an event, or "" when unknown.
     async fn user_name(&self, user_id: Uuid) -> String {
         match self.store.find_user(user_id).await {

@@ -22,7 +22,7 @@ mod config;
 mod consent;
 mod device;
 mod error;
-mod events;
+pub(crate) mod events;
 mod issue;
 mod login;
 mod params;

@@ -54,11 +54,7 @@ impl AuthorizationServer {
                 let revoked = self
                     .revoke_grant(token.grant_id, "refresh token reused")
                     .await?;
-                let grant = self.store.get_oauth_grant(token.grant_id).await?;
-                let (org, user) = grant
-                    .map(|g| (g.org_id, g.user_id))
-                    .unwrap_or((uuid::Uuid::nil(), uuid::Uuid::nil()));
-                let actor = self.credential_owner(user, org, client_id).await;
+                let (org, actor) = self.grant_owner(token.grant_id, client_id).await?;
                 let event = OAuthEvent::new(events::REFRESH_REUSE_DETECTED, org, actor)
                     .resource(format!("grant:{}", token.grant_id))
                     .resource(format!("refresh-family:{}", token.family_id))

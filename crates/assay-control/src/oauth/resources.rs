@@ -9,6 +9,7 @@
 use super::{AuthorizationServer, OAuthError};
 use assay_core::identity::{OrgRole, User};
 use assay_core::{Environment, Organization};
+use std::collections::HashSet;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,13 +115,24 @@ impl AuthorizationServer {
 
     /// The oldest organization `user_id` is a member of.
     pub(crate) async fn first_org_of(&self, user_id: Uuid) -> Result<Option<Uuid>, OAuthError> {
-        let mut orgs = self.store.list_orgs().await?;
-        orgs.sort_by_key(|o| (o.created_at, o.id));
-        for org in orgs {
-            if self.store.find_membership(org.id, user_id).await?.is_some() {
-                return Ok(Some(org.id));
-            }
+        // Two queries, not one membership lookup per organization on the server.
+        let member_of: HashSet<Uuid> = self
+            .store
+            .list_memberships_of_user(user_id)
+            .await?
+            .into_iter()
+            .map(|m| m.org_id)
+            .collect();
+        if member_of.is_empty() {
+            return Ok(None);
         }
-        Ok(None)
+        Ok(self
+            .store
+            .list_orgs()
+            .await?
+            .into_iter()
+            .filter(|o| member_of.contains(&o.id))
+            .min_by_key(|o| (o.created_at, o.id))
+            .map(|o| o.id))
     }
 }

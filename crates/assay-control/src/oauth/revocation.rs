@@ -74,11 +74,7 @@ impl AuthorizationServer {
         if !revoked {
             return Ok(());
         }
-        let grant = self.store.get_oauth_grant(found.grant_id).await?;
-        let (org, user) = grant
-            .map(|g| (g.org_id, g.user_id))
-            .unwrap_or((Uuid::nil(), Uuid::nil()));
-        let actor = self.credential_owner(user, org, &found.client_id).await;
+        let (org, actor) = self.grant_owner(found.grant_id, &found.client_id).await?;
         let mut event = OAuthEvent::new(events::TOKEN_REVOKED, org, actor)
             .resource(format!("grant:{}", found.grant_id))
             .reason("refresh token: the grant and all its tokens are revoked");
@@ -104,11 +100,7 @@ impl AuthorizationServer {
             // Ended before (logout twice, or its grant was revoked): nothing new to record.
             return Ok(());
         }
-        let grant = self.store.get_oauth_grant(found.grant_id).await?;
-        let (org, user) = grant
-            .map(|g| (g.org_id, g.user_id))
-            .unwrap_or((Uuid::nil(), Uuid::nil()));
-        let actor = self.credential_owner(user, org, &found.client_id).await;
+        let (org, actor) = self.grant_owner(found.grant_id, &found.client_id).await?;
         let event = OAuthEvent::new(events::TOKEN_REVOKED, org, actor)
             .resource(format!("grant:{}", found.grant_id))
             .resource(format!("refresh-family:{}", found.family_id))

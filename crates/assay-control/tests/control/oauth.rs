@@ -324,6 +324,10 @@ async fn code_flow_refresh_rotation_and_reuse_detection() {
     // Reuse of the first refresh token: the whole grant ends.
     let e = assert_grant_error(t.refresh(CLI, &refresh1, None).await, "invalid_grant");
     assert_eq!(e.status, 400);
+    assert_eq!(
+        e.description,
+        "the refresh token is invalid, expired, revoked or already used"
+    );
     assert_grant_error(t.refresh(CLI, &refresh2, None).await, "invalid_grant");
     for access in [&tokens.access_token, &rotated.access_token] {
         assert_eq!(
@@ -577,7 +581,10 @@ async fn redirect_uris_match_exactly_and_bad_ones_never_redirect() {
             .await,
         "invalid_client",
     );
-    assert_eq!(e.status, 401);
+    assert_eq!(
+        (e.status, e.description.as_str()),
+        (401, "unknown client_id")
+    );
 }
 
 #[tokio::test]

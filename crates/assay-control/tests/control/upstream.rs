@@ -564,10 +564,15 @@ async fn unverified_emails_and_disabled_accounts_are_refused() {
         .to_provider_and_back("corp", &request, McpScope::Read)
         .await;
     let result = t.logins.finish("corp", &cb, Some(BROWSER), &ctx()).await;
-    assert!(matches!(
-        result,
-        Err(UpstreamLoginError::EmailNotAdmitted(_))
-    ));
+    assert!(
+        matches!(
+            result,
+            Err(UpstreamLoginError::EmailNotAdmitted(
+                UpstreamError::EmailUnverified
+            ))
+        ),
+        "{result:?}"
+    );
     let failed = t.events("oauth.login.failed").await;
     assert_eq!(failed.len(), 2);
     assert_eq!(

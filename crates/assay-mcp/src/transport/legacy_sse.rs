@@ -255,7 +255,8 @@ where
     }
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+/// Whether the request's body is JSON (`Content-Type: application/json`, any parameters).
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -89,12 +89,9 @@ pub(super) fn rmcp_reads_body(headers: &HeaderMap) -> bool {
             .filter_map(|range| range.split(';').next().map(str::trim))
     };
     let accepts = |mime: &str| essences().any(|e| e.eq_ignore_ascii_case(mime));
-    let json_body = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"));
-    json_body && accepts("application/json") && accepts("text/event-stream")
+    super::legacy_sse::is_json(headers)
+        && accepts("application/json")
+        && accepts("text/event-stream")
 }
 
 /// rmcp's answer, or the 403 in its place when the handler recorded a step-up.

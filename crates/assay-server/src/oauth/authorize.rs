@@ -14,7 +14,7 @@
 use super::form::Form;
 use super::pages::{self, ClientFacts, ConsentPage, LoginPage};
 use super::responses::{Page, error_page, see_other};
-use super::session::{self, LoginFailure, checked_form, csrf_token, password_login};
+use super::session::{self, LoginFailure, checked_form, csrf_token, login_answer, password_login};
 use super::{OAuthState, csrf, request_context};
 use assay_auth::metadata::AUTHORIZATION_PATH;
 use assay_auth::scope::McpScope;
@@ -157,12 +157,17 @@ pub(crate) async fn submit(State(st): State<OAuthState>, req: Request) -> Respon
 
 /// `GET /oauth/authorize?<the same request>`: where a POST that did not finish the
 /// request sends the browser.
-fn resume_url(st: &OAuthState, form: &Form) -> String {
+pub(crate) fn resume_url(st: &OAuthState, form: &Form) -> String {
+    format!("{}?{}", st.path(AUTHORIZATION_PATH), request_query(form))
+}
+
+/// The authorization request's parameters (of a query or a form) as a query string.
+pub(crate) fn request_query(form: &Form) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (name, value) in form.only(&REQUEST_PARAMS) {
         query.append_pair(name, value);
     }
-    format!("{}?{}", st.path(AUTHORIZATION_PATH), query.finish())
+    query.finish()
 }
 
 /// An invalid request: an error page (never a redirect) or the redirect to the client.
@@ -199,7 +204,8 @@ fn redirect_target(redirect_uri: &str) -> Option<String> {
     }
 }
 
-fn hidden_request<'a>(form: &'a Form, token: &'a str) -> Vec<(&'a str, &'a str)> {
+/// The hidden inputs of a page's form: the authorization request and the CSRF token.
+pub(crate) fn hidden_request<'a>(form: &'a Form, token: &'a str) -> Vec<(&'a str, &'a str)> {
     let mut hidden = form.only(&REQUEST_PARAMS);
     hidden.push((csrf::FIELD, token));
     hidden
@@ -228,10 +234,7 @@ fn login_page(
         email: failure.map_or("", |f| f.email.as_str()),
         error: failure.map(|f| f.message.as_str()),
     });
-    let mut page =
-        Page::new(failure.map_or(StatusCode::OK, |f| f.status), html).with_cookie(cookie);
-    page.retry_after_secs = failure.and_then(|f| f.retry_after_secs);
-    with_targets(page, request).into_response()
+    with_targets(login_answer(html, cookie, failure), request).into_response()
 }
 
 fn consent_page(

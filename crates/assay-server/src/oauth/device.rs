@@ -9,9 +9,9 @@
 
 use super::authorize::consent_decision;
 use super::form::{Form, read_form};
-use super::pages::{self, ClientFacts, ConsentPage, DeviceEntryPage, LoginPage, MessagePage};
-use super::responses::{JsonError, Page, error_page, json, see_other};
-use super::session::{self, LoginFailure, checked_form, csrf_token, password_login};
+use super::pages::{self, ClientFacts, ConsentPage, DeviceEntryPage, LoginPage};
+use super::responses::{JsonError, Page, error_page, json, message_page, see_other};
+use super::session::{self, LoginFailure, checked_form, csrf_token, login_answer, password_login};
 use super::{OAuthState, csrf, request_context};
 use assay_control::oauth::DEVICE_VERIFICATION_PATH;
 use axum::extract::{Request, State};
@@ -147,16 +147,7 @@ fn verify_url(st: &OAuthState, query: &[(&str, &str)]) -> String {
 }
 
 fn done(title: &str, message: &str) -> Response {
-    Page::new(
-        StatusCode::OK,
-        pages::message(&MessagePage {
-            title,
-            message,
-            detail: None,
-            form: None,
-        }),
-    )
-    .into_response()
+    message_page(StatusCode::OK, title, message)
 }
 
 /// The login form (carrying the user code, if any); `failure` shows the last attempt's
@@ -185,10 +176,7 @@ fn login_page(
         email: failure.map_or("", |f| f.email.as_str()),
         error: failure.map(|f| f.message.as_str()),
     });
-    let mut page =
-        Page::new(failure.map_or(StatusCode::OK, |f| f.status), html).with_cookie(cookie);
-    page.retry_after_secs = failure.and_then(|f| f.retry_after_secs);
-    page.into_response()
+    login_answer(html, cookie, failure).into_response()
 }
 
 fn entry_page(

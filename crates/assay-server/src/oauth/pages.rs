@@ -209,6 +209,45 @@ pub(crate) struct ClientFacts<'a> {
     pub localhost_only: bool,
 }
 
+/// What every consent page lists about the client and the grant: who, published by
+/// whom, where it sends the user back to, what for. Opens the `<dl>` and leaves it open
+/// for the caller's last entry (who signs in).
+pub(crate) fn client_facts(out: &mut String, c: &ClientFacts<'_>, resource: &str) {
+    let _ = write!(
+        out,
+        "<dl><dt>Client</dt><dd>{} <span class=\"muted\">(<code>{}</code>)</span></dd>",
+        escape(c.name),
+        escape(c.client_id)
+    );
+    if let Some(host) = c.client_id_host {
+        let _ = write!(
+            out,
+            "<dt>Published by</dt><dd><code>{}</code></dd>",
+            escape(host)
+        );
+    }
+    if !c.redirect_host.is_empty() {
+        let _ = write!(
+            out,
+            "<dt>Sends you back to</dt><dd><code>{}</code>",
+            escape(c.redirect_host)
+        );
+        if let Some(uri) = c.redirect_uri {
+            let _ = write!(
+                out,
+                " <span class=\"muted\">(<code>{}</code>)</span>",
+                escape(uri)
+            );
+        }
+        out.push_str("</dd>");
+    }
+    let _ = write!(
+        out,
+        "<dt>For</dt><dd><code>{}</code></dd>",
+        escape(resource)
+    );
+}
+
 pub(crate) struct ConsentPage<'a> {
     pub action: &'a str,
     pub hidden: Hidden<'a>,
@@ -238,39 +277,10 @@ pub(crate) fn consent(page: &ConsentPage<'_>) -> String {
             escape(code)
         );
     }
-    body.push_str("<dl>");
+    client_facts(&mut body, c, page.resource);
     let _ = write!(
         body,
-        "<dt>Client</dt><dd>{} <span class=\"muted\">(<code>{}</code>)</span></dd>",
-        escape(c.name),
-        escape(c.client_id)
-    );
-    if let Some(host) = c.client_id_host {
-        let _ = write!(
-            body,
-            "<dt>Published by</dt><dd><code>{}</code></dd>",
-            escape(host)
-        );
-    }
-    if !c.redirect_host.is_empty() {
-        let _ = write!(
-            body,
-            "<dt>Sends you back to</dt><dd><code>{}</code>",
-            escape(c.redirect_host)
-        );
-        if let Some(uri) = c.redirect_uri {
-            let _ = write!(
-                body,
-                " <span class=\"muted\">(<code>{}</code>)</span>",
-                escape(uri)
-            );
-        }
-        body.push_str("</dd>");
-    }
-    let _ = write!(
-        body,
-        "<dt>For</dt><dd><code>{}</code></dd><dt>Signed in as</dt><dd>{} &lt;{}&gt;</dd></dl>",
-        escape(page.resource),
+        "<dt>Signed in as</dt><dd>{} &lt;{}&gt;</dd></dl>",
         escape(page.user_name),
         escape(page.user_email)
     );

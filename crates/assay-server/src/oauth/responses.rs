@@ -123,6 +123,11 @@ pub(crate) fn see_other(location: &str, cookies: Vec<HeaderValue>) -> Response {
 /// An error page: a title and one sentence, nothing from the request but what the caller
 /// passes (escaped).
 pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    message_page(status, title, message)
+}
+
+/// A page with a title and one sentence (an error, a result, "signed out").
+pub(crate) fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
     Page::new(
         status,
         pages::message(&pages::MessagePage {

@@ -5,7 +5,7 @@ use super::cookies::Cookie;
 use super::csrf::{self, CsrfFailure};
 use super::form::{Form, FormError, read_form};
 use super::pages::{self, ButtonForm, MessagePage};
-use super::responses::{Page, error_page, see_other};
+use super::responses::{Page, error_page, message_page, see_other};
 use super::{LOGOUT_PATH, OAuthState};
 use assay_control::oauth::{BrowserSession, LoginError, RequestContext};
 use axum::extract::{Request, State};
@@ -107,19 +107,12 @@ pub(crate) async fn password_login(
     let email = form.get("email").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
     match st.server.login_password(email, password, ctx).await {
-        Ok(session) => {
-            // The cookie ends with the session (the server checks the expiry anyway).
-            let left = session.expires_at - time::OffsetDateTime::now_utc();
-            let max_age = u64::try_from(left.whole_seconds()).unwrap_or(0);
-            st.cookies
-                .set(Cookie::Session, session.secret(), Some(max_age))
-                .ok_or(LoginFailure {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    message: "The server could not start your session. Try again.".into(),
-                    retry_after_secs: None,
-                    email: email.to_owned(),
-                })
-        }
+        Ok(session) => session_cookie(st, &session).ok_or(LoginFailure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "The server could not start your session. Try again.".into(),
+            retry_after_secs: None,
+            email: email.to_owned(),
+        }),
         // One message for every failure: it must not tell which part was wrong.
         Err(LoginError::InvalidCredentials) => Err(LoginFailure {
             status: StatusCode::BAD_REQUEST,
@@ -137,6 +130,28 @@ pub(crate) async fn password_login(
             email: email.to_owned(),
         }),
     }
+}
+
+/// The session cookie of a new login session; it ends with the session (the server
+/// checks the expiry anyway). `None` if the secret is not cookie-safe (it always is).
+pub(crate) fn session_cookie(st: &OAuthState, session: &BrowserSession) -> Option<HeaderValue> {
+    let left = session.expires_at - time::OffsetDateTime::now_utc();
+    let max_age = u64::try_from(left.whole_seconds()).unwrap_or(0);
+    st.cookies
+        .set(Cookie::Session, session.secret(), Some(max_age))
+}
+
+/// The login page `html` as answered: with the last attempt's status and `Retry-After`
+/// when it shows a failure.
+pub(crate) fn login_answer(
+    html: String,
+    cookie: Option<HeaderValue>,
+    failure: Option<&LoginFailure>,
+) -> Page {
+    let mut page =
+        Page::new(failure.map_or(StatusCode::OK, |f| f.status), html).with_cookie(cookie);
+    page.retry_after_secs = failure.and_then(|f| f.retry_after_secs);
+    page
 }
 
 fn minutes(secs: u64) -> String {
@@ -157,16 +172,11 @@ pub(crate) async fn end(st: &OAuthState, headers: &HeaderMap) -> HeaderValue {
 /// `GET /oauth/logout`: who is signed in, with a button to sign out.
 pub(crate) async fn show(State(st): State<OAuthState>, headers: HeaderMap) -> Response {
     let Some(session) = current(&st, &headers).await else {
-        return Page::new(
+        return message_page(
             StatusCode::OK,
-            pages::message(&MessagePage {
-                title: "Signed out",
-                message: "You are not signed in to Assay in this browser.",
-                detail: None,
-                form: None,
-            }),
-        )
-        .into_response();
+            "Signed out",
+            "You are not signed in to Assay in this browser.",
+        );
     };
     let (token, cookie) = match csrf_token(&st, &headers) {
         Ok(t) => t,

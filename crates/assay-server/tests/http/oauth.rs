@@ -129,7 +129,7 @@ fn encode<'a>(fields: impl Iterator<Item = (&'a str, &'a str)>) -> String {
 }
 
 /// The hidden inputs of a page's (first) form, unescaped.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
+pub(crate) fn hidden_fields(html: &str) -> Vec<(String, String)> {
     let mut fields = Vec::new();
     let mut rest = html;
     while let Some(at) = rest.find("<input type=\"hidden\" name=\"") {
@@ -142,7 +142,7 @@ fn hidden_fields(html: &str) -> Vec<(String, String)> {
     fields
 }
 
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     s.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
@@ -160,7 +160,7 @@ fn submit(html: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     fields
 }
 
-fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let verifier = URL_SAFE_NO_PAD
         .encode(uuid::Uuid::new_v4().as_bytes())
         .repeat(2);
@@ -279,18 +279,23 @@ async fn consent_page(app: &TestApp, browser: &mut Browser, url: &str) -> Answer
 }
 
 async fn token_request(app: &TestApp, fields: &[(&str, &str)]) -> Answer {
-    let res = http_client(None)
-        .post(app.url("/oauth/token"))
-        .header("content-type", FORM)
-        .body(encode(fields.iter().copied()))
-        .send()
-        .await
-        .unwrap();
-    Answer {
-        status: res.status().as_u16(),
-        headers: res.headers().clone(),
-        body: res.text().await.unwrap(),
-    }
+    post_form(app, "/oauth/token", fields).await
+}
+
+/// The CLI client's token request for an authorization `code` (the MCP resource).
+async fn exchange_cli_code(app: &TestApp, code: &str, verifier: &str) -> Answer {
+    token_request(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", CLI),
+            ("code", code),
+            ("redirect_uri", CLI_REDIRECT),
+            ("code_verifier", verifier),
+            ("resource", &mcp_resource(app)),
+        ],
+    )
+    .await
 }
 
 async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Answer {
@@ -428,18 +433,7 @@ async fn a_browser_signs_in_consents_and_the_client_gets_tokens_that_work_and_re
     assert_eq!(q["iss"], app.base);
     assert!(q["code"].starts_with("assay_ac_"));
 
-    let tokens = token_request(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", CLI),
-            ("code", &q["code"]),
-            ("redirect_uri", CLI_REDIRECT),
-            ("code_verifier", &verifier),
-            ("resource", &mcp_resource(&app)),
-        ],
-    )
-    .await;
+    let tokens = exchange_cli_code(&app, &q["code"], &verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     assert_json_headers(&tokens);
     let t = tokens.json();
@@ -707,18 +701,7 @@ async fn a_grant_of_less_than_asked_gives_tokens_of_that_scope_and_logout_ends_t
     let app = TestApp::start().await;
     let mut browser = Browser::new(&app);
     let (code, verifier) = authorized_code(&app, &mut browser, "mcp:read").await;
-    let t = token_request(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", CLI),
-            ("code", &code),
-            ("redirect_uri", CLI_REDIRECT),
-            ("code_verifier", &verifier),
-            ("resource", &mcp_resource(&app)),
-        ],
-    )
-    .await;
+    let t = exchange_cli_code(&app, &code, &verifier).await;
     assert_eq!(t.json()["scope"], "mcp:read");
 
     // Asked for write, granted read only.
@@ -740,18 +723,7 @@ async fn a_grant_of_less_than_asked_gives_tokens_of_that_scope_and_logout_ends_t
         .await;
     assert_eq!(done.status, 303);
     let code = redirect_query(done.location())["code"].clone();
-    let t = token_request(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", CLI),
-            ("code", &code),
-            ("redirect_uri", CLI_REDIRECT),
-            ("code_verifier", &verifier),
-            ("resource", &mcp_resource(&app)),
-        ],
-    )
-    .await;
+    let t = exchange_cli_code(&app, &code, &verifier).await;
     assert_eq!(t.json()["scope"], "mcp:read");
 
     // "Not you?": the session ends and the same request shows the login form.
@@ -831,6 +803,14 @@ async fn https_public_urls_get_host_prefixed_secure_cookies() {
         )
         .await;
     assert_eq!(page.status, 403);
+    assert_page_headers(&page, "");
+    assert!(
+        page.body
+            .contains("This form was sent from another website, so it was not accepted."),
+        "{}",
+        page.body
+    );
+    assert!(page.set_cookies().is_empty());
     app.stop().await;
 }
 
@@ -856,7 +836,10 @@ async fn the_token_endpoint_answers_oauth_json_errors_without_caching() {
     .await;
     assert_eq!(unknown.status, 401);
     assert_json_headers(&unknown);
-    assert_eq!(unknown.json()["error"], "invalid_client");
+    assert_eq!(
+        unknown.json(),
+        json!({"error": "invalid_client", "error_description": "unknown client_id"})
+    );
     let bad_code = token_request(
         &app,
         &[
@@ -869,7 +852,12 @@ async fn the_token_endpoint_answers_oauth_json_errors_without_caching() {
     )
     .await;
     assert_eq!(bad_code.status, 400);
-    assert_eq!(bad_code.json()["error"], "invalid_grant");
+    assert_json_headers(&bad_code);
+    assert_eq!(
+        bad_code.json(),
+        json!({"error": "invalid_grant",
+               "error_description": "the authorization code is invalid, expired or already used"})
+    );
     let repeated = token_request(
         &app,
         &[
@@ -1009,19 +997,7 @@ async fn revocation_answers_200_for_unknown_tokens_and_ends_one_cli_login() {
     for _ in 0..2 {
         let mut browser = Browser::new(&app);
         let (code, verifier) = authorized_code(&app, &mut browser, "mcp:read").await;
-        let t = token_request(
-            &app,
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", CLI),
-                ("code", &code),
-                ("redirect_uri", CLI_REDIRECT),
-                ("code_verifier", &verifier),
-                ("resource", &mcp_resource(&app)),
-            ],
-        )
-        .await
-        .json();
+        let t = exchange_cli_code(&app, &code, &verifier).await.json();
         logins.push(t);
     }
     let (t, other) = (&logins[0], &logins[1]);
@@ -1167,21 +1143,10 @@ async fn codes_states_tokens_and_passwords_never_reach_the_log() {
     let app = TestApp::start().await;
     let mut browser = Browser::new(&app);
     let (code, verifier) = authorized_code(&app, &mut browser, "mcp:read").await;
-    let t = token_request(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", CLI),
-            ("code", &code),
-            ("redirect_uri", CLI_REDIRECT),
-            ("code_verifier", &verifier),
-            ("resource", &mcp_resource(&app)),
-        ],
-    )
-    .await
-    .json();
+    let t = exchange_cli_code(&app, &code, &verifier).await.json();
     let refresh = t["refresh_token"].as_str().unwrap();
-    let _ = post_form(&app, "/oauth/revoke", &[("token", refresh)]).await;
+    let revoked = post_form(&app, "/oauth/revoke", &[("token", refresh)]).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
     let password = app.owner_password.clone();
     app.stop().await;
     let text = logs.text();

@@ -4,6 +4,8 @@
 //! cookie and the 303 to the client with code, state and iss — then the code redeemed at
 //! the token endpoint. Plus the refusals, each with its exact status, headers and text.
 
+// The page parsing and PKCE pair of the authorization-server tests, shared.
+use crate::oauth::{hidden_fields, pkce, unescape};
 use crate::support::{Server, http_client, listener, spawn};
 use assay_auth::upstream::fake_idp::{FakeIdp, FakeIdpConfig};
 use assay_auth::upstream::{UpstreamConfig, UpstreamOptions, UpstreamProvider};
@@ -12,7 +14,7 @@ use assay_core::ports::{Clock, ControlPlane, ExecutionFiles, Executor, Store, Sy
 use assay_exec::{FsExecutionFiles, LocalExecutor, LocalExecutorConfig};
 use assay_server::{AppState, ServerConfig};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -241,35 +243,6 @@ impl Browser {
             .body(body.finish());
         self.send(req).await
     }
-}
-
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let mut fields = Vec::new();
-    let mut rest = html;
-    while let Some(at) = rest.find("<input type=\"hidden\" name=\"") {
-        rest = &rest[at + "<input type=\"hidden\" name=\"".len()..];
-        let (name, after) = rest.split_once("\" value=\"").unwrap();
-        let (value, after) = after.split_once("\">").unwrap();
-        fields.push((unescape(name), unescape(value)));
-        rest = after;
-    }
-    fields
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
-fn pkce() -> (String, String) {
-    let verifier = URL_SAFE_NO_PAD
-        .encode(uuid::Uuid::new_v4().as_bytes())
-        .repeat(2);
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
 }
 
 fn query(location: &str) -> BTreeMap<String, String> {
@@ -514,7 +487,13 @@ async fn refusals_have_exact_answers() {
     assert!(refused.headers.get("set-cookie").is_none());
     // …which spent it: the right browser cannot finish it either.
     let spent = browser.get(back.as_str()).await;
-    assert_eq!(spent.status, 400);
+    assert_error_page(
+        &spent,
+        400,
+        "Sign-in not completed",
+        "this sign-in has expired or was already used; start again from the application",
+    );
+    assert!(spent.headers.get("set-cookie").is_none());
 
     // The user cancels at the provider.
     let leave = t.leave(&mut browser, &consent, "mcp:run").await;

@@ -84,6 +84,7 @@ pub async fn login(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<ExitC
         (None, None) => parse_url(DEFAULT_URL)?,
     };
     let config = dir.load()?;
+    let vars = EnvVars::read();
     let name = global
         .context
         .clone()
@@ -99,7 +100,7 @@ pub async fn login(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<ExitC
         previous.as_ref().and_then(|p| p.ca_cert.as_deref()),
         false,
         ca_cert.as_deref(),
-        insecure_now(global, &EnvVars::read()),
+        insecure_now(global, &vars),
     );
     warn_if_insecure(&tls);
     let http = oauth_http_client(&user_agent(), &tls, CONNECT_TIMEOUT)?;
@@ -157,7 +158,7 @@ pub async fn login(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<ExitC
     })?;
     let me = client.whoami(&client.actor()).await?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let env_wanted = global.env.clone().or_else(|| EnvVars::read().env);
+    let env_wanted = global.env.clone().or(vars.env);
     let membership = choose_org(&me, global.org.as_deref(), interactive)?;
     let env = choose_env(membership, env_wanted.as_deref(), interactive)?;
     let user = me.email.clone().unwrap_or_else(|| me.display_name.clone());
@@ -397,7 +398,7 @@ fn choose_org<'a>(
     if let Some(wanted) = wanted {
         return items
             .iter()
-            .find(|m| m.organization.slug == wanted || m.organization.id.to_string() == wanted)
+            .find(|m| m.organization.is(wanted))
             .with_context(|| {
                 format!(
                     "--org {wanted:?} is none of your organizations: {}",
@@ -560,10 +561,11 @@ fn refresh_margin() -> anyhow::Result<Option<Duration>> {
 pub async fn logout(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let dir = ConfigDir::required()?;
     let config = dir.load()?;
+    let vars = EnvVars::read();
     let Some(name) = global
         .context
         .clone()
-        .or_else(|| EnvVars::read().context)
+        .or_else(|| vars.context.clone())
         .or_else(|| config.current_context.clone())
     else {
         bail!("there is no current context to log out of; see `assay context list`");
@@ -574,7 +576,7 @@ pub async fn logout(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         ctx.ca_cert.as_deref(),
         ctx.insecure,
         global.ca_cert.as_deref(),
-        insecure_now(global, &EnvVars::read()),
+        insecure_now(global, &vars),
     );
     let store = Arc::new(CredentialStore::open(dir)?);
     let load = |store: &Arc<CredentialStore>| {

@@ -138,11 +138,7 @@ async fn fixed_caller(ctx: &Context) -> anyhow::Result<McpCaller> {
         .await
         .context("cannot find out who this credential is (GET /v1/me)")?;
     let org = &ctx.env.org;
-    let Some(membership) = me
-        .memberships
-        .into_iter()
-        .find(|m| m.organization.slug == *org || m.organization.id.to_string() == *org)
-    else {
+    let Some(membership) = me.memberships.into_iter().find(|m| m.organization.is(org)) else {
         return Err(anyhow::Error::new(assay_core::Error::not_found(
             "organization",
             org.clone(),

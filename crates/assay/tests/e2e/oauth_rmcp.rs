@@ -316,12 +316,14 @@ fn scenario(server: &Server, registration: Registration<'_>) -> String {
 
     // The step-up challenge, exactly as the MCP spec has it.
     assert_eq!(seen.step_up_scope.as_deref(), Some("mcp:run"));
-    assert!(
-        seen.step_up_header.starts_with("Bearer ")
-            && seen.step_up_header.contains("error=\"insufficient_scope\"")
-            && seen.step_up_header.contains("scope=\"mcp:run\""),
-        "{}",
-        seen.step_up_header
+    assert_eq!(
+        seen.step_up_header,
+        format!(
+            "Bearer error=\"insufficient_scope\", scope=\"mcp:run\", \
+             resource_metadata=\"{issuer}/.well-known/oauth-protected-resource/organizations/default/environments/dev/mcp\", \
+             error_description=\"this tool needs the mcp:run scope, which the access token does not carry; \
+             the user's role allows it, so authorize again with scope mcp:run\""
+        )
     );
 
     // Tokens: sign-in, refresh (never wider), step-up.

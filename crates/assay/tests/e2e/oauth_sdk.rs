@@ -112,14 +112,12 @@ fn assert_flow(server: &Server, seen: &Value, user_id: &str) -> String {
     let challenge = seen["firstChallenge"]["wwwAuthenticate"]
         .as_str()
         .unwrap_or_else(|| panic!("no 401 challenge seen: {seen}"));
-    assert!(
-        challenge.starts_with("Bearer ")
-            && challenge.contains(&format!(
-                "resource_metadata=\"{}/.well-known/oauth-protected-resource/organizations/default/environments/dev/mcp\"",
-                server.url
-            ))
-            && challenge.contains("scope=\"mcp:read\""),
-        "{challenge}"
+    assert_eq!(
+        challenge,
+        format!(
+            "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/organizations/default/environments/dev/mcp\", scope=\"mcp:read\"",
+            server.url
+        )
     );
 
     let client_id = seen["clientId"].as_str().expect("client id").to_owned();
@@ -192,10 +190,15 @@ fn assert_flow(server: &Server, seen: &Value, user_id: &str) -> String {
         "{seen}"
     );
     let forbidden = seen["stepUp"]["challenge"].as_str().expect("403 challenge");
-    assert!(
-        forbidden.contains("error=\"insufficient_scope\"")
-            && forbidden.contains("scope=\"mcp:run\""),
-        "{forbidden}"
+    assert_eq!(
+        forbidden,
+        format!(
+            "Bearer error=\"insufficient_scope\", scope=\"mcp:run\", \
+             resource_metadata=\"{}/.well-known/oauth-protected-resource/organizations/default/environments/dev/mcp\", \
+             error_description=\"this tool needs the mcp:run scope, which the access token does not carry; \
+             the user's role allows it, so authorize again with scope mcp:run\"",
+            server.url
+        )
     );
     assert_eq!(seen["stepUp"]["scope"], "mcp:run", "{seen}");
     assert_eq!(

@@ -76,6 +76,13 @@ fn the_providers_of_the_sso_config_are_offered_on_the_login_page() {
         .send()
         .expect("unknown provider");
     assert_eq!(unknown.status(), 404);
+    let body = unknown.text().expect("body");
+    assert!(
+        body.contains(
+            "<h1>Unknown sign-in provider</h1><p>This server has no sign-in provider under this name.</p>"
+        ),
+        "{body}"
+    );
 }
 
 /// `assay server` with `config`, expected to refuse to start: its stderr.
